@@ -1,0 +1,1 @@
+"""FERLab's domain app: models, services (writes), selectors (reads), API, tasks."""

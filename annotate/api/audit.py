@@ -1,0 +1,3 @@
+"""API: audit (not built yet)."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""API: imports (not built yet)."""
+
+urlpatterns = []

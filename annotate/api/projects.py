@@ -1,0 +1,122 @@
+"""API: projects the caller belongs to, their members, and item images (access-checked)."""
+import mimetypes
+
+from django.contrib.auth import get_user_model
+from django.http import FileResponse
+from django.urls import path
+from django.utils.cache import patch_cache_control
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.access import access_item, access_membership, access_project_as_lead
+from annotate.exceptions import Forbidden, NotFound
+from annotate.models import Role
+from annotate.selectors.projects import project_list_for_user, project_progress
+from annotate.services.projects import membership_set, project_create
+
+
+class ProjectOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    description = serializers.CharField()
+    labels = serializers.ListField(child=serializers.CharField())
+    flags = serializers.ListField(child=serializers.CharField())
+    overlap_target = serializers.IntegerField()
+    gold_rate = serializers.FloatField()
+    show_model_hints = serializers.BooleanField()
+    valence_arousal = serializers.BooleanField()
+    lease_seconds = serializers.IntegerField()
+
+
+class ProgressOutput(serializers.Serializer):
+    items = serializers.IntegerField()
+    items_done = serializers.IntegerField()
+    answers = serializers.IntegerField()
+    progress = serializers.FloatField()
+
+
+class ProjectEntryOutput(serializers.Serializer):
+    project = ProjectOutput()
+    role = serializers.CharField()
+    progress = ProgressOutput(source="*")
+
+
+class ProjectListApi(APIView):
+    class Input(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        slug = serializers.SlugField(max_length=80, required=False)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+        labels = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
+        flags = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
+        overlap_target = serializers.IntegerField(min_value=1, max_value=50, default=3)
+        gold_rate = serializers.FloatField(min_value=0, max_value=1, default=0.05)
+        show_model_hints = serializers.BooleanField(default=False)
+        valence_arousal = serializers.BooleanField(default=False)
+
+    @extend_schema(responses=ProjectEntryOutput(many=True), summary="Projects the caller belongs to")
+    def get(self, request):
+        return Response(ProjectEntryOutput(project_list_for_user(user=request.user), many=True).data)
+
+    @extend_schema(request=Input, responses={201: ProjectOutput}, summary="Create a project (staff only)")
+    def post(self, request):
+        if not request.user.is_staff:
+            raise Forbidden("Only staff may create projects.", code="staff_only")
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = project_create(created_by=request.user, **data.validated_data)
+        return Response(ProjectOutput(project).data, status=201)
+
+
+class ProjectDetailApi(APIView):
+    @extend_schema(responses=ProjectEntryOutput, summary="One project, with the caller's role and progress")
+    def get(self, request, project_id: int):
+        membership = access_membership(user=request.user, project_id=project_id)
+        entry = {"project": membership.project, "role": membership.role, **project_progress(project=membership.project)}
+        return Response(ProjectEntryOutput(entry).data)
+
+
+class MembershipApi(APIView):
+    class Input(serializers.Serializer):
+        username = serializers.CharField()
+        role = serializers.ChoiceField(choices=Role.choices, default=Role.ANNOTATOR)
+
+    @extend_schema(request=Input, responses={200: None}, summary="Add a member or change their role (leads)")
+    def post(self, request, project_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = get_user_model().objects.filter(username=data.validated_data["username"]).first()
+        if user is None:
+            raise NotFound("No such user.")
+        membership = membership_set(project=project, user=user, role=data.validated_data["role"])
+        return Response({"username": user.username, "role": membership.role})
+
+
+class ItemImageApi(APIView):
+    """The face image; browsers cache it privately because items never change."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=["crop", "original"], description="crop (default) or original")],
+        responses={(200, "image/png"): bytes},
+        summary="An item's image",
+    )
+    def get(self, request, item_id: int):
+        item = access_item(user=request.user, item_id=item_id)
+        field = item.image if request.query_params.get("kind") == "original" and item.image else item.crop
+        if not field:
+            raise NotFound("This item has no stored image.")
+        content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
+        response = FileResponse(field.open("rb"), content_type=content_type)
+        patch_cache_control(response, private=True, max_age=86400, immutable=True)
+        return response
+
+
+urlpatterns = [
+    path("projects/", ProjectListApi.as_view(), name="api-projects"),
+    path("projects/<int:project_id>/", ProjectDetailApi.as_view(), name="api-project"),
+    path("projects/<int:project_id>/members/", MembershipApi.as_view(), name="api-project-members"),
+    path("items/<int:item_id>/image", ItemImageApi.as_view(), name="api-item-image"),
+]

@@ -1,0 +1,3 @@
+"""API: quality (not built yet)."""
+
+urlpatterns = []

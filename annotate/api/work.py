@@ -1,0 +1,3 @@
+"""API: work (not built yet)."""
+
+urlpatterns = []

@@ -1,0 +1,391 @@
+"""FERLab's domain tables: the vocabulary of DESIGN.md, with the invariants the database must hold.
+
+Models hold data and constraints only; every write goes through `annotate.services`, every
+non-trivial read through `annotate.selectors`.
+"""
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+FERPLUS_CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+EXTRA_ANSWERS = ("unknown", "not_a_face")
+DEFAULT_LABELS = list(FERPLUS_CLASSES + EXTRA_ANSWERS)
+DEFAULT_FLAGS = ["occluded", "non_frontal", "low_quality"]
+# FER2013's seven classes in their csv order (0..6), and where each lands in the FER+ schema.
+FER2013_CLASSES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+
+
+def default_labels() -> list[str]:
+    return list(DEFAULT_LABELS)
+
+
+def default_flags() -> list[str]:
+    return list(DEFAULT_FLAGS)
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"
+    LEAD = "lead", "ML lead"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Project(models.Model):
+    """One dataset under construction, with its label schema and collection policy."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    labels = models.JSONField(default=default_labels, help_text="Answer choices, in key order (1..n).")
+    flags = models.JSONField(default=default_flags, help_text="Optional per-answer flags.")
+    overlap_target = models.PositiveSmallIntegerField(default=3, help_text="Answers wanted per item (k).")
+    gold_rate = models.FloatField(default=0.05, help_text="Share of served items that are gold items.")
+    show_model_hints = models.BooleanField(default=False, help_text="Show the model's suggestion to annotators.")
+    valence_arousal = models.BooleanField(default=False, help_text="Ask for valence and arousal too.")
+    lease_seconds = models.PositiveIntegerField(default=600, help_text="How long an assignment holds an item.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap_target__gte=1), name="project_overlap_target_positive"),
+            models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's role in a project; leads can pause an annotator or exclude their answers."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    paused = models.BooleanField(default=False, help_text="A paused annotator gets no new work.")
+    excluded_from_consensus = models.BooleanField(default=False, help_text="Their answers are left out of quality runs.")
+    message = models.TextField(blank=True, help_text="Shown on the annotator's labelling page.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user_per_project")]
+        indexes = [models.Index(fields=["user", "project"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} as {self.role} in {self.project}"
+
+
+class Item(models.Model):
+    """One face image in a project: the stored original, a normalised grey crop, hashes and references."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    image = models.FileField(upload_to="items/original/%Y/%m/", max_length=300, blank=True)
+    crop = models.FileField(upload_to="items/crop/%Y/%m/", max_length=300)
+    content_hash = models.CharField(max_length=64, help_text="sha256 of the source bytes (or pixels).")
+    perceptual_hash = models.BigIntegerField(null=True, blank=True, help_text="64-bit dHash of the crop, signed.")
+    width = models.PositiveIntegerField(help_text="Width of the original image.")
+    height = models.PositiveIntegerField(help_text="Height of the original image.")
+    source = models.CharField(max_length=300, blank=True, help_text="File name, archive member or csv row.")
+    source_row = models.IntegerField(null=True, blank=True, help_text="Row in the imported csv, if any.")
+    split = models.CharField(max_length=32, blank=True, help_text="e.g. Training / PublicTest / PrivateTest.")
+    reference_label = models.CharField(max_length=32, blank=True, help_text="A label imported with the item.")
+    reference_votes = models.JSONField(null=True, blank=True, help_text="Imported vote counts by label.")
+    is_gold = models.BooleanField(default=False)
+    gold_label = models.CharField(max_length=32, blank=True)
+    excluded = models.BooleanField(default=False, help_text="Set by a review; excluded items get no more work.")
+    extra_answers = models.PositiveSmallIntegerField(default=0, help_text="Answers wanted beyond the project's k.")
+    priority = models.FloatField(default=0.0, help_text="Higher is served first (active-learning score).")
+    answer_count = models.PositiveIntegerField(default=0, help_text="Annotators who answered (kept by the services).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "content_hash"], name="item_unique_content_per_project"),
+            models.CheckConstraint(condition=Q(is_gold=False) | ~Q(gold_label=""), name="item_gold_has_label"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "excluded", "answer_count", "priority"], name="item_queue_idx"),
+            models.Index(fields=["project", "perceptual_hash"], name="item_phash_idx"),
+            models.Index(fields=["project", "split"], name="item_split_idx"),
+            models.Index(fields=["project", "source_row"], name="item_source_row_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.pk} ({self.source})"
+
+
+class AssignmentStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ANSWERED = "answered", "Answered"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Assignment(models.Model):
+    """A lease of an item to an annotator; an annotator is leased any item at most once, ever."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=16, choices=AssignmentStatus.choices, default=AssignmentStatus.OPEN)
+    is_gold = models.BooleanField(default=False, help_text="Served as a gold check (never shown to the annotator).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_once_per_annotator"),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="assignment_expires_after_start"),
+        ]
+        indexes = [
+            models.Index(fields=["item", "status", "expires_at"], name="assignment_live_idx"),
+            models.Index(fields=["annotator", "project", "status"], name="assignment_annotator_idx"),
+        ]
+
+
+class Annotation(models.Model):
+    """One annotator's answer for one item. Append-only: a correction is a new row that `replaces` the old.
+
+    The database guarantees one live answer per annotator per item: at most one original answer
+    (``replaces`` empty) per (item, annotator), and every answer is replaced at most once.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations")
+    assignment = models.ForeignKey(Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="annotations")
+    label = models.CharField(max_length=32)
+    flags = models.JSONField(default=list, blank=True)
+    valence = models.FloatField(null=True, blank=True)
+    arousal = models.FloatField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True, help_text="Time the annotator took.")
+    client_id = models.UUIDField(unique=True, help_text="Generated by the client; a repeated submit is a no-op.")
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by",
+        help_text="The earlier answer this one corrects (undo).",
+    )
+    source = models.CharField(max_length=32, default="web", help_text="web, api, import, replay.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "annotator"], condition=Q(replaces__isnull=True), name="annotation_one_original_per_annotator"
+            ),
+            models.CheckConstraint(
+                condition=(Q(valence__isnull=True) | (Q(valence__gte=-1) & Q(valence__lte=1)))
+                & (Q(arousal__isnull=True) | (Q(arousal__gte=-1) & Q(arousal__lte=1))),
+                name="annotation_valence_arousal_range",
+            ),
+            models.CheckConstraint(condition=Q(seconds__isnull=True) | Q(seconds__gte=0), name="annotation_seconds_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "id"], name="annotation_project_idx"),
+            models.Index(fields=["annotator", "project", "created_at"], name="annotation_annotator_idx"),
+            models.Index(fields=["item", "annotator"], name="annotation_item_idx"),
+        ]
+
+
+class ModelVersion(models.Model):
+    """Trained expression-model weights with their config, metrics and provenance."""
+
+    name = models.CharField(max_length=120, unique=True)
+    checkpoint = models.CharField(max_length=500, help_text="Path or storage name of the checkpoint file.")
+    sha256 = models.CharField(max_length=64, blank=True)
+    classes = models.JSONField(default=list)
+    config = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    confusion = models.JSONField(default=list, blank=True)
+    data_hash = models.CharField(max_length=64, blank=True, help_text="Hash of the training data.")
+    dataset_version = models.ForeignKey("DatasetVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="model_versions")
+    is_active = models.BooleanField(default=False, help_text="The active pre-labeller.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="model_version_one_active")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Prediction(models.Model):
+    """A model version's class probabilities for an item (in the model's class order)."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    probs = models.JSONField(help_text="Probabilities, one per class of the model version.")
+    label = models.CharField(max_length=32)
+    confidence = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "model_version"], name="prediction_once_per_model")]
+
+
+class JobKind(models.TextChoices):
+    IMPORT = "import", "Import"
+    PRELABEL = "prelabel", "Pre-label"
+    ANALYSE = "analyse", "Quality run"
+    EXPORT = "export", "Export"
+    TRAIN = "train", "Retrain"
+
+
+class Job(models.Model):
+    """A background job's state and progress, as shown over the API and on progress bars."""
+
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=16, choices=JobKind.choices)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    params = models.JSONField(default=dict, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    stage = models.CharField(max_length=120, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "kind", "-created_at"], name="job_project_idx")]
+
+    @property
+    def progress(self) -> float:
+        return self.progress_done / self.progress_total if self.progress_total else 0.0
+
+
+class QualityRun(models.Model):
+    """One analysis over a project, frozen: it records exactly which answers and predictions it used.
+
+    Annotations are append-only, so "every annotation with id <= annotation_watermark, with
+    corrections applied among those" identifies the input set; its count and a hash of the ids
+    are stored to check that.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="quality_runs")
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="quality_run")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="quality_runs")
+    probability_source = models.CharField(max_length=32, blank=True, help_text="e.g. held-out-model, crossval-5fold.")
+    annotation_watermark = models.BigIntegerField(default=0)
+    annotation_count = models.PositiveIntegerField(default=0)
+    annotations_sha256 = models.CharField(max_length=64, blank=True)
+    prediction_count = models.PositiveIntegerField(default=0)
+    params = models.JSONField(default=dict, blank=True)
+    summary = models.JSONField(default=dict, blank=True, help_text="Agreement, class balance, duplicates, outliers.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "status", "-created_at"], name="quality_run_project_idx")]
+
+
+class QualityItemResult(models.Model):
+    """Per-item outcome of a quality run."""
+
+    run = models.ForeignKey(QualityRun, on_delete=models.CASCADE, related_name="item_results")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="quality_results")
+    num_answers = models.PositiveSmallIntegerField(default=0)
+    votes = models.JSONField(default=dict, help_text="Live answer counts by label.")
+    consensus_label = models.CharField(max_length=32, blank=True)
+    consensus_quality = models.FloatField(null=True, blank=True)
+    label_quality = models.FloatField(null=True, blank=True, help_text="Single-label quality score.")
+    label_issue = models.BooleanField(default=False)
+    active_learning_score = models.FloatField(null=True, blank=True)
+    model_label = models.CharField(max_length=32, blank=True)
+    model_confidence = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "item"], name="quality_item_once_per_run")]
+        indexes = [
+            models.Index(fields=["run", "consensus_quality"], name="quality_item_rank_idx"),
+            models.Index(fields=["run", "consensus_label", "consensus_quality"], name="quality_item_class_idx"),
+            models.Index(fields=["run", "label_issue"], name="quality_item_issue_idx"),
+        ]
+
+
+class QualityAnnotatorResult(models.Model):
+    """Per-annotator outcome of a quality run."""
+
+    run = models.ForeignKey(QualityRun, on_delete=models.CASCADE, related_name="annotator_results")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quality_results")
+    num_answers = models.PositiveIntegerField(default=0)
+    quality = models.FloatField(null=True, blank=True)
+    agreement = models.FloatField(null=True, blank=True, help_text="Share of answers equal to the consensus.")
+    gold_accuracy = models.FloatField(null=True, blank=True)
+    gold_answers = models.PositiveIntegerField(default=0)
+    worst_class = models.CharField(max_length=32, blank=True)
+    confusion = models.JSONField(default=list, blank=True, help_text="Rows: consensus label; columns: their answer.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "annotator"], name="quality_annotator_once_per_run")]
+
+
+class ReviewAction(models.TextChoices):
+    ACCEPT = "accept", "Accept consensus"
+    RELABEL = "relabel", "Set final label"
+    EXCLUDE = "exclude", "Exclude"
+    INCLUDE = "include", "Include again"
+    REQUEST_MORE = "request_more", "Request more answers"
+
+
+class Review(models.Model):
+    """An ML lead's decision on an item. Append-only: the latest review of an item is in force."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    action = models.CharField(max_length=16, choices=ReviewAction.choices)
+    label = models.CharField(max_length=32, blank=True, help_text="The final label, for accept and relabel.")
+    quality_run = models.ForeignKey(QualityRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews")
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(action__in=["accept", "relabel"]) | ~Q(label=""), name="review_label_for_accept_relabel"
+            )
+        ]
+        indexes = [models.Index(fields=["item", "-created_at"], name="review_item_idx")]
+
+
+class DatasetVersion(models.Model):
+    """An immutable, content-hashed snapshot of a project's curated labels and its export files."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dataset_versions")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=200, blank=True)
+    quality_run = models.ForeignKey(QualityRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="dataset_versions")
+    review_watermark = models.BigIntegerField(default=0, help_text="Reviews with id <= this were applied.")
+    item_count = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True, help_text="Hash of the version's manifest.")
+    data_card = models.TextField(blank=True)
+    files = models.JSONField(default=dict, blank=True, help_text="Export format -> storage name.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "number"], name="dataset_version_number_unique")]
+
+
+class DatasetVersionItem(models.Model):
+    """One item's frozen labels inside a dataset version."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="entries")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="dataset_entries")
+    label = models.CharField(max_length=32)
+    soft_label = models.JSONField(default=dict)
+    quality = models.FloatField(null=True, blank=True)
+    split = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "item"], name="dataset_item_once_per_version")]

@@ -1,0 +1,1 @@
+"""Reads: plain functions named <entity>_<what>, keyword-only arguments, no writes."""

@@ -1,0 +1,4 @@
+"""Server-rendered pages: each concern's view module contributes its own patterns."""
+from annotate.views import dashboard, labelling, pages
+
+urlpatterns = pages.urlpatterns + labelling.urlpatterns + dashboard.urlpatterns

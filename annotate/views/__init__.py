@@ -1,0 +1,1 @@
+"""Server-rendered pages; data comes from selectors, changes go through the API."""

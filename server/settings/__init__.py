@@ -1,0 +1,1 @@
+"""Settings split: base (embedded defaults), test, production."""

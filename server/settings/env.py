@@ -1,0 +1,55 @@
+"""The one place FERLab reads its environment."""
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env_str(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = env_str(name)
+    return [part.strip() for part in value.split(",") if part.strip()] if value else default
+
+
+def reachable(url: str | None, *, timeout: float = 0.5) -> bool:
+    """True when a TCP connection to the URL's host and port succeeds (sqlite is always reachable)."""
+    if not url:
+        return False
+    parsed = urlparse(url)
+    if parsed.scheme.startswith("sqlite"):
+        return True
+    default_port = {"postgres": 5432, "postgresql": 5432, "redis": 6379}.get(parsed.scheme, 0)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout):
+            return True
+    except OSError:
+        return False
+
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+DATABASE_URL = env_str("DATABASE_URL")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+VAR_DIR = Path(env_str("FERLAB_VAR_DIR", str(BASE_DIR / "var")))
+MEDIA_ROOT = Path(env_str("FERLAB_MEDIA_ROOT", str(VAR_DIR / "media")))
+STORAGE = env_str("FERLAB_STORAGE", "local")  # "local" or "s3"
+S3_BUCKET = env_str("FERLAB_S3_BUCKET")
+S3_ENDPOINT_URL = env_str("FERLAB_S3_ENDPOINT_URL")
+S3_REGION = env_str("FERLAB_S3_REGION")
+MODEL_PATH = env_str("FERLAB_MODEL_PATH", str(BASE_DIR / "ml" / "weights" / "ferlab-cnn.pt"))
+LOG_LEVEL = env_str("FERLAB_LOG_LEVEL", "INFO")

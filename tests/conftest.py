@@ -1,0 +1,135 @@
+"""Shared fixtures: users, projects, a temporary media folder, and a real Celery worker process."""
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path_factory):
+    """Every test writes media into its own folder, never into var/media."""
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def make_user(db):
+    from django.contrib.auth import get_user_model
+
+    def make(username: str | None = None, *, password: str = "pw-ferlab-123", **fields):
+        username = username or f"user-{uuid.uuid4().hex[:8]}"
+        return get_user_model().objects.create_user(username=username, password=password, **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_project(db, make_user):
+    """make_project(annotators=3, **options) -> (project, lead, [annotators])."""
+    from annotate.models import Role
+    from annotate.services.projects import membership_set, project_create
+
+    def make(*, annotators: int = 2, name: str | None = None, **options):
+        lead = make_user(f"lead-{uuid.uuid4().hex[:6]}")
+        project = project_create(name=name or f"Project {uuid.uuid4().hex[:6]}", created_by=lead, **options)
+        people = [make_user(f"annotator-{uuid.uuid4().hex[:6]}") for _ in range(annotators)]
+        for person in people:
+            membership_set(project=project, user=person, role=Role.ANNOTATOR)
+        return project, lead, people
+
+    return make
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def broker_reachable() -> bool:
+    from server.settings import env
+
+    return env.reachable(env.CELERY_BROKER_URL)
+
+
+def _database_url_for_worker() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+class WorkerProcess:
+    """A `celery worker` subprocess consuming a queue of its own, over the real Redis broker."""
+
+    def __init__(self, *, queue: str, media_root: str, pool: str = "solo"):
+        self.queue, self.media_root, self.pool = queue, media_root, pool
+        self.process: subprocess.Popen | None = None
+        self.log_path = ROOT / "var" / f"worker-{queue}.log"
+
+    def start(self) -> "WorkerProcess":
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "server.settings.test",
+            "DATABASE_URL": _database_url_for_worker(),
+            "FERLAB_MEDIA_ROOT": self.media_root,
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log_path.parent.mkdir(exist_ok=True)
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "server", "worker", "-Q", self.queue, "-P", self.pool, "-c", "1",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO", "-n", f"{self.queue}@%h"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited early:\n{self.log_path.read_text()}")
+            if "ready." in self.log_path.read_text():
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker did not become ready:\n{self.log_path.read_text()}")
+
+    def kill(self, sig=9) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings, _media_root):
+    """Start a real worker on Redis; tasks sent by this test go to its private queue, not in-process."""
+    if not broker_reachable():
+        pytest.skip("Redis is not reachable (CELERY_BROKER_URL unset or down): no real worker to start")
+    from server.celery import app
+
+    queue = f"ferlab-test-{uuid.uuid4().hex[:10]}"
+    saved = {key: app.conf[key] for key in ("task_always_eager", "task_default_queue", "task_routes")}
+    app.conf.update(task_always_eager=False, task_default_queue=queue, task_routes={})
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    worker = WorkerProcess(queue=queue, media_root=_media_root).start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        app.conf.update(saved)
