@@ -133,3 +133,35 @@ def celery_worker(transactional_db, settings, _media_root):
     finally:
         worker.stop()
         app.conf.update(saved)
+
+
+@pytest.fixture
+def make_items(db):
+    """make_items(project, n, **fields) -> [Item]: n distinct 48x48 grey PNG faces stored in media.
+
+    Scaffolding for tests that are not about import (the import service has its own tests).
+    """
+    import hashlib
+    import io
+
+    import numpy as np
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    from annotate.models import Item
+
+    rng = np.random.default_rng(0)
+
+    def make(project, n: int, **fields):
+        items = []
+        for _ in range(n):
+            pixels = rng.integers(0, 256, size=(48, 48), dtype=np.uint8)
+            buffer = io.BytesIO()
+            Image.fromarray(pixels, "L").save(buffer, format="PNG")
+            digest = hashlib.sha256(pixels.tobytes()).hexdigest()
+            item = Item(project=project, content_hash=digest, width=48, height=48, source="test", **fields)
+            item.crop.save(f"{digest[:16]}.png", ContentFile(buffer.getvalue()), save=False)
+            items.append(item)
+        return Item.objects.bulk_create(items)
+
+    return make

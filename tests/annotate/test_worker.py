@@ -10,7 +10,7 @@ from annotate.models import Job, JobKind, JobStatus
 
 @pytest.mark.worker
 def test_real_worker_runs_task_against_the_database(celery_worker):
-    from annotate.tasks import ping
+    from annotate.tasks.health import ping
 
     job = Job.objects.create(kind=JobKind.IMPORT)
     with transaction.atomic():

@@ -1,4 +1,4 @@
-"""Celery tasks: thin interfaces (id in, load, one service call, retry policy), enqueued on commit."""
+"""Health tasks: a round trip through the real broker and worker."""
 from celery import shared_task
 
 

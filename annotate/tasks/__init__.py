@@ -1,0 +1,5 @@
+"""Celery tasks: thin interfaces (id in, load, one service call, retry policy), enqueued on commit.
+
+Celery's autodiscovery imports this package; each concern's module is imported here.
+"""
+from annotate.tasks.health import ping  # noqa: F401

@@ -1,0 +1,23 @@
+"""Sign in through the real form in Chromium and see "my projects"."""
+import pytest
+
+from tests.browser.conftest import screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_sign_in_shows_my_projects(page, login, make_project):
+    project, lead, annotators = make_project(annotators=1, name="Smiles 2026")
+    login(page, annotators[0].username)
+    assert page.locator("h1").inner_text() == "My projects"
+    assert "Smiles 2026" in page.locator(".projects").inner_text()
+    screenshot(page, "home")
+
+
+def test_wrong_password_is_refused(page, live_server, make_user):
+    user = make_user("someone")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", "wrong")
+    page.click("button[type=submit]")
+    assert "do not match" in page.locator(".error").inner_text()
