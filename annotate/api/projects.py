@@ -44,27 +44,28 @@ class ProjectEntryOutput(serializers.Serializer):
     progress = ProgressOutput(source="*")
 
 
-class ProjectListApi(APIView):
-    class Input(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
-        slug = serializers.SlugField(max_length=80, required=False)
-        description = serializers.CharField(required=False, allow_blank=True, default="")
-        labels = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
-        flags = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
-        overlap_target = serializers.IntegerField(min_value=1, max_value=50, default=3)
-        gold_rate = serializers.FloatField(min_value=0, max_value=1, default=0.05)
-        show_model_hints = serializers.BooleanField(default=False)
-        valence_arousal = serializers.BooleanField(default=False)
+class ProjectCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=80, required=False)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    labels = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
+    flags = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
+    overlap_target = serializers.IntegerField(min_value=1, max_value=50, default=3)
+    gold_rate = serializers.FloatField(min_value=0, max_value=1, default=0.05)
+    show_model_hints = serializers.BooleanField(default=False)
+    valence_arousal = serializers.BooleanField(default=False)
 
+
+class ProjectListApi(APIView):
     @extend_schema(responses=ProjectEntryOutput(many=True), summary="Projects the caller belongs to")
     def get(self, request):
         return Response(ProjectEntryOutput(project_list_for_user(user=request.user), many=True).data)
 
-    @extend_schema(request=Input, responses={201: ProjectOutput}, summary="Create a project (staff only)")
+    @extend_schema(request=ProjectCreateInput, responses={201: ProjectOutput}, summary="Create a project (staff only)")
     def post(self, request):
         if not request.user.is_staff:
             raise Forbidden("Only staff may create projects.", code="staff_only")
-        data = self.Input(data=request.data)
+        data = ProjectCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         project = project_create(created_by=request.user, **data.validated_data)
         return Response(ProjectOutput(project).data, status=201)
@@ -78,15 +79,16 @@ class ProjectDetailApi(APIView):
         return Response(ProjectEntryOutput(entry).data)
 
 
-class MembershipApi(APIView):
-    class Input(serializers.Serializer):
-        username = serializers.CharField()
-        role = serializers.ChoiceField(choices=Role.choices, default=Role.ANNOTATOR)
+class MembershipInput(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.ANNOTATOR)
 
-    @extend_schema(request=Input, responses={200: None}, summary="Add a member or change their role (leads)")
+
+class MembershipApi(APIView):
+    @extend_schema(request=MembershipInput, responses={200: None}, summary="Add a member or change their role (leads)")
     def post(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        data = self.Input(data=request.data)
+        data = MembershipInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = get_user_model().objects.filter(username=data.validated_data["username"]).first()
         if user is None:

@@ -85,6 +85,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
 STATIC_ROOT = env.VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Serve straight from frontend/static without collectstatic; production collects and compresses.
+WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = env.MEDIA_ROOT
 MEDIA_URL = "media/"
 STORAGES = {
