@@ -1,0 +1,1 @@
+"""FERLab expression model: plain numpy/torch code, no Django, Celery or project imports."""

@@ -1,0 +1,63 @@
+"""Class names, label maps, default paths and the frozen training config."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+# The FER+ eight, in the order of the FER+ vote columns; model outputs follow it.
+CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+# The FER+ vote columns: the eight emotions, then two non-emotion answers.
+VOTE_NAMES = CLASSES + ("unknown", "NF")
+UNKNOWN, NOT_A_FACE = 8, 9
+# The original FER2013 labels 0..6 and where each lands among CLASSES.
+FER2013_CLASSES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
+FER2013_TO_FERPLUS = (4, 5, 6, 1, 3, 2, 0)
+# Contempt has no FER2013 class; on the Training split the FER2013 label most often given
+# to FER+ contempt faces is Angry (52 of 132), so contempt's probability goes there.
+CONTEMPT_TO_FER2013 = 0
+
+IMAGE_SIZE = 48
+LABEL_MODES = ("soft", "majority", "fer2013")
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "ferlab-cnn.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; stored in the checkpoint to reproduce it."""
+
+    label_mode: str = "soft"  # soft: FER+ vote distribution; majority: FER+ hard; fer2013
+    fer2013_weight: float = 0.5  # weight of the auxiliary FER2013 head's loss (0 = no head)
+    epochs: int = 60
+    batch_size: int = 128
+    optimizer: str = "sgd"  # sgd (Nesterov) or adamw
+    lr: float = 0.05  # peak learning rate of the one-cycle schedule
+    schedule: str = "onecycle"  # onecycle or cosine
+    warmup_frac: float = 0.15
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.05
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    depths: tuple[int, ...] = (1, 2, 2, 2)
+    dropout: float = 0.3
+    augment: bool = True
+    seed: int = 0
+    threads: int = 2
+    max_seconds: float = 0.0  # > 0: shorten the run (fewer epochs) to fit this budget
+    out: str = str(DEFAULT_WEIGHTS)
+
+    def __post_init__(self) -> None:
+        if self.label_mode not in LABEL_MODES:
+            raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {self.label_mode!r}")
+        if self.optimizer not in ("sgd", "adamw") or self.schedule not in ("onecycle", "cosine"):
+            raise ValueError("optimizer must be sgd|adamw and schedule onecycle|cosine")
+        if len(self.widths) != len(self.depths):
+            raise ValueError("widths and depths must have the same length")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        return cls(**d)

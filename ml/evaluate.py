@@ -1,0 +1,145 @@
+"""Score a model on a shared-format npz: ``python -m ml.evaluate --npz PATH [--model PATH]
+[--split NAME] [--plot PATH]`` prints one JSON line.
+
+Rows: by default every row whose usage is not ``Training``; ``--split`` picks one usage value
+(PublicTest, PrivateTest, ...). Figures:
+
+* ``accuracy_ferplus_majority``: the FER+ protocol: faces with a strict FER+ majority
+  (ml.labels.majority_labels: single votes dropped, > 50% of the rest); faces whose majority
+  is unknown / not-a-face, or with no majority, are left out (their count is ``n_ferplus_majority``).
+* ``accuracy_fer2013``: against the original 7 FER2013 labels on every row, from the model's
+  FER2013 head (trained on the Training split's FER2013 labels). A model without that head maps
+  its 8 probabilities onto 7, adding contempt's probability to Angry (the FER2013 label most
+  often given to FER+ contempt faces in Training).
+* ``macro_f1``, ``per_class_recall``, ``ece`` (15-bin expected calibration error of the top
+  class) and the confusion matrix: on the FER+ majority faces.
+* ``faces_per_s``: faces scored per second by Predictor.predict_both (batch 256, with the
+  flip test-time augmentation if on), including resizing and both heads.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from ml.config import CLASSES
+
+K = len(CLASSES)
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, *, k: int = K) -> np.ndarray:
+    """y_true, y_pred: int (N,) -> int64 (k, k) counts, rows = truth, columns = prediction."""
+    return np.bincount(np.asarray(y_true) * k + np.asarray(y_pred), minlength=k * k).reshape(k, k)
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, *, bins: int = 15) -> float:
+    """probs: (N, K), y_true: int (N,) -> top-label ECE with equal-width confidence bins."""
+    if len(probs) == 0:
+        return float("nan")
+    conf = probs.max(1)
+    correct = probs.argmax(1) == y_true
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    return float(ece)
+
+
+def metrics(probs: np.ndarray, probs7: np.ndarray, *, votes: np.ndarray | None,
+            fer2013: np.ndarray | None) -> dict:
+    """probs: (N, 8), probs7: (N, 7); votes: (N, 10) FER+ counts; fer2013: int (N,) 0..6."""
+    from ml.labels import majority_labels
+
+    out: dict = {"n": int(len(probs))}
+    if votes is not None:
+        lab, keep = majority_labels(votes)
+        y, p = lab[keep], probs[keep]
+        pred = p.argmax(1)
+        cm = confusion(y, pred)
+        support, predicted = cm.sum(1), cm.sum(0)
+        tp = np.diag(cm)
+        recall = np.where(support > 0, tp / np.maximum(support, 1), np.nan)
+        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+        f1 = np.where(support > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), np.nan)
+        out.update({
+            "n_ferplus_majority": int(keep.sum()),
+            "accuracy_ferplus_majority": round(float((pred == y).mean()), 4) if len(y) else None,
+            "macro_f1": round(float(np.nanmean(f1)), 4) if (support > 0).any() else None,
+            "per_class_recall": {c: (None if np.isnan(r) else round(float(r), 4)) for c, r in zip(CLASSES, recall)},
+            "ece": round(expected_calibration_error(p, y), 4) if len(y) else None,
+            "confusion": cm.tolist(),
+        })
+    if fer2013 is not None:
+        f = np.asarray(fer2013)
+        ok = (f >= 0) & (f <= 6)
+        out["accuracy_fer2013"] = round(float((probs7[ok].argmax(1) == f[ok]).mean()), 4) if ok.any() else None
+    return out
+
+
+def plot_confusion(cm: np.ndarray, path: str, *, title: str = "") -> None:
+    """cm: (K, K) counts -> PNG at path, rows normalised to recall."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(cm, dtype=float)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(K), CLASSES, rotation=45, ha="right")
+    ax.set_yticks(range(K), CLASSES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("FER+ majority")
+    for i in range(K):
+        for j in range(K):
+            ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None, plot: str | None = None,
+                 tta: bool = True, threads: int = 2, batch_size: int = 256) -> dict:
+    """Load rows and model, score, return the metrics dict (confusion included)."""
+    from ml.data import load_npz
+    from ml.predict import Predictor
+
+    data = load_npz(npz, usage=split) if split else load_npz(npz, exclude_usage="Training")
+    predictor = Predictor(model, tta=tta, threads=threads)
+    predictor.predict_both(data.images[:batch_size], batch_size=batch_size)  # warm-up, not timed
+    t0 = time.perf_counter()
+    probs, probs7 = predictor.predict_both(data.images, batch_size=batch_size)
+    seconds = time.perf_counter() - t0
+    out = metrics(probs, probs7, votes=data.votes, fer2013=data.fer2013)
+    out["split"] = split or "not Training"
+    out["faces_per_s"] = round(len(data) / seconds, 1) if len(data) else None
+    if plot and "confusion" in out:
+        plot_confusion(np.array(out["confusion"]), plot, title=f"{predictor.path.name} on {out['split']}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m ml.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--npz", required=True)
+    p.add_argument("--model", default=None, help="checkpoint (default: the shipped weights)")
+    p.add_argument("--split", default=None, help="usage value to score (default: every row not Training)")
+    p.add_argument("--plot", default=None, help="write a confusion-matrix PNG here")
+    p.add_argument("--no-tta", action="store_true", help="skip the mirrored second pass")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    out = evaluate_npz(args.npz, model=args.model, split=args.split, plot=args.plot, tta=not args.no_tta,
+                       threads=args.threads)
+    out.pop("confusion", None)  # in the plot; keeps the line readable
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

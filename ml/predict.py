@@ -1,0 +1,112 @@
+"""Class probabilities for batches of face crops, from a checkpoint loaded once.
+
+API (what the FERLab worker calls)::
+
+    from ml.predict import load_predictor
+    predictor = load_predictor()            # shipped weights; cached per path and process
+    probs = predictor.predict_proba(images) # images uint8 (N, H, W) grey -> float32 (N, 8)
+    predictor.classes                       # ml.config.CLASSES, the column order of probs
+
+``Predictor(path=None, *, tta=True, threads=None)`` loads ``path`` (default
+``ml/weights/ferlab-cnn.pt``). Images of any size are resized to 48x48 (bilinear, antialiased);
+(N, H, W, 3) RGB is converted to grey. With ``tta`` each face is also scored mirrored and the
+two probability vectors are averaged. ``predict_fer2013(images)`` gives float32 (N, 7) over the
+original FER2013 labels (the model's FER2013 head, or the 8->7 map when it has none).
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from ml.config import CLASSES, DEFAULT_WEIGHTS, IMAGE_SIZE, TrainConfig
+
+
+def images_to_tensor(images: np.ndarray):
+    """images: (N, H, W) uint8 grey or (N, H, W, 3) RGB -> float (N, 1, 48, 48) in [0, 1]."""
+    import torch
+    import torch.nn.functional as F
+
+    a = np.asarray(images)
+    if a.ndim == 4 and a.shape[-1] in (3, 4):  # RGB(A) -> grey with the usual luma weights
+        a = a[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3:
+        raise ValueError(f"images must be (N, H, W) grey, got shape {np.shape(images)}")
+    x = torch.from_numpy(np.ascontiguousarray(a)).unsqueeze(1).float()
+    if a.dtype == np.uint8 or x.max() > 1.5:
+        x = x / 255.0
+    if x.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE):
+        x = F.interpolate(x, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", antialias=True,
+                          align_corners=False).clamp_(0, 1)
+    return x
+
+
+class Predictor:
+    """A loaded model in eval mode; safe to reuse for many batches (not for concurrent threads)."""
+
+    def __init__(self, path: str | Path | None = None, *, tta: bool = True, threads: int | None = None):
+        import torch
+
+        from ml.model import build_model, fuse_conv_bn
+
+        self.path = Path(path) if path is not None else DEFAULT_WEIGHTS
+        ckpt = torch.load(self.path, map_location="cpu", weights_only=False)
+        if tuple(ckpt["classes"]) != CLASSES:
+            raise ValueError(f"{self.path}: classes {ckpt['classes']} are not {CLASSES}")
+        self.config = TrainConfig.from_dict(ckpt["config"])
+        self.metrics = ckpt.get("metrics", {})
+        self.classes = CLASSES
+        self.tta = tta
+        if threads:
+            torch.set_num_threads(threads)
+        model = build_model(self.config)
+        model.load_state_dict(ckpt["weights"])
+        self.model = fuse_conv_bn(model.eval()).to(memory_format=torch.channels_last)
+
+    def predict_both(self, images: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """images: (N, H, W) -> (probs float32 (N, 8), fer2013 probs float32 (N, 7))."""
+        import torch
+
+        from ml.labels import ferplus_to_fer2013_probs
+
+        x_all = images_to_tensor(images)
+        p8, p7 = [], []
+        with torch.inference_mode():
+            for i in range(0, len(x_all), batch_size):
+                x = x_all[i:i + batch_size]
+                if self.tta:  # one forward over [faces; mirrored faces] is cheaper than two
+                    x = torch.cat([x, x.flip(-1)])
+                x = x.contiguous(memory_format=torch.channels_last)
+                logits, logits7 = self.model.heads(x)
+                a = logits.softmax(1)
+                b = logits7.softmax(1) if logits7 is not None else None
+                if self.tta:
+                    half = len(a) // 2
+                    a = (a[:half] + a[half:]) / 2
+                    b = (b[:half] + b[half:]) / 2 if b is not None else None
+                p8.append(a.numpy())
+                p7.append(b.numpy() if b is not None else ferplus_to_fer2013_probs(a.numpy()))
+        if not p8:
+            return np.zeros((0, len(CLASSES)), np.float32), np.zeros((0, 7), np.float32)
+        return np.concatenate(p8).astype(np.float32), np.concatenate(p7).astype(np.float32)
+
+    def predict_proba(self, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+        """images: uint8 (N, H, W) grey -> float32 (N, 8) probabilities over CLASSES."""
+        return self.predict_both(images, batch_size=batch_size)[0]
+
+    def predict_fer2013(self, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+        """images: uint8 (N, H, W) grey -> float32 (N, 7) over the FER2013 labels."""
+        return self.predict_both(images, batch_size=batch_size)[1]
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(path: str, tta: bool) -> Predictor:
+    return Predictor(path, tta=tta)
+
+
+def load_predictor(path: str | Path | None = None, *, tta: bool = True) -> Predictor:
+    """The Predictor for ``path`` (default: shipped weights), loaded once per process."""
+    return _cached(str(Path(path) if path is not None else DEFAULT_WEIGHTS), tta)

@@ -1,0 +1,231 @@
+"""Train the expression model: ``python -m ml.train [--npz PATH] [--epochs N] [--resume] ...``.
+
+A checkpoint is one ``torch.save`` dict: ``weights`` (state_dict), ``config`` (TrainConfig as a
+dict), ``classes``, ``metrics``, ``data_sha256`` (hash of the training arrays), ``epoch`` and,
+while a run is unfinished, ``training_state`` (optimizer, scheduler) so ``--resume`` continues it
+exactly. The same seed gives the same weights: shuffling, augmentation and dropout are seeded
+per epoch, so a resumed run matches an uninterrupted one.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ml.config import CLASSES, TrainConfig
+from ml.labels import targets_for
+
+FORMAT = "ferlab-cnn/1"
+
+
+def _soft_ce(logits, target, *, smoothing: float):
+    import torch.nn.functional as F
+
+    k = logits.shape[1]
+    target = target * (1 - smoothing) + smoothing / k
+    return -(target * F.log_softmax(logits, 1)).sum(1)
+
+
+def _make_optimizer(model, config: TrainConfig, total_steps: int):
+    import torch
+
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if config.optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=config.lr, momentum=0.9, nesterov=True)
+    else:
+        opt = torch.optim.AdamW(groups, lr=config.lr)
+    if config.schedule == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total_steps,
+                                                    pct_start=config.warmup_frac, div_factor=20.0,
+                                                    final_div_factor=200.0)
+    else:
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    return opt, sched
+
+
+def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep: np.ndarray | None = None,
+          fer2013: np.ndarray | None = None, data_sha256: str = "", resume: dict | None = None,
+          progress: bool = True, log=None) -> dict:
+    """Train a model and return its checkpoint dict (also saved to ``config.out`` if set).
+
+    images: uint8 (N, 48, 48); targets: float32 (N, 8) soft or one-hot over CLASSES;
+    keep: bool (N,) rows that count for the FER+ loss (default all);
+    fer2013: int (N,) FER2013 labels 0..6, -1 for none, for the auxiliary head.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from ml.augment import augment
+    from ml.model import build_model
+
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    n = len(images)
+    keep = np.ones(n, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+    model = build_model(config)
+    use_aux = model.fer2013 is not None and fer2013 is not None
+    y7 = np.asarray(fer2013, dtype=np.int64) if use_aux else np.full(n, -1)
+    rows = np.flatnonzero(keep | (y7 >= 0))  # a face is used if any head has a target for it
+    x_all = torch.from_numpy(np.ascontiguousarray(images[rows])).unsqueeze(1)
+    t_all = torch.from_numpy(np.asarray(targets, dtype=np.float32)[rows])
+    m8_all = torch.from_numpy(keep[rows].astype(np.float32))
+    y7_all = torch.from_numpy(y7[rows])
+    bs = min(config.batch_size, len(rows))
+    steps = max(1, len(rows) // bs)  # drop the ragged last batch: BN dislikes tiny batches
+    model = model.to(memory_format=torch.channels_last)
+
+    epochs = config.epochs
+    if config.max_seconds > 0 and resume is None:  # time a few steps, then shorten the run to fit
+        probe = build_model(config).to(memory_format=torch.channels_last)
+        popt = torch.optim.SGD(probe.parameters(), lr=1e-3)
+        xb = x_all[:bs].float().div(255)
+        t0 = time.perf_counter()
+        for _ in range(3):
+            popt.zero_grad()
+            probe(xb).logsumexp(1).mean().backward()
+            popt.step()
+        per_epoch = (time.perf_counter() - t0) / 3 * steps * 1.15
+        epochs = max(1, min(epochs, int(config.max_seconds / per_epoch)))
+        log(f"time budget {config.max_seconds:.0f}s: {per_epoch:.1f}s/epoch -> {epochs} epochs")
+    opt, sched = _make_optimizer(model, config, epochs * steps)
+    start_epoch, history = 0, []
+    if resume is not None:
+        model.load_state_dict(resume["weights"])
+        state = resume["training_state"]
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        epochs = state["epochs"]
+        start_epoch, history = resume["epoch"], list(resume["metrics"].get("history", []))
+
+    t_start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    ckpt: dict = {}
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout, reproducible per epoch
+        gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+        perm = torch.from_numpy(np.random.default_rng([config.seed, epoch]).permutation(len(rows)))
+        total, count = 0.0, 0
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False,
+                   mininterval=2.0, file=sys.stderr)
+        for step in bar:
+            idx = perm[step * bs:(step + 1) * bs]
+            x = x_all[idx].float().div_(255)
+            if config.augment:
+                x = augment(x, generator=gen)
+            x = x.contiguous(memory_format=torch.channels_last)
+            logits, logits7 = model.heads(x)
+            m8 = m8_all[idx]
+            loss = (_soft_ce(logits, t_all[idx], smoothing=config.label_smoothing) * m8).sum() / m8.sum().clamp(min=1)
+            if use_aux:
+                y = y7_all[idx]
+                l7 = torch.nn.functional.cross_entropy(logits7, y.clamp(min=0), reduction="none",
+                                                       label_smoothing=config.label_smoothing)
+                m7 = (y >= 0).float()
+                loss = loss + config.fer2013_weight * (l7 * m7).sum() / m7.sum().clamp(min=1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{sched.get_last_lr()[0]:.4f}")
+        seconds = time.perf_counter() - t_start
+        history.append({"epoch": epoch + 1, "loss": round(total / max(count, 1), 5), "seconds": round(seconds, 1)})
+        log(f"epoch {epoch + 1}/{epochs} loss {total / max(count, 1):.4f} {seconds:.0f}s")
+        done = epoch + 1 == epochs or (config.max_seconds > 0 and seconds > config.max_seconds)
+        ckpt = {
+            "format": FORMAT, "weights": model.state_dict(), "config": config.to_dict(),
+            "classes": list(CLASSES), "data_sha256": data_sha256, "epoch": epoch + 1,
+            "metrics": {"history": history, "train_seconds": round(seconds, 1), "n_train": int(len(rows)),
+                        "epochs_run": epoch + 1, "threads": config.threads},
+            "training_state": None if done else {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                                 "epochs": epochs},
+        }
+        if config.out:
+            save_checkpoint(ckpt, config.out)
+        if done:
+            break
+    return ckpt
+
+
+def save_checkpoint(ckpt: dict, path: str | Path) -> None:
+    """Write atomically, so a killed run never leaves a half-written file to resume from."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+
+
+def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training", resume: bool = False,
+              progress: bool = True) -> dict:
+    """Train on the rows of a shared-format npz whose usage is ``usage`` (never the test rows)."""
+    import torch
+
+    from ml.data import arrays_sha256, load_npz
+
+    data = load_npz(path, usage=usage)
+    if len(data) == 0:
+        raise SystemExit(f"no rows with usage {usage!r} in {path}")
+    targets, keep = targets_for(config.label_mode, votes=data.votes, fer2013=data.fer2013)
+    fer = None
+    if data.fer2013 is not None and config.fer2013_weight > 0 and config.label_mode != "fer2013":
+        fer = np.asarray(data.fer2013, dtype=np.int64)
+        if data.votes is not None:  # the crowd says not-a-face: that FER2013 label is noise
+            _, ok = targets_for("fer2013", votes=data.votes, fer2013=data.fer2013)
+            fer = np.where(ok, fer, -1)
+    sha = arrays_sha256(data.images, data.votes, data.fer2013)
+    state = None
+    if resume and config.out and Path(config.out).exists():
+        state = torch.load(config.out, map_location="cpu", weights_only=False)
+        if state.get("training_state") is None:
+            raise SystemExit(f"{config.out} is a finished run; nothing to resume")
+        if state["data_sha256"] != sha or TrainConfig.from_dict(state["config"]) != config:
+            raise SystemExit("--resume needs the same data and config as the interrupted run")
+    return train(data.images, targets, config=config, keep=keep, fer2013=fer, data_sha256=sha,
+                 resume=state, progress=progress)
+
+
+def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]:
+    p = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__.splitlines()[0])
+    p.add_argument("--npz", default=os.environ.get("FERLAB_NPZ", "../shared/datasets/fer2013_ferplus_trainval.npz"))
+    p.add_argument("--usage", default="Training", help="rows to train on (default Training)")
+    p.add_argument("--resume", action="store_true", help="continue the unfinished run saved at --out")
+    p.add_argument("--no-progress", action="store_true")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name in ("widths", "depths"):
+            p.add_argument(flag, type=lambda s: tuple(int(v) for v in s.split(",")), default=f.default)
+        elif f.type in ("bool", bool):
+            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=f.default)
+        else:
+            typ = {"int": int, "float": float, "str": str}.get(str(f.type), type(f.default))
+            p.add_argument(flag, type=typ, default=f.default)
+    args = p.parse_args(argv)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    return args, cfg
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, cfg = _parse(argv)
+    ckpt = train_npz(args.npz, config=cfg, usage=args.usage, resume=args.resume, progress=not args.no_progress)
+    m = ckpt["metrics"]
+    print(json.dumps({"out": cfg.out, "epochs_run": m["epochs_run"], "train_seconds": m["train_seconds"],
+                      "final_loss": m["history"][-1]["loss"] if m["history"] else math.nan}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""ml.evaluate on a tiny synthetic npz in the shared format, via ml.train's npz entry point."""
+import json
+
+import numpy as np
+import pytest
+
+from ml.config import CLASSES
+from ml.evaluate import expected_calibration_error, main, metrics
+from ml.train import main as train_main
+
+
+@pytest.fixture
+def npz(tmp_path, faces):
+    images, votes, fer = faces
+    usage = np.array(["Training"] * 40 + ["PublicTest"] * 12 + ["PrivateTest"] * 12)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, images=images, usage=usage, usage_code=np.zeros(len(usage), np.int8),
+             fer2013_label=fer.astype(np.int8), ferplus_votes=votes)
+    return path
+
+
+@pytest.fixture
+def model(npz, tmp_path):
+    out = tmp_path / "m.pt"
+    train_main(["--npz", str(npz), "--epochs", "2", "--batch-size", "16", "--widths", "4,8", "--depths", "1,1",
+                "--threads", "1", "--out", str(out), "--no-progress"])
+    return out
+
+
+@pytest.mark.parametrize("split", [None, "PublicTest", "PrivateTest"])
+def test_evaluate_prints_one_json_line(npz, model, capsys, split):
+    capsys.readouterr()
+    main(["--npz", str(npz), "--model", str(model), "--threads", "1"] + (["--split", split] if split else []))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    out = json.loads(lines[0])
+    assert {"n", "accuracy_ferplus_majority", "accuracy_fer2013", "macro_f1", "per_class_recall", "ece",
+            "faces_per_s"} <= set(out)
+    assert out["n"] == (24 if split is None else 12)
+    assert set(out["per_class_recall"]) == set(CLASSES)
+    assert 0 <= out["accuracy_ferplus_majority"] <= 1 and out["faces_per_s"] > 0
+
+
+def test_plot_is_written(npz, model, tmp_path, capsys):
+    png = tmp_path / "cm.png"
+    main(["--npz", str(npz), "--model", str(model), "--split", "PublicTest", "--plot", str(png), "--threads", "1"])
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_resume_of_a_finished_run_is_refused(npz, model):
+    with pytest.raises(SystemExit):
+        train_main(["--npz", str(npz), "--epochs", "2", "--batch-size", "16", "--widths", "4,8", "--depths", "1,1",
+                    "--threads", "1", "--out", str(model), "--no-progress", "--resume"])
+
+
+def test_metrics_by_hand():
+    votes = np.zeros((4, 10), np.uint8)
+    votes[[0, 1, 2, 3], [0, 1, 1, 9]] = 10  # the last face is not a face: left out
+    probs = np.eye(8, dtype=np.float32)[[0, 1, 0, 0]]
+    out = metrics(probs, probs[:, [4, 5, 6, 1, 3, 2, 0]], votes=votes, fer2013=np.array([6, 3, 3, 0]))
+    assert out["n"] == 4 and out["n_ferplus_majority"] == 3
+    assert out["accuracy_ferplus_majority"] == pytest.approx(2 / 3, abs=1e-4)
+    assert out["per_class_recall"]["happiness"] == 0.5 and out["per_class_recall"]["fear"] is None
+    assert out["accuracy_fer2013"] == 0.5
+    assert expected_calibration_error(probs[:3], np.array([0, 1, 1])) == pytest.approx(1 / 3)
