@@ -146,6 +146,8 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["item", "status", "expires_at"], name="assignment_live_idx"),
             models.Index(fields=["annotator", "project", "status"], name="assignment_annotator_idx"),
+            # The dashboard counts a project's live leases without scanning every assignment.
+            models.Index(fields=["project", "status", "expires_at"], name="assignment_project_live_idx"),
         ]
 
 
@@ -189,6 +191,8 @@ class Annotation(models.Model):
             models.Index(fields=["project", "id"], name="annotation_project_idx"),
             models.Index(fields=["annotator", "project", "created_at"], name="annotation_annotator_idx"),
             models.Index(fields=["item", "annotator"], name="annotation_item_idx"),
+            # Answers per hour on the dashboard: an index-only scan over one project's timestamps.
+            models.Index(fields=["project", "created_at"], name="annotation_time_idx"),
         ]
 
 
