@@ -111,6 +111,11 @@ class Item(models.Model):
         ]
         indexes = [
             models.Index(fields=["project", "excluded", "answer_count", "priority"], name="item_queue_idx"),
+            # The annotator queue's order (priority, then started faces first), walked from the top per lease.
+            models.Index(
+                fields=["project", "-priority", "-answer_count", "id"], condition=Q(excluded=False), name="item_next_idx"
+            ),
+            models.Index(fields=["project", "answer_count"], condition=Q(is_gold=True), name="item_gold_idx"),
             models.Index(fields=["project", "perceptual_hash"], name="item_phash_idx"),
             models.Index(fields=["project", "split"], name="item_split_idx"),
             models.Index(fields=["project", "source_row"], name="item_source_row_idx"),
