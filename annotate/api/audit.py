@@ -1,3 +1,272 @@
-"""API: audit (not built yet)."""
+"""API: the lead's audit dashboard: overview figures, label-issue queue, reviews, annotators, agreement."""
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-urlpatterns = []
+from annotate.access import access_project_as_lead
+from annotate.exceptions import NotFound, ValidationFailed
+from annotate.models import Item, QualityRun, ReviewAction
+from annotate.selectors.audit import (
+    agreement_trend, answers_per_hour, class_balance, overview_progress, quality_run_latest, run_summary,
+)
+from annotate.selectors.audit_agreement import agreement_report
+from annotate.selectors.audit_annotators import annotator_confusion, annotator_table
+from annotate.selectors.audit_issues import (
+    IssueFilters, issue_page, item_state, review_latest_by_item, review_list_for_item,
+)
+from annotate.services.members import membership_update
+from annotate.services.reviews import review_create, review_undo
+
+UNDO = "undo"
+
+
+def _run_or_404(project) -> QualityRun:
+    run = quality_run_latest(project=project)
+    if run is None:
+        raise NotFound("No quality run has finished for this project yet.", code="no_quality_run")
+    return run
+
+
+class OverviewOutput(serializers.Serializer):
+    progress = serializers.DictField()
+    class_balance = serializers.ListField(child=serializers.DictField())
+    agreement_trend = serializers.ListField(child=serializers.DictField())
+    latest_run = serializers.DictField()
+
+
+class OverviewApi(APIView):
+    @extend_schema(responses=OverviewOutput, summary="Progress, class balance and agreement trend (leads)")
+    def get(self, request, project_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        run = quality_run_latest(project=project)
+        return Response({
+            "progress": overview_progress(project=project),
+            "class_balance": class_balance(project=project, run=run),
+            "agreement_trend": agreement_trend(project=project),
+            "latest_run": run_summary(run=run),
+        })
+
+
+class HourOutput(serializers.Serializer):
+    hour = serializers.DateTimeField()
+    answers = serializers.IntegerField()
+
+
+class AnswersPerHourApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("days", int, description="How far back (1..90, default 14)")],
+        responses=HourOutput(many=True), summary="Answers per hour (leads)",
+    )
+    def get(self, request, project_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        days = _int(request.query_params.get("days"), default=14, low=1, high=90, name="days")
+        return Response(answers_per_hour(project=project, days=days))
+
+
+def _int(value, *, default: int, low: int, high: int, name: str) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be a whole number.", code="invalid_parameter") from None
+    return max(low, min(high, number))
+
+
+class IssueRowOutput(serializers.Serializer):
+    rank = serializers.IntegerField()
+    item = serializers.IntegerField()
+    image = serializers.CharField()
+    split = serializers.CharField()
+    votes = serializers.DictField(child=serializers.IntegerField())
+    num_answers = serializers.IntegerField()
+    consensus_label = serializers.CharField()
+    consensus_quality = serializers.FloatField(allow_null=True)
+    label_issue = serializers.BooleanField()
+    model_label = serializers.CharField()
+    model_confidence = serializers.FloatField(allow_null=True)
+    annotator_label = serializers.CharField(allow_null=True)
+    excluded = serializers.BooleanField()
+    extra_answers = serializers.IntegerField()
+    final_label = serializers.CharField(allow_null=True)
+    state = serializers.CharField()
+    review = serializers.DictField(allow_null=True)
+
+
+class IssuePageOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    run = serializers.IntegerField()
+    results = IssueRowOutput(many=True)
+
+
+ISSUE_PARAMETERS = [
+    OpenApiParameter("label", str, description="Consensus label"),
+    OpenApiParameter("pair", str, description="Two labels, comma-separated: top-2 votes or consensus vs model"),
+    OpenApiParameter("annotator", int, description="Items this annotator answered"),
+    OpenApiParameter("flag", str, description="label_issue, model_disagrees, or an answer flag"),
+    OpenApiParameter("split", str),
+    OpenApiParameter("state", str, enum=["open", "settled"]),
+    OpenApiParameter("offset", int),
+    OpenApiParameter("limit", int),
+]
+
+
+def issue_filters_from(params, *, labels: list[str]) -> IssueFilters:
+    """Validate the filter query parameters shared by the issues API and page."""
+    pair = None
+    if params.get("pair"):
+        parts = [p.strip() for p in params["pair"].split(",")]
+        if len(parts) != 2 or parts[0] == parts[1] or not set(parts) <= set(labels):
+            raise ValidationFailed("pair must be two different project labels, e.g. fear,surprise.", code="invalid_pair")
+        pair = (parts[0], parts[1])
+    label = params.get("label", "")
+    if label and label not in labels:
+        raise ValidationFailed(f"{label!r} is not one of the project's labels.", code="invalid_label")
+    annotator = _int(params.get("annotator"), default=0, low=0, high=2**62, name="annotator") or None
+    return IssueFilters(
+        label=label, pair=pair, annotator=annotator, flag=params.get("flag", "")[:32],
+        split=params.get("split", "")[:32], state=params.get("state", ""),
+    )
+
+
+class IssueListApi(APIView):
+    @extend_schema(parameters=ISSUE_PARAMETERS, responses=IssuePageOutput, summary="Label issues, worst first (leads)")
+    def get(self, request, project_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        filters = issue_filters_from(request.query_params, labels=project.labels)
+        offset = _int(request.query_params.get("offset"), default=0, low=0, high=10**7, name="offset")
+        limit = _int(request.query_params.get("limit"), default=50, low=1, high=200, name="limit")
+        page = issue_page(project=project, run=_run_or_404(project), filters=filters, offset=offset, limit=limit)
+        return Response(IssuePageOutput(page).data)
+
+
+class ReviewCreateInput(serializers.Serializer):
+    item = serializers.IntegerField()
+    action = serializers.ChoiceField(choices=ReviewAction.values + [UNDO])
+    label = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    quality_run = serializers.IntegerField(required=False, allow_null=True, default=None)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ReviewStateOutput(serializers.Serializer):
+    item = serializers.IntegerField()
+    review = serializers.IntegerField()
+    action = serializers.CharField()
+    label = serializers.CharField()
+    final_label = serializers.CharField(allow_null=True)
+    state = serializers.CharField()
+    excluded = serializers.BooleanField()
+    extra_answers = serializers.IntegerField()
+    priority = serializers.FloatField()
+
+
+class ReviewCreateApi(APIView):
+    @extend_schema(request=ReviewCreateInput, responses={201: ReviewStateOutput}, summary="Settle an item, or undo (leads)")
+    def post(self, request, project_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        data = ReviewCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        item = Item.objects.filter(pk=v["item"], project=project).only("id", "project_id").first()
+        if item is None:
+            raise NotFound("No such item in this project.")
+        if v["action"] == UNDO:
+            review = review_undo(item=item, reviewer=request.user)
+        else:
+            run = None
+            if v["quality_run"]:
+                run = QualityRun.objects.filter(pk=v["quality_run"], project=project).first()
+                if run is None:
+                    raise NotFound("No such quality run in this project.")
+            review = review_create(item=item, reviewer=request.user, action=v["action"], label=v["label"], quality_run=run, note=v["note"])
+        state = item_state(review=review_latest_by_item(item_ids=[item.pk]).get(item.pk))
+        fresh = Item.objects.only("excluded", "extra_answers", "priority").get(pk=item.pk)
+        return Response(ReviewStateOutput({
+            "item": item.pk, "review": review.pk, "action": review.action, "label": review.label,
+            "final_label": state["final_label"], "state": state["state"],
+            "excluded": fresh.excluded, "extra_answers": fresh.extra_answers, "priority": fresh.priority,
+        }).data, status=201)
+
+
+class ReviewOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    action = serializers.CharField()
+    label = serializers.CharField()
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    quality_run_id = serializers.IntegerField(allow_null=True)
+    reviewer_id = serializers.IntegerField()
+    reviewer__username = serializers.CharField()
+
+
+class ItemReviewListApi(APIView):
+    @extend_schema(responses=ReviewOutput(many=True), summary="An item's reviews, newest first (leads)")
+    def get(self, request, project_id: int, item_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        item = Item.objects.filter(pk=item_id, project=project).only("id").first()
+        if item is None:
+            raise NotFound("No such item in this project.")
+        return Response(ReviewOutput(review_list_for_item(item=item), many=True).data)
+
+
+class AnnotatorListApi(APIView):
+    @extend_schema(responses=serializers.DictField, summary="Annotators with quality, speed and status (leads)")
+    def get(self, request, project_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        run = quality_run_latest(project=project)
+        return Response({"run": run.id if run else None, "results": annotator_table(project=project, run=run)})
+
+
+class AnnotatorConfusionApi(APIView):
+    @extend_schema(responses=serializers.DictField, summary="One annotator's confusion against consensus (leads)")
+    def get(self, request, project_id: int, user_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        return Response(annotator_confusion(project=project, run=quality_run_latest(project=project), user_id=user_id))
+
+
+class MemberUpdateInput(serializers.Serializer):
+    paused = serializers.BooleanField(required=False)
+    excluded_from_consensus = serializers.BooleanField(required=False)
+    message = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class MemberOutput(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    role = serializers.CharField()
+    paused = serializers.BooleanField()
+    excluded_from_consensus = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+class MemberUpdateApi(APIView):
+    @extend_schema(request=MemberUpdateInput, responses=MemberOutput, summary="Pause, exclude or message a member (leads)")
+    def patch(self, request, project_id: int, user_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        data = MemberUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = membership_update(project=project, user_id=user_id, **data.validated_data)
+        return Response(MemberOutput(membership).data)
+
+
+class AgreementApi(APIView):
+    @extend_schema(responses=serializers.DictField, summary="Confusion matrices, confused pairs, per-class agreement (leads)")
+    def get(self, request, project_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        return Response(agreement_report(project=project, run=_run_or_404(project)))
+
+
+urlpatterns = [
+    path("projects/<int:project_id>/overview/", OverviewApi.as_view(), name="api-overview"),
+    path("projects/<int:project_id>/answers-per-hour/", AnswersPerHourApi.as_view(), name="api-answers-per-hour"),
+    path("projects/<int:project_id>/issues/", IssueListApi.as_view(), name="api-issues"),
+    path("projects/<int:project_id>/reviews/", ReviewCreateApi.as_view(), name="api-reviews"),
+    path("projects/<int:project_id>/items/<int:item_id>/reviews/", ItemReviewListApi.as_view(), name="api-item-reviews"),
+    path("projects/<int:project_id>/annotators/", AnnotatorListApi.as_view(), name="api-annotators"),
+    path("projects/<int:project_id>/annotators/<int:user_id>/confusion/", AnnotatorConfusionApi.as_view(), name="api-annotator-confusion"),
+    path("projects/<int:project_id>/members/<int:user_id>/", MemberUpdateApi.as_view(), name="api-member"),
+    path("projects/<int:project_id>/agreement/", AgreementApi.as_view(), name="api-agreement"),
+]

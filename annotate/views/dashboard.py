@@ -1,10 +1,69 @@
-"""Pages: the lead's audit dashboard (not built yet: issue 6)."""
-from django.http import HttpResponse
-from django.urls import path
+"""Pages: the lead's audit dashboard (overview, label issues, annotators, agreement); data comes over the API."""
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.urls import path, reverse
+
+from annotate.access import access_project_as_lead
+from annotate.exceptions import FERLabError
+from annotate.selectors.audit import overview_progress, quality_run_latest, run_summary
+from annotate.selectors.audit_issues import issue_filter_options
+
+TABS = (("overview", "project-overview"), ("issues", "project-issues"), ("annotators", "project-annotators"), ("agreement", "project-agreement"))
 
 
-def project_overview(request, project_id: int):
-    return HttpResponse("The audit dashboard is not built yet.", status=501)
+def lead_page(tab: str):
+    """Sign-in required; leads only (annotators 403, non-members 404, rendered as a page)."""
+
+    def decorate(view):
+        @login_required
+        @wraps(view)
+        def wrapped(request, project_id: int):
+            try:
+                project = access_project_as_lead(user=request.user, project_id=project_id)
+            except FERLabError as error:
+                return render(request, "annotate/dashboard/denied.html", {"error": error}, status=error.status)
+            context = view(request, project)
+            config = {
+                "project": project.pk, "labels": list(project.labels), "tab": tab,
+                "api": f"/api/projects/{project.pk}/", **context.pop("config", {}),
+            }
+            tabs = [(name, reverse(url, args=[project.pk])) for name, url in TABS]
+            return render(
+                request, f"annotate/dashboard/{tab}.html",
+                {"project": project, "tab": tab, "tabs": tabs, "config": config, **context},
+            )
+
+        return wrapped
+
+    return decorate
 
 
-urlpatterns = [path("projects/<int:project_id>/", project_overview, name="project-overview")]
+@lead_page("overview")
+def project_overview(request, project):
+    run = quality_run_latest(project=project)
+    return {"progress": overview_progress(project=project), "summary": run_summary(run=run), "run": run}
+
+
+@lead_page("issues")
+def project_issues(request, project):
+    return {"config": {"filters": issue_filter_options(project=project)}}
+
+
+@lead_page("annotators")
+def project_annotators(request, project):
+    return {}
+
+
+@lead_page("agreement")
+def project_agreement(request, project):
+    return {}
+
+
+urlpatterns = [
+    path("projects/<int:project_id>/", project_overview, name="project-overview"),
+    path("projects/<int:project_id>/issues/", project_issues, name="project-issues"),
+    path("projects/<int:project_id>/annotators/", project_annotators, name="project-annotators"),
+    path("projects/<int:project_id>/agreement/", project_agreement, name="project-agreement"),
+]

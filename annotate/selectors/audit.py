@@ -1,0 +1,121 @@
+"""Audit reads for the project overview: progress, throughput, class balance and agreement over runs."""
+from datetime import timedelta
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from annotate.models import Annotation, Assignment, AssignmentStatus, Item, JobStatus, Project, QualityItemResult, QualityRun
+
+
+def quality_run_latest(*, project: Project) -> QualityRun | None:
+    """The newest succeeded quality run: the one every dashboard figure is read from."""
+    return QualityRun.objects.filter(project=project, status=JobStatus.SUCCEEDED).order_by("-created_at", "-id").first()
+
+
+def overview_progress(*, project: Project) -> dict:
+    """Items by number of answers, gold coverage and live leases, in three aggregate queries."""
+    by_count = dict(
+        Item.objects.filter(project=project, excluded=False)
+        .values_list("answer_count")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    totals = Item.objects.filter(project=project).aggregate(
+        items=Count("id"),
+        excluded_items=Count("id", filter=Q(excluded=True)),
+        gold=Count("id", filter=Q(is_gold=True)),
+        gold_answered=Count("id", filter=Q(is_gold=True, answer_count__gt=0)),
+        done=Count("id", filter=Q(excluded=False, answer_count__gte=project.overlap_target)),
+    )
+    live_leases = Assignment.objects.filter(
+        project=project, status=AssignmentStatus.OPEN, expires_at__gt=timezone.now()
+    ).count()
+    top = max(by_count, default=0)
+    histogram = [{"answers": n, "items": by_count.get(n, 0)} for n in range(0, max(top, project.overlap_target) + 1)]
+    return {
+        **totals,
+        "answers": sum(n * c for n, c in by_count.items()),
+        "live_leases": live_leases,
+        "overlap_target": project.overlap_target,
+        "by_answer_count": histogram,
+        "gold_coverage": totals["gold_answered"] / totals["gold"] if totals["gold"] else None,
+    }
+
+
+def answers_per_hour(*, project: Project, days: int = 14) -> list[dict]:
+    """Answers submitted per hour over the last `days` days (hours without answers included as zero)."""
+    since = timezone.now() - timedelta(days=days)
+    rows = (
+        Annotation.objects.filter(project=project, created_at__gte=since)
+        .annotate(hour=TruncHour("created_at"))
+        .values_list("hour")
+        .annotate(n=Count("id"))
+        .order_by("hour")
+    )
+    counts = {hour: n for hour, n in rows}
+    if not counts:
+        return []
+    hour, last, series = min(counts), max(counts), []
+    while hour <= last:
+        series.append({"hour": hour.isoformat(), "answers": counts.get(hour, 0)})
+        hour += timedelta(hours=1)
+    return series
+
+
+def class_balance(*, project: Project, run: QualityRun | None) -> list[dict]:
+    """Items per consensus label in the run, in project label order (labels nobody chose included)."""
+    if run is None:
+        return []
+    counts = dict(
+        QualityItemResult.objects.filter(run=run).exclude(consensus_label="")
+        .values_list("consensus_label").annotate(n=Count("id")).order_by()
+    )
+    labels = list(project.labels) + sorted(set(counts) - set(project.labels))
+    return [{"label": label, "items": counts.get(label, 0)} for label in labels]
+
+
+def agreement_trend(*, project: Project, limit: int = 30) -> list[dict]:
+    """Krippendorff's alpha and Fleiss' kappa of the last `limit` succeeded runs, oldest first."""
+    runs = list(
+        QualityRun.objects.filter(project=project, status=JobStatus.SUCCEEDED)
+        .order_by("-created_at", "-id")
+        .values("id", "created_at", "finished_at", "annotation_count", "summary")[:limit]
+    )
+    return [
+        {
+            "run": r["id"],
+            "at": (r["finished_at"] or r["created_at"]).isoformat(),
+            "answers": r["annotation_count"],
+            "krippendorff_alpha": _number((r["summary"] or {}).get("krippendorff_alpha")),
+            "fleiss_kappa": _number((r["summary"] or {}).get("fleiss_kappa")),
+        }
+        for r in reversed(runs)
+    ]
+
+
+def run_summary(*, run: QualityRun | None) -> dict:
+    """The headline numbers of a run, tolerant of summaries that lack some keys."""
+    if run is None:
+        return {}
+    summary = run.summary or {}
+    return {
+        "run": run.id,
+        "at": (run.finished_at or run.created_at).isoformat(),
+        "krippendorff_alpha": _number(summary.get("krippendorff_alpha")),
+        "fleiss_kappa": _number(summary.get("fleiss_kappa")),
+        "probability_source": run.probability_source or summary.get("probability_source", ""),
+        "annotation_count": run.annotation_count,
+        "near_duplicates": _count(summary.get("near_duplicates")),
+        "outliers": _count(summary.get("outliers")),
+    }
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _count(value) -> int | None:
+    if isinstance(value, (list, dict)):
+        return len(value)
+    return value if isinstance(value, int) else None

@@ -1,0 +1,102 @@
+"""Audit reads: annotator table (run quality + live counts and speed) and per-annotator confusion."""
+from statistics import median
+
+from django.db import connection
+from django.db.models import Count, Max, Q
+
+from annotate.exceptions import NotFound
+from annotate.models import Annotation, Membership, Project, QualityAnnotatorResult, QualityRun, Role
+
+
+def annotator_activity(*, project: Project) -> dict[int, dict]:
+    """Per annotator: live answers, corrections, median seconds per answer and last answer time.
+
+    Each correction replaces exactly one earlier answer, so live = rows - corrections: one scan, no self-join.
+    """
+    rows = (
+        Annotation.objects.filter(project=project).values("annotator_id")
+        .annotate(rows=Count("id"), corrections=Count("id", filter=Q(replaces__isnull=False)), last=Max("created_at"))
+        .order_by()
+    )
+    activity = {
+        r["annotator_id"]: {"answers": r["rows"] - r["corrections"], "corrections": r["corrections"], "last_answer_at": r["last"], "median_seconds": None}
+        for r in rows
+    }
+    for annotator_id, value in _median_seconds(project=project).items():
+        if annotator_id in activity:
+            activity[annotator_id]["median_seconds"] = value
+    return activity
+
+
+def _median_seconds(*, project: Project) -> dict[int, float]:
+    if connection.vendor == "postgresql":
+        table = Annotation._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT annotator_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FROM {table} "
+                "WHERE project_id = %s AND seconds IS NOT NULL GROUP BY annotator_id",
+                [project.pk],
+            )
+            return {a: float(m) for a, m in cursor.fetchall() if m is not None}
+    # SQLite has no percentile aggregate; the embedded setup is small enough to do it here.
+    seconds: dict[int, list[float]] = {}
+    for a, s in Annotation.objects.filter(project=project, seconds__isnull=False).values_list("annotator_id", "seconds"):
+        seconds.setdefault(a, []).append(s)
+    return {a: float(median(v)) for a, v in seconds.items()}
+
+
+def annotator_table(*, project: Project, run: QualityRun | None) -> list[dict]:
+    """One row per annotator (members and anyone scored by the run), worst quality first."""
+    memberships = {
+        m.user_id: m for m in Membership.objects.filter(project=project).select_related("user")
+        if m.role == Role.ANNOTATOR
+    }
+    results = {}
+    if run is not None:
+        results = {r.annotator_id: r for r in QualityAnnotatorResult.objects.filter(run=run).select_related("annotator")}
+    activity = annotator_activity(project=project)
+    rows = []
+    for user_id in set(memberships) | set(results):
+        m, r, act = memberships.get(user_id), results.get(user_id), activity.get(user_id, {})
+        user = m.user if m else r.annotator
+        rows.append({
+            "user_id": user_id,
+            "username": user.username,
+            "member": m is not None,
+            "paused": bool(m and m.paused),
+            "excluded_from_consensus": bool(m and m.excluded_from_consensus),
+            "message": m.message if m else "",
+            "quality": r.quality if r else None,
+            "agreement": r.agreement if r else None,
+            "gold_accuracy": r.gold_accuracy if r else None,
+            "gold_answers": r.gold_answers if r else 0,
+            "worst_class": r.worst_class if r else "",
+            "scored_answers": r.num_answers if r else 0,
+            "answers": act.get("answers", 0),
+            "corrections": act.get("corrections", 0),
+            "median_seconds": act.get("median_seconds"),
+            "last_answer_at": act["last_answer_at"].isoformat() if act.get("last_answer_at") else None,
+        })
+    rows.sort(key=lambda x: (x["quality"] is None, x["quality"] if x["quality"] is not None else 0, x["username"]))
+    return rows
+
+
+def annotator_confusion(*, project: Project, run: QualityRun | None, user_id: int) -> dict:
+    """The annotator's confusion matrix against consensus (rows: consensus, columns: their answer)."""
+    result = None
+    if run is not None:
+        result = QualityAnnotatorResult.objects.filter(run=run, annotator_id=user_id).select_related("annotator").first()
+    if result is None:
+        if not Membership.objects.filter(project=project, user_id=user_id).exists():
+            raise NotFound("No such annotator in this project.")
+        return {"user_id": user_id, "labels": list(project.labels), "matrix": [], "run": run.id if run else None}
+    return {
+        "user_id": user_id,
+        "username": result.annotator.username,
+        "labels": list(project.labels),
+        "matrix": result.confusion or [],
+        "run": run.id,
+        "quality": result.quality,
+        "agreement": result.agreement,
+        "worst_class": result.worst_class,
+    }

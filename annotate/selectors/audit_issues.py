@@ -1,0 +1,156 @@
+"""Audit reads: the label-issue queue (ranked, filtered and paged in SQL) and each item's review state."""
+from dataclasses import dataclass
+
+from django.db.models import Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
+
+from annotate.models import Annotation, Item, Project, QualityItemResult, QualityRun, Review, ReviewAction
+
+# Flags that come from the quality run rather than from annotators' answers.
+RUN_FLAGS = ("label_issue", "model_disagrees")
+STATES = ("open", "settled")
+
+
+@dataclass(frozen=True)
+class IssueFilters:
+    label: str = ""
+    pair: tuple[str, str] | None = None
+    annotator: int | None = None
+    flag: str = ""
+    split: str = ""
+    state: str = ""
+
+
+def _votes(label: str):
+    """The number of votes for `label` in a result's votes JSON, 0 when absent (portable SQL)."""
+    return Coalesce(Cast(KeyTextTransform(label, "votes"), IntegerField()), 0)
+
+
+def _live_answers():
+    return Annotation.objects.filter(item=OuterRef("item_id"), replaced_by__isnull=True)
+
+
+def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters) -> QuerySet:
+    """The run's item results matching `filters`, worst consensus quality first."""
+    qs = QualityItemResult.objects.filter(run=run)
+    if filters.label:
+        qs = qs.filter(consensus_label=filters.label)
+    if filters.split:
+        qs = qs.filter(item__split=filters.split)
+    if filters.pair:
+        a, b = filters.pair
+        others = [x for x in project.labels if x not in (a, b)]
+        aliases = {"v_a": _votes(a), "v_b": _votes(b), **{f"v_{i}": _votes(x) for i, x in enumerate(others)}}
+        qs = qs.alias(**aliases)
+        top_two = Q(v_a__gt=0, v_b__gt=0)
+        for i in range(len(others)):
+            top_two &= Q(**{f"v_{i}__lte": F("v_a")}) & Q(**{f"v_{i}__lte": F("v_b")})
+        model_disagrees = Q(consensus_label=a, model_label=b) | Q(consensus_label=b, model_label=a)
+        qs = qs.filter(top_two | model_disagrees)
+    if filters.annotator:
+        mine = _live_answers().filter(annotator_id=filters.annotator)
+        qs = qs.filter(Exists(mine)).annotate(annotator_label=Subquery(mine.values("label")[:1]))
+    if filters.flag == "label_issue":
+        qs = qs.filter(label_issue=True)
+    elif filters.flag == "model_disagrees":
+        qs = qs.exclude(model_label="").exclude(consensus_label=F("model_label"))
+    elif filters.flag:
+        # flags is a JSON list of names; matching its quoted text works on PostgreSQL and SQLite alike.
+        qs = qs.filter(Exists(_live_answers().filter(flags__icontains=f'"{filters.flag}"')))
+    if filters.state in STATES:
+        reviewed = Exists(Review.objects.filter(item=OuterRef("item_id")))
+        qs = qs.filter(reviewed if filters.state == "settled" else ~reviewed)
+    return qs.order_by(F("consensus_quality").asc(nulls_last=True), "item_id")
+
+
+def issue_page(*, project: Project, run: QualityRun, filters: IssueFilters, offset: int = 0, limit: int = 50) -> dict:
+    """One page of issues with everything a row shows, in three queries (count, rows, reviews)."""
+    qs = issue_queryset(project=project, run=run, filters=filters)
+    total = qs.count()
+    rows = list(
+        qs.select_related("item").only(
+            "id", "item_id", "num_answers", "votes", "consensus_label", "consensus_quality", "label_issue",
+            "active_learning_score", "model_label", "model_confidence",
+            "item__id", "item__split", "item__excluded", "item__priority", "item__extra_answers", "item__answer_count",
+        )[offset: offset + limit]
+    )
+    latest = review_latest_by_item(item_ids=[r.item_id for r in rows])
+    results = []
+    for rank, r in enumerate(rows, start=offset + 1):
+        review = latest.get(r.item_id)
+        results.append({
+            "rank": rank,
+            "item": r.item_id,
+            "image": f"/api/items/{r.item_id}/image",
+            "split": r.item.split,
+            "votes": r.votes or {},
+            "num_answers": r.num_answers,
+            "consensus_label": r.consensus_label,
+            "consensus_quality": r.consensus_quality,
+            "label_issue": r.label_issue,
+            "model_label": r.model_label,
+            "model_confidence": r.model_confidence,
+            "annotator_label": getattr(r, "annotator_label", None),
+            "excluded": r.item.excluded,
+            "extra_answers": r.item.extra_answers,
+            **item_state(review=review),
+        })
+    return {"count": total, "offset": offset, "limit": limit, "run": run.id, "results": results}
+
+
+def review_latest_by_item(*, item_ids: list[int]) -> dict[int, dict]:
+    """The review in force (the latest) for each of the given items, in one query."""
+    if not item_ids:
+        return {}
+    latest: dict[int, dict] = {}
+    rows = (
+        Review.objects.filter(item_id__in=item_ids)
+        .order_by("item_id", "-created_at", "-id")
+        .values("id", "item_id", "action", "label", "created_at", "reviewer__username")
+    )
+    for row in rows:
+        latest.setdefault(row["item_id"], row)
+    return latest
+
+
+def item_state(*, review: dict | None) -> dict:
+    """What the latest review means: the final label (None = the consensus stands) and a state word."""
+    if review is None:
+        return {"final_label": None, "state": "open", "review": None}
+    action = review["action"]
+    final = review["label"] if action in (ReviewAction.ACCEPT, ReviewAction.RELABEL) else None
+    state = {
+        ReviewAction.ACCEPT: "accepted", ReviewAction.RELABEL: "relabelled", ReviewAction.EXCLUDE: "excluded",
+        ReviewAction.INCLUDE: "reopened", ReviewAction.REQUEST_MORE: "more_requested",
+    }[action]
+    return {
+        "final_label": final,
+        "state": state,
+        "review": {
+            "id": review["id"], "action": action, "label": review["label"],
+            "by": review["reviewer__username"], "at": review["created_at"].isoformat(),
+        },
+    }
+
+
+def review_list_for_item(*, item: Item) -> list[dict]:
+    """Every review of the item, newest first, with who and when."""
+    return list(
+        Review.objects.filter(item=item).order_by("-created_at", "-id")
+        .values("id", "action", "label", "note", "created_at", "quality_run_id", "reviewer_id", "reviewer__username")
+    )
+
+
+def issue_filter_options(*, project: Project) -> dict:
+    """Choices for the filter bar: labels, splits present, annotators, flags."""
+    splits = list(Item.objects.filter(project=project).exclude(split="").values_list("split", flat=True).distinct().order_by("split"))
+    annotators = list(
+        project.memberships.filter(role="annotator").order_by("user__username").values_list("user_id", "user__username")
+    )
+    return {
+        "labels": list(project.labels),
+        "splits": splits,
+        "annotators": [{"id": uid, "username": name} for uid, name in annotators],
+        "flags": [{"value": f, "label": f.replace("_", " ")} for f in list(RUN_FLAGS) + list(project.flags)],
+    }

@@ -1,0 +1,144 @@
+// Label-issue queue: server-side filters and paging, keyboard-driven review (every decision is a Review row).
+import { api, config, h, num, pct, toast } from "./dashboard.js";
+import { labelColor, stackedBar } from "./charts.js";
+
+const LABELS = config.labels;
+const PAGE = 50;
+const form = document.getElementById("filters");
+const tbody = document.querySelector("#issues tbody");
+let rows = [], selected = 0, offset = 0, count = 0, busy = false;
+
+function filtersFromUrl() {
+  const q = new URLSearchParams(location.search);
+  for (const name of ["label", "annotator", "flag", "split", "state"]) if (form.elements[name]) form.elements[name].value = q.get(name) || "";
+  const [a = "", b = ""] = (q.get("pair") || "").split(",");
+  form.elements.pair_a.value = a;
+  form.elements.pair_b.value = b;
+  offset = Math.max(0, parseInt(q.get("offset") || "0", 10) || 0);
+}
+
+function filterParams() {
+  const f = form.elements;
+  const pair = f.pair_a.value && f.pair_b.value && f.pair_a.value !== f.pair_b.value ? `${f.pair_a.value},${f.pair_b.value}` : "";
+  return { label: f.label.value, pair, annotator: f.annotator.value, flag: f.flag.value, split: f.split.value, state: f.state.value };
+}
+
+function chip(label, extra = "") {
+  if (!label) return h("span", { class: "muted" }, "–");
+  return h("span", { class: `chip ${extra}`, style: `--chip:${labelColor(LABELS, label)}` }, label.replace("_", " "));
+}
+
+function finalCell(row) {
+  const state = row.state;
+  if (state === "open") return h("span", { class: "state open" }, "open");
+  const who = row.review ? `${row.review.by}, ${new Date(row.review.at).toLocaleString()}` : "";
+  if (state === "accepted" || state === "relabelled") return h("span", { class: `state ${state}`, title: `${state} by ${who}` }, chip(row.final_label, "final"), h("small", {}, state === "accepted" ? " accepted" : " set"));
+  const words = { excluded: "excluded", more_requested: `+${row.extra_answers} answer${row.extra_answers === 1 ? "" : "s"} requested`, reopened: "reopened" };
+  return h("span", { class: `state ${state}`, title: who }, words[state] || state);
+}
+
+function voteText(votes) {
+  return Object.entries(votes).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).map(([l, n]) => `${l.replace("_", " ")} ${n}`).join(" · ");
+}
+
+function renderRow(row, i) {
+  const quality = row.consensus_quality;
+  const tr = h("tr", { "data-item": row.item, "data-state": row.state, class: i === selected ? "selected" : "", onclick: () => select(i) },
+    h("td", { class: "rank" }, row.rank),
+    h("td", {}, h("img", { class: "face", src: row.image, alt: `face ${row.item}`, width: 64, height: 64, loading: "lazy" })),
+    h("td", { class: "votes-cell" }, stackedBar(row.votes, LABELS), h("div", { class: "small muted" }, voteText(row.votes)),
+      row.annotator_label ? h("div", { class: "small" }, "their answer: ", chip(row.annotator_label)) : null),
+    h("td", {}, chip(row.consensus_label), row.label_issue ? h("span", { class: "flag", title: "Cleanlab flags this label" }, "issue") : null),
+    h("td", {}, chip(row.model_label), h("div", { class: "small muted" }, row.model_confidence === null ? "" : pct(row.model_confidence))),
+    h("td", {}, h("div", { class: "quality" }, h("span", { style: `width:${((quality ?? 0) * 100).toFixed(0)}%` })), h("div", { class: "small" }, num(quality, 3))),
+    h("td", { class: "final" }, finalCell(row)),
+    h("td", { class: "small muted" }, `#${row.item}`, h("br"), row.split || ""),
+  );
+  return tr;
+}
+
+function render() {
+  tbody.replaceChildren(...rows.map(renderRow));
+  const empty = document.getElementById("issues-empty");
+  empty.classList.toggle("hidden", rows.length > 0);
+  document.getElementById("issue-count").textContent = `${count.toLocaleString()} item${count === 1 ? "" : "s"} match · worst consensus quality first`;
+  document.getElementById("page-info").textContent = count ? `${offset + 1}–${Math.min(offset + PAGE, count)} of ${count.toLocaleString()}` : "";
+  document.getElementById("prev-page").disabled = offset === 0;
+  document.getElementById("next-page").disabled = offset + PAGE >= count;
+}
+
+async function load({ keepSelection = false } = {}) {
+  const params = { ...filterParams(), offset, limit: PAGE };
+  history.replaceState(null, "", `?${new URLSearchParams(Object.entries(params).filter(([k, v]) => v && !(k === "limit") && !(k === "offset" && v === 0)))}`);
+  try {
+    const page = await api("issues/", { params });
+    rows = page.results;
+    count = page.count;
+    if (!keepSelection) selected = 0;
+    selected = Math.min(selected, Math.max(0, rows.length - 1));
+  } catch (e) {
+    rows = [];
+    count = 0;
+    document.getElementById("issues-empty").textContent = e.code === "no_quality_run" ? "No quality run has finished yet: start one on the overview page." : e.message;
+  }
+  if (!rows.length && !document.getElementById("issues-empty").textContent) document.getElementById("issues-empty").textContent = "No items match these filters.";
+  render();
+  scrollToSelected();
+  document.body.dataset.ready = "1";
+}
+
+function scrollToSelected() {
+  tbody.children[selected]?.scrollIntoView({ block: "nearest" });
+}
+
+function select(i) {
+  if (!rows.length) return;
+  const next = Math.max(0, Math.min(rows.length - 1, i));
+  tbody.children[selected]?.classList.remove("selected");
+  selected = next;
+  tbody.children[selected]?.classList.add("selected");
+  scrollToSelected();
+}
+
+async function decide(action, label = "") {
+  const row = rows[selected];
+  if (!row || busy) return;
+  busy = true;
+  try {
+    const r = await api("reviews/", { method: "POST", body: { item: row.item, action, label, quality_run: null } });
+    Object.assign(row, { state: r.state, final_label: r.final_label, excluded: r.excluded, extra_answers: r.extra_answers,
+      review: { id: r.review, action: r.action, label: r.label, by: document.querySelector(".who span")?.textContent || "you", at: new Date().toISOString() } });
+    tbody.children[selected].replaceWith(renderRow(row, selected));
+    if (action !== "undo") select(selected + 1);
+  } catch (e) {
+    toast(e.message, "bad");
+  } finally {
+    busy = false;
+  }
+}
+
+const KEY_LABEL = Object.fromEntries(LABELS.slice(0, 10).map((l, i) => [String((i + 1) % 10), l]));
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.target.closest("input, select, textarea")) return;
+  const key = event.key;
+  if (key === "j" || key === "ArrowDown") select(selected + 1);
+  else if (key === "k" || key === "ArrowUp") select(selected - 1);
+  else if (key === "a") decide("accept");
+  else if (key === "x") decide("exclude");
+  else if (key === "m") decide("request_more");
+  else if (key === "u") decide("undo");
+  else if (key in KEY_LABEL) decide("relabel", KEY_LABEL[key]);
+  else if (key === "]" || key === "PageDown") document.getElementById("next-page").click();
+  else if (key === "[" || key === "PageUp") document.getElementById("prev-page").click();
+  else return;
+  event.preventDefault();
+});
+
+form.addEventListener("change", () => { offset = 0; load(); });
+form.addEventListener("submit", (e) => e.preventDefault());
+document.getElementById("prev-page").addEventListener("click", () => { if (offset > 0) { offset = Math.max(0, offset - PAGE); load(); } });
+document.getElementById("next-page").addEventListener("click", () => { if (offset + PAGE < count) { offset += PAGE; load(); } });
+
+filtersFromUrl();
+load();

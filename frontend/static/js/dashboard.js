@@ -1,0 +1,63 @@
+// Shared helpers for the lead dashboard pages: config, API calls with CSRF, formatting, job progress.
+export const config = JSON.parse(document.getElementById("dashboard-config").textContent);
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : config.csrf || "";
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message || `Request failed (${status})`);
+    this.status = status;
+    this.code = body?.error?.code || "error";
+  }
+}
+
+export async function api(path, { method = "GET", body = null, params = null } = {}) {
+  let url = path.startsWith("/") ? path : config.api + path;
+  if (params) {
+    const q = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "" && v !== null && v !== undefined));
+    if ([...q].length) url += (url.includes("?") ? "&" : "?") + q;
+  }
+  const headers = { Accept: "application/json" };
+  if (body !== null) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
+  const response = await fetch(url, { method, headers, body: body === null ? null : JSON.stringify(body), credentials: "same-origin" });
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+export const pct = (v, digits = 0) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(digits)}%`);
+export const num = (v, digits = 2) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
+  return node;
+}
+
+export function toast(message, kind = "info") {
+  let box = document.getElementById("toasts");
+  if (!box) { box = h("div", { id: "toasts", "aria-live": "polite" }); document.body.append(box); }
+  const t = h("div", { class: `toast ${kind}` }, message);
+  box.append(t);
+  setTimeout(() => t.remove(), 3500);
+}
+
+// Poll a job until it finishes, calling onUpdate(job) each time; resolves with the final job.
+export async function followJob(jobId, onUpdate, { interval = 1000 } = {}) {
+  for (;;) {
+    const job = await api(`/api/jobs/${jobId}/`);
+    onUpdate(job);
+    if (job.status === "succeeded" || job.status === "failed") return job;
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
