@@ -36,11 +36,11 @@ def live_lease_count(*, now):
     return Coalesce(Subquery(leases), Value(0))
 
 
-def _seen_by(annotator):
-    return Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator))
+def _seen_by(annotator_id: int):
+    return Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator_id=annotator_id))
 
 
-def _lock_open_items(*, project: Project, annotator, n: int, now, skip: set[int]) -> list[int]:
+def _lock_open_items(*, project: Project, annotator_id: int, n: int, now, skip: set[int]) -> list[int]:
     """Ids of up to n items that still want answers, locked for this transaction.
 
     SKIP LOCKED lets racing annotators take different rows instead of queueing on the same one.
@@ -52,7 +52,7 @@ def _lock_open_items(*, project: Project, annotator, n: int, now, skip: set[int]
         .exclude(pk__in=skip)
         .annotate(live=live_lease_count(now=now))
         .filter(answer_count__lt=F("extra_answers") + project.overlap_target - F("live"))
-        .exclude(_seen_by(annotator))
+        .exclude(_seen_by(annotator_id))
         .order_by("-priority", "-answer_count", "pk")
         .select_for_update(skip_locked=True, no_key=True, of=("self",))
         .values_list("pk", flat=True)
@@ -72,31 +72,31 @@ def _still_open(*, project: Project, ids: list[int], now) -> list[int]:
     return [pk for pk in ids if pk in still]
 
 
-def _gold_items(*, project: Project, annotator, n: int, skip: set[int]) -> list[int]:
+def _gold_items(*, project: Project, annotator_id: int, n: int, skip: set[int]) -> list[int]:
     """Gold items this annotator has not seen, least-answered first; gold checks are not capped at k."""
     queryset = (
         Item.objects.filter(project=project, is_gold=True, excluded=False)
         .exclude(pk__in=skip)
-        .exclude(_seen_by(annotator))
+        .exclude(_seen_by(annotator_id))
         .order_by("answer_count", "pk")
         .values_list("pk", flat=True)
     )
     return list(queryset[:n])
 
 
-def _resume(*, project: Project, annotator, n: int, holding: set[int], now) -> list[Assignment]:
+def _resume(*, project: Project, annotator_id: int, n: int, holding: set[int], now) -> list[Assignment]:
     """The annotator's own live leases that the client does not hold (e.g. after a page reload)."""
     queryset = Assignment.objects.filter(
-        annotator=annotator, project=project, status=AssignmentStatus.OPEN, expires_at__gt=now
+        annotator_id=annotator_id, project=project, status=AssignmentStatus.OPEN, expires_at__gt=now
     ).exclude(pk__in=holding)
     return list(queryset.order_by("pk")[:n])
 
 
-def _lease_new(*, project: Project, annotator, n: int, now) -> list[Assignment]:
+def _lease_new(*, project: Project, annotator_id: int, n: int, now) -> list[Assignment]:
     gold_wanted = sum(random.random() < project.gold_rate for _ in range(n)) if project.gold_rate > 0 else 0
     expires_at = now + timedelta(seconds=max(project.lease_seconds, MIN_LEASE_SECONDS))
     with transaction.atomic():
-        gold = _gold_items(project=project, annotator=annotator, n=gold_wanted, skip=set()) if gold_wanted else []
+        gold = _gold_items(project=project, annotator_id=annotator_id, n=gold_wanted, skip=set()) if gold_wanted else []
         chosen: list[int] = []
         rejected: set[int] = set(gold)
         # A row can fail the re-count only if a rival committed a lease on it in the last instant; retry briefly.
@@ -104,7 +104,7 @@ def _lease_new(*, project: Project, annotator, n: int, now) -> list[Assignment]:
             wanted = n - len(gold) - len(chosen)
             if wanted <= 0:
                 break
-            locked = _lock_open_items(project=project, annotator=annotator, n=wanted, now=now, skip=rejected | set(chosen))
+            locked = _lock_open_items(project=project, annotator_id=annotator_id, n=wanted, now=now, skip=rejected | set(chosen))
             if not locked:
                 break
             fresh = _still_open(project=project, ids=locked, now=now)
@@ -113,7 +113,7 @@ def _lease_new(*, project: Project, annotator, n: int, now) -> list[Assignment]:
             if len(fresh) == len(locked):
                 break
         rows = [
-            Assignment(project=project, item_id=pk, annotator=annotator, expires_at=expires_at, is_gold=is_gold)
+            Assignment(project=project, item_id=pk, annotator_id=annotator_id, expires_at=expires_at, is_gold=is_gold)
             for pk, is_gold in [(pk, False) for pk in chosen] + [(pk, True) for pk in gold]
         ]
         if not rows:
@@ -128,18 +128,18 @@ def assignments_lease(*, membership: Membership, count: int = 1, holding: list[i
     finish first) whose answers plus live leases are below target, that the annotator has never been
     leased, and that are not excluded; gold items are mixed in at the project's rate.
     """
-    project, annotator = membership.project, membership.user
+    project, annotator_id = membership.project, membership.user_id
     if membership.paused:
         return LeaseResult(status="paused")
     count = max(1, min(count, MAX_BATCH))
     now = timezone.now()
-    leases = _resume(project=project, annotator=annotator, n=count, holding=set(holding or ()), now=now)
+    leases = _resume(project=project, annotator_id=annotator_id, n=count, holding=set(holding or ()), now=now)
     if len(leases) < count:
         try:
-            leases += _lease_new(project=project, annotator=annotator, n=count - len(leases), now=now)
+            leases += _lease_new(project=project, annotator_id=annotator_id, n=count - len(leases), now=now)
         except IntegrityError:
             # The same annotator leasing from two tabs at once can race on (item, annotator); once is enough.
-            leases += _lease_new(project=project, annotator=annotator, n=count - len(leases), now=timezone.now())
+            leases += _lease_new(project=project, annotator_id=annotator_id, n=count - len(leases), now=timezone.now())
     return LeaseResult(assignments=leases, status="ok" if leases else "no_work")
 
 
