@@ -24,7 +24,7 @@ from annotate.services.assignments import MAX_BATCH, assignment_skip, assignment
 class LeaseInput(serializers.Serializer):
     count = serializers.IntegerField(min_value=1, max_value=MAX_BATCH, default=1)
     holding = serializers.ListField(
-        child=serializers.IntegerField(), required=False, default=list, max_length=50,
+        child=serializers.IntegerField(), required=False, default=list, max_length=200,
         help_text="Assignment ids the client already holds; other live leases of the caller are resumed first.",
     )
 

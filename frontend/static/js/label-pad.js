@@ -1,0 +1,38 @@
+// The valence-arousal pad: a 2-D target for mouse, pen or finger; values in [-1, 1] on both axes.
+
+export class ValenceArousalPad {
+  constructor({ pad, dot, readout }) {
+    this.pad = pad;
+    this.dot = dot;
+    this.readout = readout;
+    this.value = null;
+    pad.addEventListener("pointerdown", (event) => {
+      pad.setPointerCapture(event.pointerId);
+      this.pick(event);
+    });
+    pad.addEventListener("pointermove", (event) => { if (event.buttons) this.pick(event); });
+  }
+
+  pick(event) {
+    const box = this.pad.getBoundingClientRect();
+    const clamp = (v) => Math.max(-1, Math.min(1, v));
+    const valence = clamp(((event.clientX - box.left) / box.width) * 2 - 1);
+    const arousal = clamp(1 - ((event.clientY - box.top) / box.height) * 2);
+    this.set({ valence: Math.round(valence * 100) / 100, arousal: Math.round(arousal * 100) / 100 });
+    event.preventDefault();
+  }
+
+  set(value) {
+    this.value = value;
+    this.dot.hidden = value === null;
+    if (value) {
+      this.dot.style.left = `${((value.valence + 1) / 2) * 100}%`;
+      this.dot.style.top = `${((1 - value.arousal) / 2) * 100}%`;
+      this.readout.textContent = `valence ${value.valence.toFixed(2)} · arousal ${value.arousal.toFixed(2)}`;
+    } else {
+      this.readout.textContent = "Tap the pad for valence and arousal (optional)";
+    }
+  }
+
+  clear() { this.set(null); }
+}
