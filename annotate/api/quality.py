@@ -1,3 +1,226 @@
-"""API: quality (not built yet)."""
+"""API: background jobs, pre-labelling, quality runs and their item and annotator results (ML leads only)."""
+from django.db import transaction
+from django.urls import path, reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-urlpatterns = []
+from annotate.access import access_project_as_lead
+from annotate.exceptions import Forbidden, ValidationFailed
+from annotate.models import JobKind
+from annotate.selectors.quality import (
+    ITEM_SORTS, job_get, jobs_for_project, quality_annotator_results, quality_item_results, quality_run_get,
+    quality_runs_for_project,
+)
+from annotate.services.prelabel import prelabel_start
+from annotate.services.quality import quality_run_start
+
+MAX_PAGE = 500
+
+
+class JobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id", allow_null=True)
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    stage = serializers.CharField()
+    progress_done = serializers.IntegerField()
+    progress_total = serializers.IntegerField()
+    progress = serializers.FloatField()
+    attempts = serializers.IntegerField()
+    params = serializers.JSONField()
+    result = serializers.JSONField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class QualityRunOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    job = serializers.IntegerField(source="job_id", allow_null=True)
+    status = serializers.CharField()
+    model_version = serializers.CharField(source="model_version.name", allow_null=True, default=None)
+    probability_source = serializers.CharField()
+    annotation_watermark = serializers.IntegerField()
+    annotation_count = serializers.IntegerField()
+    annotations_sha256 = serializers.CharField()
+    prediction_count = serializers.IntegerField()
+    params = serializers.JSONField()
+    summary = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class QualityRunListOutput(QualityRunOutput):
+    summary = None  # the list stays light; GET quality-runs/<id>/ has the summary
+
+
+class ItemResultOutput(serializers.Serializer):
+    item = serializers.IntegerField(source="item_id")
+    image_url = serializers.SerializerMethodField()
+    split = serializers.CharField(source="item.split")
+    source = serializers.CharField(source="item.source")
+    reference_label = serializers.CharField(source="item.reference_label")
+    is_gold = serializers.BooleanField(source="item.is_gold")
+    gold_label = serializers.CharField(source="item.gold_label")
+    num_answers = serializers.IntegerField()
+    votes = serializers.JSONField()
+    consensus_label = serializers.CharField()
+    consensus_quality = serializers.FloatField(allow_null=True)
+    label_quality = serializers.FloatField(allow_null=True)
+    label_issue = serializers.BooleanField()
+    active_learning_score = serializers.FloatField(allow_null=True)
+    model_label = serializers.CharField()
+    model_confidence = serializers.FloatField(allow_null=True)
+
+    def get_image_url(self, result) -> str:
+        return reverse("api-item-image", args=[result.item_id])
+
+
+class ItemResultPageOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    results = ItemResultOutput(many=True)
+
+
+class AnnotatorResultOutput(serializers.Serializer):
+    annotator = serializers.IntegerField(source="annotator_id")
+    username = serializers.CharField(source="annotator.username")
+    num_answers = serializers.IntegerField()
+    quality = serializers.FloatField(allow_null=True)
+    agreement = serializers.FloatField(allow_null=True)
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    gold_answers = serializers.IntegerField()
+    worst_class = serializers.CharField()
+    confusion = serializers.JSONField()
+
+
+class ItemResultQuery(serializers.Serializer):
+    label = serializers.CharField(required=False)
+    label_issue = serializers.BooleanField(required=False, allow_null=True, default=None)
+    split = serializers.CharField(required=False)
+    annotator = serializers.IntegerField(required=False)
+    confused = serializers.CharField(required=False, help_text="consensus,answer e.g. sadness,neutral")
+    sort = serializers.ChoiceField(choices=list(ITEM_SORTS), default="consensus_quality")
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=50)
+    offset = serializers.IntegerField(min_value=0, default=0)
+
+
+class QualityRunStartInput(serializers.Serializer):
+    issue_threshold = serializers.FloatField(min_value=0, max_value=1, required=False)
+
+
+def _job_for_lead(request, job_id: int):
+    job = job_get(job_id=job_id)
+    if job.project_id is not None:
+        access_project_as_lead(user=request.user, project_id=job.project_id)
+    elif not (request.user.is_superuser or job.created_by_id == request.user.pk):
+        raise Forbidden("Only the job's creator may see it.", code="lead_only")
+    return job
+
+
+def _run_for_lead(request, run_id: int):
+    run = quality_run_get(run_id=run_id)
+    access_project_as_lead(user=request.user, project_id=run.project_id)
+    return run
+
+
+class JobDetailApi(APIView):
+    @extend_schema(responses=JobOutput, summary="A background job's state and progress (leads)")
+    def get(self, request, job_id: int):
+        return Response(JobOutput(_job_for_lead(request, job_id)).data)
+
+
+class ProjectJobsApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=list(JobKind.values)), OpenApiParameter("limit", int)],
+        responses=JobOutput(many=True), summary="The project's recent jobs, newest first (leads)",
+    )
+    def get(self, request, project_id: int):
+        access_project_as_lead(user=request.user, project_id=project_id)
+        kind = request.query_params.get("kind") or None
+        if kind and kind not in JobKind.values:
+            raise ValidationFailed(f"kind must be one of {', '.join(JobKind.values)}.", code="invalid_kind")
+        try:
+            limit = min(max(int(request.query_params.get("limit", 20)), 1), 100)
+        except ValueError:
+            raise ValidationFailed("limit must be a whole number.", code="invalid_limit") from None
+        return Response(JobOutput(jobs_for_project(project_id=project_id, kind=kind, limit=limit), many=True).data)
+
+
+class PrelabelApi(APIView):
+    @extend_schema(request=None, responses={202: JobOutput}, summary="Score the project's items with the active model (leads)")
+    def post(self, request, project_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        with transaction.atomic():
+            job = prelabel_start(project=project, created_by=request.user)
+        job.refresh_from_db()
+        return Response(JobOutput(job).data, status=202)
+
+
+class QualityRunListApi(APIView):
+    @extend_schema(responses=QualityRunListOutput(many=True), summary="The project's quality runs, newest first (leads)")
+    def get(self, request, project_id: int):
+        access_project_as_lead(user=request.user, project_id=project_id)
+        return Response(QualityRunListOutput(quality_runs_for_project(project_id=project_id)[:100], many=True).data)
+
+    @extend_schema(request=QualityRunStartInput, responses={202: JobOutput}, summary="Start a quality run (leads)")
+    def post(self, request, project_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        data = QualityRunStartInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        with transaction.atomic():
+            job = quality_run_start(project=project, created_by=request.user, params=dict(data.validated_data))
+        job.refresh_from_db()
+        return Response(JobOutput(job).data, status=202)
+
+
+class QualityRunDetailApi(APIView):
+    @extend_schema(responses=QualityRunOutput, summary="One quality run with its summary (leads)")
+    def get(self, request, run_id: int):
+        return Response(QualityRunOutput(_run_for_lead(request, run_id)).data)
+
+
+class QualityRunItemsApi(APIView):
+    @extend_schema(parameters=[ItemResultQuery], responses=ItemResultPageOutput, summary="A run's item results: filter, sort, page (leads)")
+    def get(self, request, run_id: int):
+        run = _run_for_lead(request, run_id)
+        query = ItemResultQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        confused = None
+        if q.get("confused"):
+            parts = [p.strip() for p in q["confused"].split(",")]
+            if len(parts) != 2 or not all(parts):
+                raise ValidationFailed("confused takes two labels: consensus,answer.", code="invalid_confused")
+            confused = (parts[0], parts[1])
+        results = quality_item_results(
+            run=run, label=q.get("label"), label_issue=q.get("label_issue"), split=q.get("split"),
+            annotator_id=q.get("annotator"), confused=confused, sort=q["sort"],
+        )
+        page = list(results[q["offset"]:q["offset"] + q["limit"]])
+        body = {"count": results.count(), "limit": q["limit"], "offset": q["offset"], "results": page}
+        return Response(ItemResultPageOutput(body).data)
+
+
+class QualityRunAnnotatorsApi(APIView):
+    @extend_schema(responses=AnnotatorResultOutput(many=True), summary="A run's annotator results, lowest quality first (leads)")
+    def get(self, request, run_id: int):
+        run = _run_for_lead(request, run_id)
+        return Response(AnnotatorResultOutput(quality_annotator_results(run=run), many=True).data)
+
+
+urlpatterns = [
+    path("jobs/<int:job_id>/", JobDetailApi.as_view(), name="api-job"),
+    path("projects/<int:project_id>/jobs/", ProjectJobsApi.as_view(), name="api-project-jobs"),
+    path("projects/<int:project_id>/prelabel/", PrelabelApi.as_view(), name="api-project-prelabel"),
+    path("projects/<int:project_id>/quality-runs/", QualityRunListApi.as_view(), name="api-quality-runs"),
+    path("quality-runs/<int:run_id>/", QualityRunDetailApi.as_view(), name="api-quality-run"),
+    path("quality-runs/<int:run_id>/items/", QualityRunItemsApi.as_view(), name="api-quality-run-items"),
+    path("quality-runs/<int:run_id>/annotators/", QualityRunAnnotatorsApi.as_view(), name="api-quality-run-annotators"),
+]

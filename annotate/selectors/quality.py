@@ -1,0 +1,75 @@
+"""Quality reads: jobs, runs, and a run's item and annotator results with filters, sorting and paging."""
+from django.db.models import F, QuerySet
+
+from annotate.exceptions import NotFound, ValidationFailed
+from annotate.models import Annotation, Job, JobStatus, QualityAnnotatorResult, QualityItemResult, QualityRun
+
+ITEM_SORTS = {
+    "consensus_quality": ("consensus_quality", "id"),
+    "-consensus_quality": ("-consensus_quality", "id"),
+    "active_learning_score": ("active_learning_score", "id"),
+    "-active_learning_score": ("-active_learning_score", "id"),
+    "label_quality": ("label_quality", "id"),
+    "-label_quality": ("-label_quality", "id"),
+}
+
+
+def job_get(*, job_id: int) -> Job:
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("No such job.")
+    return job
+
+
+def jobs_for_project(*, project_id: int, kind: str | None = None, limit: int = 20) -> list[Job]:
+    """The project's most recent jobs, newest first."""
+    jobs = Job.objects.filter(project_id=project_id)
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    return list(jobs.order_by("-created_at", "-id")[:limit])
+
+
+def quality_run_get(*, run_id: int) -> QualityRun:
+    run = QualityRun.objects.select_related("model_version", "job").filter(pk=run_id).first()
+    if run is None:
+        raise NotFound("No such quality run.")
+    return run
+
+
+def quality_runs_for_project(*, project_id: int) -> QuerySet[QualityRun]:
+    return QualityRun.objects.filter(project_id=project_id).select_related("model_version").order_by("-created_at", "-id")
+
+
+def quality_run_latest(*, project_id: int) -> QualityRun | None:
+    return quality_runs_for_project(project_id=project_id).filter(status=JobStatus.SUCCEEDED).first()
+
+
+def quality_item_results(*, run: QualityRun, label: str | None = None, label_issue: bool | None = None, split: str | None = None,
+                         annotator_id: int | None = None, confused: tuple[str, str] | None = None,
+                         sort: str = "consensus_quality") -> QuerySet[QualityItemResult]:
+    """A run's item results. ``confused=(a, b)``: consensus a with at least one answer b; ``annotator_id``:
+    items that annotator answered among the run's answers; ``sort`` one of ITEM_SORTS (nulls last)."""
+    if sort not in ITEM_SORTS:
+        raise ValidationFailed(f"Sort by one of {', '.join(ITEM_SORTS)}.", code="invalid_sort")
+    results = QualityItemResult.objects.filter(run=run).select_related("item")
+    if label:
+        results = results.filter(consensus_label=label)
+    if label_issue is not None:
+        results = results.filter(label_issue=label_issue)
+    if split:
+        results = results.filter(item__split=split)
+    if annotator_id is not None:
+        answered = Annotation.objects.filter(project_id=run.project_id, annotator_id=annotator_id, id__lte=run.annotation_watermark)
+        results = results.filter(item_id__in=answered.values("item_id"))
+    if confused:
+        consensus, answer = confused
+        results = results.filter(consensus_label=consensus, votes__has_key=answer)
+    field, tie = ITEM_SORTS[sort]
+    name = field.lstrip("-")
+    ordering = F(name).desc(nulls_last=True) if field.startswith("-") else F(name).asc(nulls_last=True)
+    return results.order_by(ordering, tie)
+
+
+def quality_annotator_results(*, run: QualityRun) -> QuerySet[QualityAnnotatorResult]:
+    """A run's annotator results, lowest quality first (annotators without a quality score last)."""
+    return QualityAnnotatorResult.objects.filter(run=run).select_related("annotator").order_by(F("quality").asc(nulls_last=True), "id")

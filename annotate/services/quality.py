@@ -1,0 +1,230 @@
+"""Quality runs: CROWDLAB consensus, annotator quality, label issues and ActiveLab priorities, written once.
+
+A run is computed in the worker from a frozen input (live answers up to a watermark, the project's
+included items, one model version's out-of-sample probabilities; see quality_inputs) and written in one
+transaction at the end, directly as ``succeeded``: a worker killed mid-run leaves no partial run, only
+its Job (marked failed by jobs_fail_stale once the heartbeat stops), and running the job again completes
+it. Inputs with the same fingerprint as a succeeded run return that run and change nothing.
+
+Numbers: QualityItemResult.active_learning_score and Item.priority hold 1 - ActiveLab's score, so higher
+means another answer is worth more (the assignment service serves the highest first). label_issue is
+cleanlab's confident-learning flag for single labels and ``consensus_quality < issue_threshold`` for items
+with two or more answers.
+"""
+import time
+
+import numpy as np
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from annotate.models import (
+    Annotation, Item, Job, JobKind, JobStatus, ModelVersion, Project, QualityAnnotatorResult, QualityItemResult, QualityRun,
+)
+from annotate.services.jobs import job_create, job_progress
+from annotate.services.prelabel import item_images_load, model_version_ensure_default, predictions_create
+from annotate.services.quality_inputs import (
+    answers_sha256, fingerprint, predictions_load, probabilities_out_of_sample, quality_inputs_load,
+)
+
+ISSUE_THRESHOLD = 0.5
+REANALYSE_MIN_NEW_ANSWERS = 50
+NEAR_DUPLICATE_DISTANCE = 4
+# A lead's "request more answers" sets a priority above any active-learning score (those lie in [0, 1]);
+# a run leaves such a boost alone until the item has its extra answers.
+BOOSTED_PRIORITY = 1.0
+WRITE_BATCH = 2000
+
+
+def quality_run_start(*, project: Project, created_by=None, params: dict | None = None) -> Job:
+    """Create an analyse job and enqueue it once the surrounding transaction commits."""
+    from annotate.tasks.quality import analyse
+
+    job = job_create(kind=JobKind.ANALYSE, project=project, params=params or {}, created_by=created_by)
+    transaction.on_commit(lambda: analyse.delay(job.pk))
+    return job
+
+
+def _run_params(job: Job) -> dict:
+    """The options that shape the numbers (and so the fingerprint); test-only knobs are left out."""
+    params = {"issue_threshold": float(job.params.get("issue_threshold", ISSUE_THRESHOLD))}
+    for key in ("crossval", "crossval_min_items", "crossval_folds", "crossval_budget_s"):
+        if key in job.params:
+            params[key] = job.params[key]
+    return params
+
+
+def _sleep_with_heartbeat(*, job: Job, seconds: float) -> None:
+    """Test hook (job.params["test_delay_seconds"], first attempt only): hold the run open so a test can kill the worker."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job_progress(job=job, done=job.progress_done, stage="test delay")
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+
+def quality_run_execute(*, job: Job) -> dict:
+    """Run a claimed analyse job over its project; returns the job result ({"quality_run": id, "reused": bool})."""
+    import ml.quality as mlq
+
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    project = job.project
+    model_version = ModelVersion.objects.get(pk=job.params["model_version"]) if job.params.get("model_version") else model_version_ensure_default()
+    params = _run_params(job)
+    job_progress(job=job, done=0, total=6, stage="pre-labelling items without a prediction")
+    predictions_create(project=project, model_version=model_version)
+    timings["prelabel"] = time.monotonic() - started
+
+    job_progress(job=job, done=1, stage="reading answers")
+    watermark = Annotation.objects.filter(project=project).aggregate(w=Max("id"))["w"] or 0
+    inputs = quality_inputs_load(project=project, model_version=model_version, watermark=watermark)
+    probs, prediction_count = predictions_load(project=project, inputs=inputs, model_version=model_version)
+    key = fingerprint(inputs, model_version=model_version, prediction_count=prediction_count, params=params)
+    timings["read"] = time.monotonic() - started - sum(timings.values())
+    existing = QualityRun.objects.filter(project=project, status=JobStatus.SUCCEEDED, params__fingerprint=key).order_by("id").first()
+    if existing is not None:
+        return {"quality_run": existing.pk, "reused": True}
+
+    job_progress(job=job, done=2, stage="out-of-sample probabilities")
+    probs, source = probabilities_out_of_sample(
+        inputs=inputs, probs=probs, model_version=model_version, params=params,
+        images_for=lambda ids: item_images_load(items=list(Item.objects.filter(pk__in=list(ids.tolist())).order_by("id").values_list("id", "crop"))),
+    )
+    timings["probabilities"] = time.monotonic() - started - sum(timings.values())
+
+    job_progress(job=job, done=3, stage="CROWDLAB, ActiveLab and agreement")
+    result = mlq.analyse(
+        inputs.item_index, inputs.annotator_index, inputs.answer, probs, category_class=inputs.category_class,
+        num_annotators=len(inputs.annotator_ids), in_consensus=inputs.in_consensus, reference=inputs.reference,
+        gold=inputs.gold, issue_threshold=params["issue_threshold"],
+    )
+    timings["analyse"] = time.monotonic() - started - sum(timings.values())
+
+    job_progress(job=job, done=4, stage="near duplicates and outliers")
+    summary = _summary(inputs=inputs, result=result, probs=probs, source=source)
+    timings["summary"] = time.monotonic() - started - sum(timings.values())
+    if job.params.get("test_delay_seconds") and job.attempts == 1:
+        _sleep_with_heartbeat(job=job, seconds=float(job.params["test_delay_seconds"]))
+
+    job_progress(job=job, done=5, stage="writing results")
+    run, created = _results_write(
+        job=job, project=project, model_version=model_version, inputs=inputs, result=result, probs=probs,
+        summary={**summary, "seconds": timings}, params={**params, "fingerprint": key}, source=source["source"],
+        prediction_count=prediction_count,
+    )
+    timings["write"] = time.monotonic() - started - sum(timings.values())
+    return {"quality_run": run.pk, "reused": not created, "seconds": round(time.monotonic() - started, 3)}
+
+
+def _summary(*, inputs, result, probs: np.ndarray, source: dict) -> dict:
+    import ml.quality as mlq
+
+    labels = inputs.labels
+    per_class = {
+        label: {"kappa": _num(result.per_category_kappa[j]), "alpha": _num(result.per_category_alpha[j]),
+                "agreement": _num(result.per_category_agreement[j]), "answers": int(result.counts[:, j].sum())}
+        for j, label in enumerate(labels)
+    }
+    balance = np.bincount(result.consensus[result.consensus >= 0], minlength=len(labels))
+    hashed = np.flatnonzero(inputs.has_hash)
+    pairs = mlq.near_duplicate_pairs(inputs.perceptual_hash[hashed], max_distance=NEAR_DUPLICATE_DISTANCE)
+    outliers: dict[int, str] = {}
+    if "not_a_face" in labels:
+        for i in np.flatnonzero(result.consensus == labels.index("not_a_face")):
+            outliers[int(inputs.item_ids[i])] = "not_a_face consensus"
+    for i in mlq.low_confidence_outliers(probs):
+        outliers.setdefault(int(inputs.item_ids[i]), "low model confidence")
+    kinds, kind_counts = np.unique(result.kind.astype(str), return_counts=True)
+    return {
+        "krippendorff_alpha": _num(result.alpha), "fleiss_kappa": _num(result.kappa), "per_class": per_class,
+        "class_balance": {label: int(balance[j]) for j, label in enumerate(labels)},
+        "near_duplicates": [[int(inputs.item_ids[hashed[a]]), int(inputs.item_ids[hashed[b]])] for a, b, _ in pairs],
+        "near_duplicate_distances": [int(d) for d in pairs[:, 2]],
+        "outliers": list(outliers), "outlier_reasons": {str(k): v for k, v in outliers.items()},
+        "probability_source": source, "consensus_method": result.method,
+        "items": len(inputs.item_ids), "answers": len(inputs.answer_ids), "annotators": len(inputs.annotator_ids),
+        "item_kinds": {str(k): int(n) for k, n in zip(kinds, kind_counts)},
+        "label_issues": int(result.label_issue.sum()), "labels": labels,
+    }
+
+
+def _num(x) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), 6)
+
+
+def _results_write(*, job, project, model_version, inputs, result, probs, summary, params, source, prediction_count):
+    """Write the run, its item and annotator rows and the items' priorities in one transaction."""
+    labels = inputs.labels
+    model_top = probs.argmax(axis=1)
+    with transaction.atomic():
+        # One writer per project at a time: a concurrent run with the same inputs finds this one and stops.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        existing = QualityRun.objects.filter(project=project, status=JobStatus.SUCCEEDED, params__fingerprint=params["fingerprint"]).first()
+        if existing is not None:
+            return existing, False
+        run = QualityRun.objects.create(
+            project=project, job=job if not QualityRun.objects.filter(job=job).exists() else None,
+            status=JobStatus.SUCCEEDED, model_version=model_version, probability_source=source,
+            annotation_watermark=inputs.watermark, annotation_count=len(inputs.answer_ids),
+            annotations_sha256=answers_sha256(inputs), prediction_count=prediction_count, params=params,
+            summary=summary, finished_at=timezone.now(),
+        )
+        rows = []
+        for i, item_id in enumerate(inputs.item_ids.tolist()):
+            votes = {labels[j]: int(n) for j, n in enumerate(result.counts[i]) if n}
+            rows.append(QualityItemResult(
+                run=run, item_id=item_id, num_answers=int(result.counts[i].sum()), votes=votes,
+                consensus_label=labels[result.consensus[i]] if result.consensus[i] >= 0 else "",
+                consensus_quality=_num(result.consensus_quality[i]), label_quality=_num(result.label_quality[i]),
+                label_issue=bool(result.label_issue[i]), active_learning_score=_num(result.priority[i]),
+                model_label=inputs.classes[model_top[i]], model_confidence=_num(probs[i, model_top[i]]),
+            ))
+        QualityItemResult.objects.bulk_create(rows, batch_size=WRITE_BATCH)
+        QualityAnnotatorResult.objects.bulk_create([
+            QualityAnnotatorResult(
+                run=run, annotator_id=annotator_id, num_answers=int(result.annotator_answers[a]),
+                quality=_num(result.annotator_quality[a]), agreement=_num(result.annotator_agreement[a]),
+                gold_accuracy=_num(result.gold_correct[a] / result.gold_answers[a]) if result.gold_answers[a] else None,
+                gold_answers=int(result.gold_answers[a]),
+                worst_class=labels[result.worst_category[a]] if result.worst_category[a] >= 0 else "",
+                confusion=result.confusion[a].tolist(),
+            )
+            for a, annotator_id in enumerate(inputs.annotator_ids.tolist())
+        ], batch_size=WRITE_BATCH)
+        _priorities_write(project=project, item_ids=inputs.item_ids, priority=result.priority)
+    return run, True
+
+
+def _priorities_write(*, project: Project, item_ids: np.ndarray, priority: np.ndarray) -> None:
+    """Set Item.priority in bulk (one statement on PostgreSQL), sparing items a lead boosted that still wait for answers."""
+    table = Item._meta.db_table
+    keep_boost = f"NOT ({table}.priority >= %s AND {table}.answer_count < %s + {table}.extra_answers)"
+    ids, values = item_ids.tolist(), np.nan_to_num(priority, nan=0.0).round(6).tolist()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} SET priority = v.p FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::float8[]) AS p) AS v "
+                f"WHERE {table}.id = v.id AND {keep_boost}",
+                [ids, values, BOOSTED_PRIORITY, project.overlap_target],
+            )
+        else:
+            for start in range(0, len(ids), WRITE_BATCH):
+                cursor.executemany(
+                    f"UPDATE {table} SET priority = %s WHERE id = %s AND {keep_boost}",
+                    [(p, i, BOOSTED_PRIORITY, project.overlap_target) for i, p in zip(ids[start:start + WRITE_BATCH], values[start:start + WRITE_BATCH])],
+                )
+
+
+def projects_reanalyse(*, min_new_answers: int = REANALYSE_MIN_NEW_ANSWERS) -> list[int]:
+    """Start an analyse job for each project with enough answers since its last run and none queued or running."""
+    started = []
+    for project in Project.objects.all():
+        busy = Job.objects.filter(project=project, kind=JobKind.ANALYSE, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists()
+        if busy:
+            continue
+        last = QualityRun.objects.filter(project=project, status=JobStatus.SUCCEEDED).order_by("-annotation_watermark").first()
+        new = Annotation.objects.filter(project=project, id__gt=last.annotation_watermark if last else 0).count()
+        if new >= min_new_answers:
+            with transaction.atomic():
+                started.append(quality_run_start(project=project, params={"trigger": "periodic"}).pk)
+    return started

@@ -1,0 +1,169 @@
+"""A quality run's inputs as arrays: live answers, items, and out-of-sample model probabilities.
+
+Which probabilities (recorded on QualityRun.probability_source):
+- ``held-out-model`` (several sources in one run are joined, e.g. ``held-out+cv-5fold``): the model version never trained on the item. A version's ``config.trained_on_splits``
+  names the splits it trained on (the shipped model: FER2013 ``Training`` only) and a version trained by the
+  platform names its dataset version; every other item is out-of-sample for it.
+- ``crossval-<k>fold``: items the model did train on get K-fold probabilities (ml.crossval) from models
+  trained on the project's own labels (vote distributions, or the imported reference label), within a
+  time budget; the budget shortens training rather than being exceeded.
+- ``in-sample-model``: fallback when too few such items carry labels to cross-validate (or crossval is
+  turned off); the run records it so that its scores are read with care.
+"""
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from annotate.models import Annotation, DatasetVersionItem, Item, Membership, ModelVersion, Prediction, Project
+
+CROSSVAL_MIN_ITEMS = 400
+CROSSVAL_FOLDS = 5
+CROSSVAL_BUDGET_S = 600.0
+
+
+@dataclass
+class QualityInputs:
+    """N items, A live answers, M annotators, C project labels, K model classes."""
+
+    item_ids: np.ndarray  # int (N,)
+    splits: list[str]
+    perceptual_hash: np.ndarray  # int64 (N,), 0 where missing
+    has_hash: np.ndarray  # bool (N,)
+    reference: np.ndarray  # int (N,) label index or -1
+    gold: np.ndarray  # int (N,) label index or -1
+    answer_ids: np.ndarray  # int (A,)
+    item_index: np.ndarray  # int (A,)
+    annotator_index: np.ndarray  # int (A,)
+    answer: np.ndarray  # int (A,) label index
+    annotator_ids: np.ndarray  # int (M,)
+    in_consensus: np.ndarray  # bool (M,)
+    labels: list[str]  # C
+    category_class: np.ndarray  # int (C,) model class per label or -1
+    classes: list[str]  # K, the model's classes that are project labels, in model order
+    watermark: int
+
+
+def _sha256_ids(ids: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(np.sort(np.asarray(ids, dtype=np.int64))).tobytes()).hexdigest()
+
+
+def quality_inputs_load(*, project: Project, model_version: ModelVersion, watermark: int) -> QualityInputs:
+    """Live answers with id <= watermark (corrections among those applied) on the project's included items."""
+    labels = list(project.labels)
+    label_index = {label: i for i, label in enumerate(labels)}
+    classes = [c for c in model_version.classes if c in label_index]
+    if len(classes) < 2:
+        raise ValueError(f"The model version's classes {model_version.classes} share fewer than two labels with the project.")
+    category_class = np.array([classes.index(label) if label in classes else -1 for label in labels], dtype=np.int64)
+
+    rows = list(Item.objects.filter(project=project, excluded=False).order_by("id").values_list(
+        "id", "split", "perceptual_hash", "reference_label", "is_gold", "gold_label"))
+    item_ids = np.array([r[0] for r in rows], dtype=np.int64)
+    position = {item_id: i for i, item_id in enumerate(item_ids.tolist())}
+    hashes = [r[2] for r in rows]
+
+    answers = list(Annotation.objects.filter(project=project, id__lte=watermark).values_list(
+        "id", "item_id", "annotator_id", "label", "replaces_id"))
+    replaced = {r[4] for r in answers if r[4] is not None}
+    live = [r for r in answers if r[0] not in replaced and r[1] in position and r[3] in label_index]
+    annotator_ids = np.array(sorted({r[2] for r in live}), dtype=np.int64)
+    annotator_position = {a: i for i, a in enumerate(annotator_ids.tolist())}
+    excluded = set(Membership.objects.filter(project=project, excluded_from_consensus=True).values_list("user_id", flat=True))
+    return QualityInputs(
+        item_ids=item_ids,
+        splits=[r[1] for r in rows],
+        perceptual_hash=np.array([h if h is not None else 0 for h in hashes], dtype=np.int64),
+        has_hash=np.array([h is not None for h in hashes], dtype=bool),
+        reference=np.array([label_index.get(r[3], -1) for r in rows], dtype=np.int64),
+        gold=np.array([label_index.get(r[5], -1) if r[4] else -1 for r in rows], dtype=np.int64),
+        answer_ids=np.array([r[0] for r in live], dtype=np.int64),
+        item_index=np.array([position[r[1]] for r in live], dtype=np.int64),
+        annotator_index=np.array([annotator_position[r[2]] for r in live], dtype=np.int64),
+        answer=np.array([label_index[r[3]] for r in live], dtype=np.int64),
+        annotator_ids=annotator_ids,
+        in_consensus=np.array([a not in excluded for a in annotator_ids.tolist()], dtype=bool),
+        labels=labels, category_class=category_class, classes=classes, watermark=watermark,
+    )
+
+
+def answers_sha256(inputs: QualityInputs) -> str:
+    return _sha256_ids(inputs.answer_ids)
+
+
+def fingerprint(inputs: QualityInputs, *, model_version: ModelVersion, prediction_count: int, params: dict) -> str:
+    """Same answers, items, exclusions, model and options -> same fingerprint -> the same run."""
+    digest = hashlib.sha256()
+    for part in (answers_sha256(inputs), _sha256_ids(inputs.item_ids),
+                 _sha256_ids(inputs.annotator_ids[~inputs.in_consensus]), f"{model_version.pk}:{model_version.sha256}",
+                 str(prediction_count), repr(sorted(params.items())), repr(inputs.labels)):
+        digest.update(part.encode())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+def predictions_load(*, project: Project, inputs: QualityInputs, model_version: ModelVersion) -> tuple[np.ndarray, int]:
+    """float (N, K) probabilities of the model version over the project's classes, renormalised; and the count.
+
+    Raises LookupError if an item has no prediction (the caller pre-labels first)."""
+    order = [list(model_version.classes).index(c) for c in inputs.classes]
+    position = {item_id: i for i, item_id in enumerate(inputs.item_ids.tolist())}
+    probs = np.full((len(position), len(order)), np.nan)
+    count = 0
+    for item_id, row in Prediction.objects.filter(model_version=model_version, item__project=project).values_list("item_id", "probs").iterator(chunk_size=5000):
+        i = position.get(item_id)
+        if i is not None:
+            probs[i] = np.asarray(row, dtype=float)[order]
+            count += 1
+    if np.isnan(probs).any():
+        raise LookupError("some items have no prediction from this model version")
+    probs = np.clip(probs, 1e-9, None)
+    return probs / probs.sum(axis=1, keepdims=True), count
+
+
+def in_sample_mask(*, inputs: QualityInputs, model_version: ModelVersion) -> np.ndarray:
+    """bool (N,): items the model version may have trained on (see the module docstring)."""
+    trained = set(model_version.config.get("trained_on_splits", []) if isinstance(model_version.config, dict) else [])
+    mask = np.array([split in trained for split in inputs.splits], dtype=bool)
+    if model_version.dataset_version_id:
+        seen = set(DatasetVersionItem.objects.filter(version_id=model_version.dataset_version_id).values_list("item_id", flat=True))
+        mask |= np.array([i in seen for i in inputs.item_ids.tolist()], dtype=bool)
+    return mask
+
+
+def probabilities_out_of_sample(*, inputs: QualityInputs, probs: np.ndarray, model_version: ModelVersion, params: dict,
+                                images_for) -> tuple[np.ndarray, dict]:
+    """Replace in-sample rows of probs (N, K) by K-fold crossval probabilities where labels allow.
+
+    images_for(item_ids) -> uint8 (n, 48, 48). Returns (probs, description for the run)."""
+    in_sample = in_sample_mask(inputs=inputs, model_version=model_version)
+    k = len(inputs.classes)
+    soft = np.zeros((len(inputs.item_ids), k))
+    model_answer = inputs.category_class[inputs.answer] >= 0
+    np.add.at(soft, (inputs.item_index[model_answer], inputs.category_class[inputs.answer[model_answer]]), 1.0)
+    has_reference = (soft.sum(axis=1) == 0) & (inputs.reference >= 0)
+    has_reference[has_reference] &= inputs.category_class[inputs.reference[has_reference]] >= 0
+    soft[has_reference, inputs.category_class[inputs.reference[has_reference]]] = 1.0
+    labelled = soft.sum(axis=1) > 0
+    target = np.flatnonzero(in_sample & labelled)
+    folds = int(params.get("crossval_folds", CROSSVAL_FOLDS))
+    info = {"model_version": model_version.name, "held_out_items": int((~in_sample).sum()),
+            "in_sample_items": int(in_sample.sum()), "crossval_items": 0}
+    min_items = int(params.get("crossval_min_items", CROSSVAL_MIN_ITEMS))
+    if len(target) and params.get("crossval", True) and len(target) >= min_items and len(inputs.classes) == 8:
+        from ml.crossval import out_of_sample_probs
+
+        images = images_for(inputs.item_ids[target])
+        budget = float(params.get("crossval_budget_s", CROSSVAL_BUDGET_S))
+        oos = out_of_sample_probs(images, (soft[target] / soft[target].sum(axis=1, keepdims=True)).astype(np.float32),
+                                  folds=folds, time_budget_s=budget)
+        probs = probs.copy()
+        probs[target] = np.clip(oos, 1e-9, None) / np.clip(oos, 1e-9, None).sum(axis=1, keepdims=True)
+        info["crossval_items"] = int(len(target))
+        info["in_sample_items"] = int(in_sample.sum() - len(target))
+    # Full names when one source served every item, short ones joined when several did (the field holds 32).
+    parts = [(full, short) for n, full, short in (
+        (info["held_out_items"], "held-out-model", "held-out"), (info["crossval_items"], f"crossval-{folds}fold", f"cv-{folds}fold"),
+        (info["in_sample_items"], "in-sample-model", "in-sample")) if n]
+    info["source"] = parts[0][0] if len(parts) == 1 else "+".join(short for _, short in parts) or "held-out-model"
+    return probs, info
