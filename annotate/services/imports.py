@@ -1,0 +1,156 @@
+"""Import faces into a project: FER2013 csv, FER+ votes, image folders and zips; one service for command, API and task."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+import zipfile
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils.text import get_valid_filename
+
+from annotate.exceptions import ValidationFailed
+from annotate.models import Job, JobKind, Project
+from annotate.services.imports_base import ImportReport, Progress
+from annotate.services.imports_fer import BadHeader, import_fer2013, import_ferplus
+from annotate.services.imports_images import import_images
+from annotate.services.jobs import job_create, job_fail, job_progress, job_start, job_succeed
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("auto", "fer2013", "ferplus", "images")
+MAX_UPLOAD_BYTES = 2 * 1024 ** 3
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+
+
+def detect_format(path: str) -> str:
+    """fer2013, ferplus or images, from the file itself (folders and zips are images)."""
+    if os.path.isdir(path) or zipfile.is_zipfile(path):
+        return "images"
+    with open(path, "rb") as fh:
+        head = fh.read(64 * 1024)
+    if head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return "images"
+    columns = [c.strip().lower() for c in head.split(b"\n", 1)[0].decode("utf-8-sig", "replace").split(",")]
+    if "pixels" in columns:
+        return "fer2013"
+    if "nf" in columns and "neutral" in columns:
+        return "ferplus"
+    raise BadHeader(
+        f"cannot tell the format from the columns {','.join(columns)[:200]!r}: expected a fer2013 csv (emotion,pixels,Usage), "
+        "a FER+ csv (Usage,Image name,neutral,...,NF), a zip, a folder or an image"
+    )
+
+
+def items_import(
+    *,
+    project: Project,
+    path: str,
+    format: str = "auto",
+    labels_as_answers: bool = False,
+    votes_as_answers: bool = False,
+    cropped: bool = False,
+    source: str | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import the file or folder at `path` into the project and report what happened.
+
+    Valid rows and files are imported even when others are bad; a file that cannot be read at
+    all (wrong columns, not a zip) sets `report.error`. Rerunning an import is safe: exact
+    duplicates are skipped.
+    """
+    if format not in FORMATS:
+        raise ValidationFailed(f"Unknown import format {format!r}; use one of {', '.join(FORMATS)}.", code="invalid_format")
+    source = source or os.path.basename(os.path.normpath(path))
+    report = ImportReport(format=format, source=source)
+    started = time.monotonic()
+    try:
+        if not os.path.exists(path):
+            raise BadHeader(f"{path} does not exist")
+        report.format = format = detect_format(path) if format == "auto" else format
+        if format == "fer2013":
+            import_fer2013(project=project, path=path, source=source, report=report, labels_as_answers=labels_as_answers, progress=progress)
+        elif format == "ferplus":
+            import_ferplus(project=project, path=path, source=source, report=report, votes_as_answers=votes_as_answers, progress=progress)
+        else:
+            import_images(project=project, path=path, source=source, report=report, cropped=cropped, progress=progress)
+    except BadHeader as exc:
+        report.error = f"{source}: {exc}"
+    except (zipfile.BadZipFile, IsADirectoryError, UnicodeDecodeError) as exc:
+        report.error = f"{source}: cannot read the file ({exc})"
+    report.seconds = time.monotonic() - started
+    if not report.error and not report.ok:
+        report.error = f"{source}: nothing could be imported"
+    return report
+
+
+def import_job_create(
+    *, project: Project, upload, created_by=None, format: str = "auto", labels_as_answers: bool = False,
+    votes_as_answers: bool = False, cropped: bool = False,
+) -> Job:
+    """Store an uploaded file under MEDIA_ROOT/uploads and queue its import as a job (run on commit)."""
+    if format not in FORMATS:
+        raise ValidationFailed(f"Unknown import format {format!r}; use one of {', '.join(FORMATS)}.", code="invalid_format")
+    if upload.size > MAX_UPLOAD_BYTES:
+        raise ValidationFailed(f"The upload is larger than {MAX_UPLOAD_BYTES:,} bytes.", code="upload_too_large")
+    filename = os.path.basename(upload.name or "upload")[:100]
+    stored = default_storage.save(f"uploads/{uuid.uuid4().hex}/{get_valid_filename(filename) or 'upload'}", upload)
+    params = {
+        "upload": stored, "filename": filename, "format": format, "labels_as_answers": labels_as_answers,
+        "votes_as_answers": votes_as_answers, "cropped": cropped,
+    }
+    job = job_create(kind=JobKind.IMPORT, project=project, params=params, created_by=created_by)
+
+    from annotate.tasks.imports import import_run
+
+    transaction.on_commit(lambda: import_run.delay(job.pk))
+    return job
+
+
+def import_job_run(*, job_id: int) -> Job:
+    """Run a queued import job: progress into the Job row, the report into Job.result."""
+    job = Job.objects.select_related("project").get(pk=job_id)
+    if job.status == "succeeded":
+        return job  # a redelivered message: the import already ran
+    params = job.params
+    job_start(job=job, stage="importing")
+
+    def progress(done: int, total: int) -> None:
+        job_progress(job=job, done=done, total=total)
+
+    local, temporary = _local_copy(params["upload"])
+    try:
+        report = items_import(
+            project=job.project, path=local, format=params.get("format", "auto"), source=params.get("filename"),
+            labels_as_answers=params.get("labels_as_answers", False), votes_as_answers=params.get("votes_as_answers", False),
+            cropped=params.get("cropped", False), progress=progress,
+        )
+    except Exception as exc:
+        logger.exception("import job %s failed", job_id)
+        return job_fail(job=job, error=f"The import stopped: {exc}")
+    finally:
+        if temporary:
+            shutil.rmtree(os.path.dirname(local), ignore_errors=True)
+    result = report.as_dict()
+    default_storage.delete(params["upload"])
+    if not report.ok:
+        Job.objects.filter(pk=job.pk).update(result=result)
+        job.result = result
+        return job_fail(job=job, error=report.error)
+    return job_succeed(job=job, result=result)
+
+
+def _local_copy(name: str) -> tuple[str, bool]:
+    """A local path for a stored upload: the file itself on local storage, else a temporary copy."""
+    try:
+        return default_storage.path(name), False
+    except NotImplementedError:
+        folder = tempfile.mkdtemp(prefix="ferlab-import-")
+        local = os.path.join(folder, os.path.basename(name))
+        with default_storage.open(name, "rb") as src, open(local, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        return local, True

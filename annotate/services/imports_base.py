@@ -1,0 +1,268 @@
+"""Import plumbing shared by every format: the report, the batched item writer with dedup, crop storage."""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import IntegrityError, transaction
+
+from annotate.models import Annotation, Item, Membership, Project, Role
+from ml import faces
+
+BATCH_SIZE = 1000
+# dHash bits that may differ for two crops to count as near duplicates: 0-4 is "same picture,
+# re-encoded, resized or slightly edited"; above ~8 unrelated FER faces start to match.
+NEAR_DUPLICATE_BITS = 4
+# The report keeps every count, and lists at most this many entries per list (Job.result stays small).
+REPORT_LIST_CAP = 5000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ImportReport:
+    """What an import did; every skipped row or file is listed with its reason."""
+
+    format: str
+    source: str
+    seen: int = 0
+    imported: int = 0
+    updated: int = 0
+    answers: int = 0
+    error: str = ""
+    skipped: list[dict] = field(default_factory=list)
+    duplicates: list[dict] = field(default_factory=list)
+    near_duplicates: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    counts: dict = field(default_factory=lambda: {"skipped": 0, "duplicates": 0, "near_duplicates": 0})
+
+    @property
+    def ok(self) -> bool:
+        """Something usable was read: new items, updated items, or rows already imported before."""
+        return not self.error and bool(self.imported or self.updated or self.counts["duplicates"])
+
+    def skip(self, where: str, code: str, reason: str) -> None:
+        self._add("skipped", {"where": where, "code": code, "reason": f"{where}: {reason}"})
+
+    def duplicate(self, where: str, reason: str, item_id: int | None = None) -> None:
+        self._add("duplicates", {"where": where, "item": item_id, "reason": f"{where}: {reason}"})
+
+    def near_duplicate(self, where: str, item_id: int, similar_item_id: int, distance: int) -> None:
+        self._add("near_duplicates", {"where": where, "item": item_id, "similar_item": similar_item_id, "distance": distance})
+
+    def _add(self, name: str, entry: dict) -> None:
+        self.counts[name] += 1
+        entries = getattr(self, name)
+        if len(entries) < REPORT_LIST_CAP:
+            entries.append(entry)
+
+    def as_dict(self) -> dict:
+        listed = {name: len(getattr(self, name)) for name in self.counts}
+        notes = list(self.notes) + [
+            f"only the first {listed[name]} of {count} {name.replace('_', ' ')} are listed"
+            for name, count in self.counts.items() if count > listed[name]
+        ]
+        return {
+            "format": self.format, "source": self.source, "ok": self.ok, "error": self.error, "seen": self.seen,
+            "imported": self.imported, "updated": self.updated, "answers": self.answers,
+            "skipped_count": self.counts["skipped"], "duplicate_count": self.counts["duplicates"],
+            "near_duplicate_count": self.counts["near_duplicates"], "seconds": round(self.seconds, 2),
+            "skipped": self.skipped, "duplicates": self.duplicates, "near_duplicates": self.near_duplicates, "notes": notes,
+        }
+
+
+class FileWriter:
+    """Writes item files under deterministic, content-addressed names.
+
+    Names are derived from the project id and the content hash only (never from an uploaded
+    name), so nothing can land outside the media folder. On local storage files are written
+    directly by a few threads (PNG encoding and file creation release the GIL, and
+    Storage.save()'s name probing costs more than the crop itself).
+    """
+
+    def __init__(self) -> None:
+        self.storage = default_storage
+        self.local = isinstance(self.storage, FileSystemStorage)
+        self._dirs: set[str] = set()
+
+    def write_many(self, files: list[tuple[str, bytes | np.ndarray]]) -> list[str]:
+        """Store (name, bytes or a grey crop to encode as PNG) pairs; returns the stored names."""
+        if not self.local:
+            return [self._write(name, data) for name, data in files]
+        for name, _ in files:
+            folder = os.path.dirname(self.storage.path(name))  # safe_join: raises if a name escapes MEDIA_ROOT
+            if folder not in self._dirs:
+                os.makedirs(folder, exist_ok=True)
+                self._dirs.add(folder)
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="import-files") as pool:
+            return list(pool.map(lambda pair: self._write(*pair), files))
+
+    def _write(self, name: str, data: bytes | np.ndarray) -> str:
+        if isinstance(data, np.ndarray):
+            data = faces.png_bytes(data)
+        if not self.local:
+            return self.storage.save(name, ContentFile(data))
+        with open(self.storage.path(name), "wb") as fh:
+            fh.write(data)
+        return name
+
+
+@dataclass
+class PendingItem:
+    where: str
+    content_hash: str
+    crop: np.ndarray
+    width: int
+    height: int
+    source: str
+    source_row: int | None = None
+    split: str = ""
+    reference_label: str = ""
+    original: bytes | None = None
+    original_ext: str = ""
+    answer_label: str = ""
+
+
+class ItemWriter:
+    """Collects new items, drops exact duplicates, reports near duplicates, writes in batches.
+
+    Exact duplicates (same content hash in this project) are never stored twice; near
+    duplicates (dHash within NEAR_DUPLICATE_BITS of an existing or earlier item) are stored
+    and reported. Each batch is one transaction, so an interrupted import keeps what it wrote
+    and a rerun skips it as duplicates.
+    """
+
+    def __init__(self, *, project: Project, report: ImportReport, answer_user=None, batch_size: int = BATCH_SIZE):
+        self.project, self.report, self.answer_user, self.batch_size = project, report, answer_user, batch_size
+        self.files = FileWriter()
+        self.pending: list[PendingItem] = []
+        self.seen: dict[str, str] = {}
+        rows = list(Item.objects.filter(project=project, perceptual_hash__isnull=False).values_list("id", "perceptual_hash"))
+        capacity = max(1024, 2 * len(rows))
+        self.hashes = np.zeros(capacity, dtype=np.int64)
+        self.hash_ids = np.zeros(capacity, dtype=np.int64)
+        self.count = len(rows)
+        if rows:
+            self.hash_ids[: self.count], self.hashes[: self.count] = np.array(rows, dtype=np.int64).T
+
+    def is_known(self, content_hash: str, where: str) -> bool:
+        """True (and reported) if this content is already in the import or the project."""
+        if content_hash in self.seen:
+            self.report.duplicate(where, f"same image as {self.seen[content_hash]} in this import")
+            return True
+        existing = Item.objects.filter(project=self.project, content_hash=content_hash).values_list("id", flat=True).first()
+        if existing is not None:
+            self.report.duplicate(where, f"already in the project as item {existing}", existing)
+            return True
+        return False
+
+    def add(self, pending: PendingItem) -> None:
+        if pending.content_hash in self.seen:
+            self.report.duplicate(pending.where, f"same image as {self.seen[pending.content_hash]} in this import")
+            return
+        self.seen[pending.content_hash] = pending.where
+        self.pending.append(pending)
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        for attempt in range(2):
+            existing = dict(
+                Item.objects.filter(project=self.project, content_hash__in=[p.content_hash for p in batch]).values_list("content_hash", "id")
+            )
+            fresh = []
+            for p in batch:
+                if p.content_hash in existing:
+                    self.report.duplicate(p.where, f"already in the project as item {existing[p.content_hash]}", existing[p.content_hash])
+                else:
+                    fresh.append(p)
+            batch = fresh
+            try:
+                self._store(batch)
+                return
+            except IntegrityError:
+                if attempt:  # a concurrent import of the same files won twice: give up loudly
+                    raise
+
+    def _store(self, batch: list[PendingItem]) -> None:
+        if not batch:
+            return
+        files, hashes = [], []
+        for p in batch:
+            hashes.append(faces.dhash(p.crop))
+            shard = f"items/{self.project.pk}/{p.content_hash[:2]}/{p.content_hash}"
+            files.append((f"{shard}.png", p.crop))
+            if p.original is not None:
+                files.append((f"{shard}.{p.original_ext}", p.original))
+        names = iter(self.files.write_many(files))
+        items = []
+        for p, phash in zip(batch, hashes):
+            crop_name = next(names)
+            image_name = next(names) if p.original is not None else ""
+            items.append(Item(
+                project=self.project, image=image_name, crop=crop_name, content_hash=p.content_hash, perceptual_hash=phash,
+                width=p.width, height=p.height, source=p.source[:300], source_row=p.source_row, split=p.split[:32],
+                reference_label=p.reference_label, answer_count=1 if p.answer_label and self.answer_user else 0,
+            ))
+        with transaction.atomic():
+            created = Item.objects.bulk_create(items)
+            if self.answer_user is not None:
+                answers = [
+                    Annotation(project=self.project, item=item, annotator=self.answer_user, label=p.answer_label,
+                               client_id=uuid.uuid4(), source="import")
+                    for item, p in zip(created, batch) if p.answer_label
+                ]
+                Annotation.objects.bulk_create(answers)
+                self.report.answers += len(answers)
+        self.report.imported += len(created)
+        for item, p, phash in zip(created, batch, hashes):
+            self._near_duplicates(p.where, item.pk, phash)
+
+    def _near_duplicates(self, where: str, item_id: int, phash: int) -> None:
+        if self.count:
+            distances = faces.hamming_many(phash, self.hashes[: self.count])
+            nearest = int(np.argmin(distances))
+            if distances[nearest] <= NEAR_DUPLICATE_BITS:
+                self.report.near_duplicate(where, item_id, int(self.hash_ids[nearest]), int(distances[nearest]))
+        if self.count == len(self.hashes):
+            self.hashes = np.concatenate([self.hashes, np.zeros_like(self.hashes)])
+            self.hash_ids = np.concatenate([self.hash_ids, np.zeros_like(self.hash_ids)])
+        self.hashes[self.count], self.hash_ids[self.count] = phash, item_id
+        self.count += 1
+
+
+def import_user_ensure(*, project: Project, username: str):
+    """An account standing for an imported annotator: cannot log in, is an annotator of the project."""
+    user, created = get_user_model().objects.get_or_create(username=username, defaults={"is_active": False})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    Membership.objects.get_or_create(project=project, user=user, defaults={"role": Role.ANNOTATOR})
+    return user
+
+
+class Ticker:
+    """Calls progress(done, total) at most every `every` seconds, and always at the end."""
+
+    def __init__(self, progress: Progress | None, total: int, every: float = 0.5):
+        self.progress, self.total, self.every, self.last = progress, total, every, 0.0
+
+    def __call__(self, done: int, *, final: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if final or now - self.last >= self.every:
+            self.last = now
+            self.progress(done, self.total)

@@ -1,0 +1,107 @@
+"""ml.faces: safe decoding of hostile images, Haar detection on real faces, crops and hashes."""
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml import faces
+from tests.annotate.test_imports_support import DETECTABLE_ROWS, blank_jpeg, bomb_png, photo, sample_face
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def test_parse_fer_pixels_accepts_a_real_row_and_names_each_fault():
+    face = sample_face(0)
+    text = " ".join(map(str, face.ravel()))
+    assert np.array_equal(faces.parse_fer_pixels(text), face)
+    with pytest.raises(ValueError, match="2303 values, expected 2304"):
+        faces.parse_fer_pixels(text.rsplit(" ", 1)[0])
+    with pytest.raises(ValueError, match="'abc', not a whole number"):
+        faces.parse_fer_pixels("abc " + text.split(" ", 1)[1])
+    with pytest.raises(ValueError, match="0..255"):
+        faces.parse_fer_pixels("256 " + text.split(" ", 1)[1])
+    with pytest.raises(ValueError, match="0..255"):  # a number that would wrap around in int64
+        faces.parse_fer_pixels("99999999999999999999999 " + text.split(" ", 1)[1])
+    with pytest.raises(ValueError, match="0 values"):
+        faces.parse_fer_pixels("")
+
+
+@pytest.mark.parametrize("mode,fmt", [("RGB", "JPEG"), ("L", "PNG"), ("RGBA", "PNG"), ("P", "PNG"), ("CMYK", "JPEG"),
+                                      ("RGB", "WEBP"), ("LA", "PNG"), ("I;16", "PNG"), ("1", "PNG")])
+def test_decode_reads_every_colour_mode_as_rgb(mode, fmt):
+    image = Image.fromarray(sample_face(1), "L").convert(mode if mode != "I;16" else "I").resize((96, 80))
+    if mode == "I;16":
+        image = Image.fromarray((np.asarray(image, dtype=np.uint16) * 256).astype("<u2"))
+        assert image.mode == "I;16"
+    decoded = faces.decode(encode(image, fmt))
+    assert decoded.rgb.shape == (80, 96, 3) and decoded.rgb.dtype == np.uint8
+    assert (decoded.width, decoded.height) == (96, 80)
+    assert decoded.format == fmt
+
+
+def test_decode_rejects_non_images_truncated_files_and_bombs():
+    with pytest.raises(faces.ImageRejected, match="not a JPEG, PNG or WebP"):
+        faces.decode(b"emotion,pixels,Usage\n")
+    with pytest.raises(faces.ImageRejected, match="not a JPEG, PNG or WebP"):
+        faces.decode(encode(Image.new("RGB", (10, 10)), "GIF"))
+    jpeg = photo(DETECTABLE_ROWS[0])
+    with pytest.raises(faces.ImageRejected, match="corrupt or truncated"):
+        faces.decode(jpeg[: len(jpeg) // 2])
+    with pytest.raises(faces.ImageRejected, match="decompression bomb"):
+        faces.decode(bomb_png(30_000, 30_000))
+
+
+def test_a_20000_pixel_wide_image_is_downscaled_not_refused():
+    wide = encode(Image.new("RGB", (20_000, 300), (120, 90, 60)), "PNG")
+    decoded = faces.decode(wide)
+    assert (decoded.width, decoded.height) == (20_000, 300)
+    assert max(decoded.rgb.shape[:2]) <= faces.WORK_SIDE
+    big_jpeg = encode(Image.new("RGB", (6000, 4000), (10, 200, 30)), "JPEG")  # 24 Mpx: drafted at 1/4 scale
+    assert max(faces.decode(big_jpeg).rgb.shape[:2]) <= faces.WORK_SIDE
+
+
+def test_haar_finds_a_real_face_and_the_crop_is_48x48_grey():
+    decoded = faces.decode(photo(DETECTABLE_ROWS[0]))
+    box = faces.detect_face(faces.to_grey(decoded.rgb))
+    assert box is not None
+    x, y, w, h = box
+    assert 100 <= x + w / 2 <= 300 and 70 <= y + h / 2 <= 230  # the face was pasted in the middle
+    crop = faces.face_crop(decoded.rgb)
+    assert crop.shape == (48, 48) and crop.dtype == np.uint8
+    assert faces.face_crop(faces.decode(blank_jpeg()).rgb) is None
+
+
+def test_cropped_mode_uses_the_whole_image():
+    face = sample_face(2)
+    rgb = cv2.cvtColor(face, cv2.COLOR_GRAY2RGB)
+    assert np.array_equal(faces.face_crop(rgb, cropped=True), face)
+    assert faces.face_crop(np.zeros((60, 100, 3), np.uint8), cropped=True).shape == (48, 48)
+
+
+def test_crop_with_margin_is_square_even_at_the_edges():
+    image = np.arange(100 * 80, dtype=np.uint32).reshape(80, 100).astype(np.uint8)
+    assert faces.crop_with_margin(image, (0, 0, 30, 40)).shape == (60, 60)
+    assert faces.crop_with_margin(image, (90, 70, 10, 10)).shape == (15, 15)
+
+
+def test_dhash_is_stable_under_resizing_and_separates_different_faces():
+    a, b = sample_face(3), sample_face(4)
+    ha = faces.dhash(a)
+    assert -(1 << 63) <= ha < (1 << 63)
+    resized = cv2.resize(cv2.resize(a, (96, 96)), (48, 48), interpolation=cv2.INTER_AREA)
+    assert faces.hamming(ha, faces.dhash(resized)) <= 4
+    assert faces.hamming(ha, faces.dhash(b)) > 10
+    many = np.array([faces.dhash(a), faces.dhash(b), -1], dtype=np.int64)
+    assert list(faces.hamming_many(ha, many)) == [0, faces.hamming(ha, faces.dhash(b)), faces.hamming(ha, -1)]
+
+
+def test_content_hash_and_png_round_trip():
+    face = sample_face(5)
+    assert faces.sha256(face) == faces.sha256(face.tobytes())
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(faces.png_bytes(face)))), face)
