@@ -4,6 +4,7 @@ Conventions (as in cleanlab): N items, M annotators, K model classes, C answer c
 ``labels``: float (N, M), a class index 0..K-1 or NaN where the annotator did not answer;
 ``pred_probs``: float (N, K), out-of-sample model probabilities (rows sum to 1);
 ``counts``: int (N, C), answers per category for each item. Data positional, options keyword-only.
+cleanlab's CROWDLAB and ActiveLab run with the vectorised inner loops of ml.quality_cleanlab.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from ml.quality_cleanlab import cleanlab_speedups
 
 
 @dataclass(frozen=True)
@@ -25,33 +28,6 @@ class Consensus:
     annotator_quality: np.ndarray  # float (M,), NaN for an annotator with no answer
     annotator_agreement: np.ndarray  # float (M,) share of their answers equal to the consensus
     method: str  # "crowdlab", or "single-label" when nobody overlaps
-
-
-@contextlib.contextmanager
-def _fast_temperature_search():
-    """ActiveLab picks a softmax temperature by scoring 13 candidates against each item's answer distribution.
-
-    cleanlab 2.9 builds that distribution with a Python loop per item (12 s of a 20 s run at 36k items), and
-    its ``value_counts`` treats float class indices (our NaN-padded matrix) like strings, packing the counts
-    into the first columns: [3, 3, 5] becomes [2, 1, 0, ...]. Swap in a vectorised function that counts by
-    class index, for the duration of the call only (worker processes run one task at a time).
-    """
-    from cleanlab.internal import multiannotator_utils as utils
-
-    original = utils.compute_soft_cross_entropy
-
-    def soft_cross_entropy(labels_multiannotator, pred_probs):
-        k = pred_probs.shape[1]
-        counts = label_counts(labels_multiannotator, num_classes=k)
-        empirical = counts / counts.sum(axis=1, keepdims=True)
-        clipped = np.clip(pred_probs, a_min=utils.SMALL_CONST, a_max=None)
-        return -np.sum(empirical * np.log(clipped), axis=1) / np.log(k)
-
-    utils.compute_soft_cross_entropy = soft_cross_entropy
-    try:
-        yield
-    finally:
-        utils.compute_soft_cross_entropy = original
 
 
 @contextlib.contextmanager
@@ -115,7 +91,7 @@ def crowdlab(labels: np.ndarray, pred_probs: np.ndarray) -> Consensus:
         quality = get_label_quality_scores(label, pred_probs) if n else np.zeros(0)
         method = "single-label"
     else:
-        with _quiet():
+        with _quiet(), cleanlab_speedups():
             info = get_label_quality_multiannotator(
                 labels[:, active], pred_probs, consensus_method="best_quality", quality_method="crowdlab",
                 return_detailed_quality=False, return_annotator_stats=True, verbose=False,
@@ -153,7 +129,7 @@ def active_learning_scores(labels: np.ndarray, pred_probs: np.ndarray, pred_prob
         with _quiet():
             return np.zeros(0), np.asarray(get_active_learning_scores(None, None, unlabeled)[1], float)
     labels = labels[:, ~np.isnan(labels).all(axis=0)]
-    with _quiet(), _fast_temperature_search():
+    with _quiet(), cleanlab_speedups():
         scored, scored_unlabeled = get_active_learning_scores(labels, pred_probs, unlabeled)
     if unlabeled is None:
         scored_unlabeled = np.zeros(0)

@@ -148,3 +148,28 @@ def _matrix(items, annotators, answers, n=None, m=None):
     matrix = np.full((n or items.max() + 1, m or annotators.max() + 1), np.nan)
     matrix[items, annotators] = answers
     return matrix
+
+
+def test_the_vectorised_stand_ins_give_cleanlabs_own_numbers():
+    from cleanlab.multiannotator import get_active_learning_scores, get_label_quality_multiannotator
+
+    from ml.quality_cleanlab import cleanlab_speedups
+
+    truth, items, annotators, answers = _crowd(n=120, m=9, spammer=4, seed=5)
+    keep = np.random.default_rng(5).random(len(items)) < 0.8  # uneven numbers of answers, some single
+    matrix = _matrix(items[keep], annotators[keep], answers[keep], n=120, m=9)
+    matrix = matrix[~np.isnan(matrix).all(axis=1)]
+    probs = _probs(np.nan_to_num(np.nanmax(matrix, axis=1)).astype(int), p=0.5, seed=5)
+    options = dict(return_detailed_quality=False, verbose=False, return_weights=True)
+    stock = get_label_quality_multiannotator(matrix, probs, **options)
+    with cleanlab_speedups(exact=True):
+        fast = get_label_quality_multiannotator(matrix, probs, **options)
+        fast_scores = get_active_learning_scores(matrix, probs, probs[:7])
+    stock_scores = get_active_learning_scores(matrix, probs, probs[:7])
+    assert (fast["label_quality"]["consensus_label"] == stock["label_quality"]["consensus_label"]).all()
+    np.testing.assert_allclose(fast["label_quality"]["consensus_quality_score"], stock["label_quality"]["consensus_quality_score"])
+    np.testing.assert_allclose(fast["annotator_stats"].sort_index()["annotator_quality"], stock["annotator_stats"].sort_index()["annotator_quality"])
+    np.testing.assert_allclose(fast["annotator_weight"], stock["annotator_weight"])
+    assert fast["model_weight"] == pytest.approx(stock["model_weight"])
+    for a, b in zip(fast_scores, stock_scores):
+        np.testing.assert_allclose(a, b)
