@@ -1,6 +1,7 @@
 """Audit reads for the project overview: progress, throughput, class balance and agreement over runs."""
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -43,17 +44,27 @@ def overview_progress(*, project: Project) -> dict:
     }
 
 
+def _hourly(*, project: Project, since, until=None) -> dict:
+    qs = Annotation.objects.filter(project=project, created_at__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__lt=until)
+    return dict(qs.annotate(hour=TruncHour("created_at")).values_list("hour").annotate(n=Count("id")).order_by())
+
+
 def answers_per_hour(*, project: Project, days: int = 14) -> list[dict]:
-    """Answers submitted per hour over the last `days` days (hours without answers included as zero)."""
-    since = timezone.now() - timedelta(days=days)
-    rows = (
-        Annotation.objects.filter(project=project, created_at__gte=since)
-        .annotate(hour=TruncHour("created_at"))
-        .values_list("hour")
-        .annotate(n=Count("id"))
-        .order_by("hour")
-    )
-    counts = {hour: n for hour, n in rows}
+    """Answers submitted per hour over the last `days` days (hours without answers included as zero).
+
+    Answers are append-only and stamped on arrival, so finished hours never change: they are counted
+    once per hour and cached; only the current hour is counted on every request.
+    """
+    this_hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    since = this_hour - timedelta(days=days)
+    key = f"ferlab:answers-per-hour:{project.pk}:{project.created_at.timestamp()}:{days}:{this_hour.timestamp()}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = _hourly(project=project, since=since, until=this_hour)
+        cache.set(key, counts, timeout=3600)
+    counts = {**counts, **_hourly(project=project, since=this_hour)}
     if not counts:
         return []
     hour, last, series = min(counts), max(counts), []

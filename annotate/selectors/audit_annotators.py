@@ -11,38 +11,37 @@ from annotate.models import Annotation, Membership, Project, QualityAnnotatorRes
 def annotator_activity(*, project: Project) -> dict[int, dict]:
     """Per annotator: live answers, corrections, median seconds per answer and last answer time.
 
-    Each correction replaces exactly one earlier answer, so live = rows - corrections: one scan, no self-join.
+    Each correction replaces exactly one earlier answer, so live = rows - corrections: one scan, no
+    self-join; on PostgreSQL the whole aggregate is one index-only scan of annotation_speed_idx.
     """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT annotator_id, count(*), count(replaces_id), max(created_at), "
+                f"percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FROM {Annotation._meta.db_table} "
+                "WHERE project_id = %s GROUP BY annotator_id",
+                [project.pk],
+            )
+            return {
+                a: {"answers": n - fixes, "corrections": fixes, "last_answer_at": last, "median_seconds": None if m is None else float(m)}
+                for a, n, fixes, last, m in cursor.fetchall()
+            }
     rows = (
         Annotation.objects.filter(project=project).values("annotator_id")
         .annotate(rows=Count("id"), corrections=Count("id", filter=Q(replaces__isnull=False)), last=Max("created_at"))
         .order_by()
     )
-    activity = {
-        r["annotator_id"]: {"answers": r["rows"] - r["corrections"], "corrections": r["corrections"], "last_answer_at": r["last"], "median_seconds": None}
-        for r in rows
-    }
-    for annotator_id, value in _median_seconds(project=project).items():
-        if annotator_id in activity:
-            activity[annotator_id]["median_seconds"] = value
-    return activity
-
-
-def _median_seconds(*, project: Project) -> dict[int, float]:
-    if connection.vendor == "postgresql":
-        table = Annotation._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT annotator_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FROM {table} "
-                "WHERE project_id = %s AND seconds IS NOT NULL GROUP BY annotator_id",
-                [project.pk],
-            )
-            return {a: float(m) for a, m in cursor.fetchall() if m is not None}
-    # SQLite has no percentile aggregate; the embedded setup is small enough to do it here.
+    # SQLite has no percentile aggregate; the embedded setup is small enough to take medians here.
     seconds: dict[int, list[float]] = {}
     for a, s in Annotation.objects.filter(project=project, seconds__isnull=False).values_list("annotator_id", "seconds"):
         seconds.setdefault(a, []).append(s)
-    return {a: float(median(v)) for a, v in seconds.items()}
+    return {
+        r["annotator_id"]: {
+            "answers": r["rows"] - r["corrections"], "corrections": r["corrections"], "last_answer_at": r["last"],
+            "median_seconds": float(median(seconds[r["annotator_id"]])) if r["annotator_id"] in seconds else None,
+        }
+        for r in rows
+    }
 
 
 def annotator_table(*, project: Project, run: QualityRun | None) -> list[dict]:

@@ -1,6 +1,7 @@
 """Audit reads: the label-issue queue (ranked, filtered and paged in SQL) and each item's review state."""
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
@@ -31,6 +32,13 @@ def _live_answers():
     return Annotation.objects.filter(item=OuterRef("item_id"), replaced_by__isnull=True)
 
 
+def _has_flag(flag: str) -> Q:
+    """Answers whose JSON list of flags holds `flag`: jsonb containment on PostgreSQL, its quoted text on SQLite."""
+    if connection.vendor == "postgresql":
+        return Q(flags__contains=[flag])
+    return Q(flags__icontains=f'"{flag}"')
+
+
 def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters) -> QuerySet:
     """The run's item results matching `filters`, worst consensus quality first."""
     qs = QualityItemResult.objects.filter(run=run)
@@ -56,8 +64,7 @@ def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters) 
     elif filters.flag == "model_disagrees":
         qs = qs.exclude(model_label="").exclude(consensus_label=F("model_label"))
     elif filters.flag:
-        # flags is a JSON list of names; matching its quoted text works on PostgreSQL and SQLite alike.
-        qs = qs.filter(Exists(_live_answers().filter(flags__icontains=f'"{filters.flag}"')))
+        qs = qs.filter(Exists(_live_answers().filter(_has_flag(filters.flag))))
     if filters.state in STATES:
         reviewed = Exists(Review.objects.filter(item=OuterRef("item_id")))
         qs = qs.filter(reviewed if filters.state == "settled" else ~reviewed)

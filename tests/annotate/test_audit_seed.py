@@ -1,4 +1,5 @@
 """A seeding helper for audit tests: answers and a succeeded quality run written directly (no worker needed)."""
+import math
 import random
 import uuid
 from collections import Counter
@@ -16,32 +17,36 @@ TRUTH_WEIGHTS = {"neutral": 30, "happiness": 26, "surprise": 12, "sadness": 11, 
 
 
 def seed_audit(project, annotators, items, *, seed: int = 0, answers_per_item: int = 3, noise=None, runs: int = 1,
-               hours: int = 48) -> QualityRun:
+               hours: int = 48, truth: dict | None = None, labels_for=None) -> QualityRun:
     """Give each item answers from `answers_per_item` annotators and write `runs` succeeded quality runs.
 
-    noise: {annotator index: error rate}; default 0.15 for everybody. Returns the latest run.
+    noise: {annotator index: error rate}; default 0.15 for everybody. truth: {item id: label} (random
+    by default); labels_for(item, rnd, n) -> n answer labels, to replay real vote distributions.
+    Returns the latest run.
     """
     rnd = random.Random(seed)
     labels = project.labels
     truth_labels, weights = zip(*[(k, v) for k, v in TRUTH_WEIGHTS.items() if k in labels])
     noise = noise or {}
     now = timezone.now()
-    answers, truth = [], {}
+    answers, truth = [], dict(truth or {})
     for item in items:
-        true = rnd.choices(truth_labels, weights)[0]
-        truth[item.pk] = true
-        for i, person in enumerate(rnd.sample(list(enumerate(annotators)), min(answers_per_item, len(annotators)))):
-            index, user = person
-            label = true
-            if rnd.random() < noise.get(index, 0.15):
+        true = truth.setdefault(item.pk, rnd.choices(truth_labels, weights)[0])
+        people = rnd.sample(list(enumerate(annotators)), min(answers_per_item, len(annotators)))
+        given = labels_for(item, rnd, len(people)) if labels_for else [true] * len(people)
+        for (index, user), label in zip(people, given):
+            if rnd.random() < noise.get(index, 0.15 if not labels_for else 0.0):
                 label = CONFUSIONS.get(true, "neutral") if rnd.random() < 0.7 else rnd.choice(truth_labels)
             answers.append(Annotation(project=project, item=item, annotator=user, label=label, client_id=uuid.uuid4(),
-                                      seconds=round(rnd.uniform(1.2, 6.0), 2),
+                                      seconds=round(rnd.lognormvariate(1.0, 0.45) + 0.5, 2),
                                       flags=["occluded"] if rnd.random() < 0.05 else []))
     Annotation.objects.bulk_create(answers)
-    # Spread answers over the last `hours` hours, as a real crowd would.
-    for a in answers:
-        Annotation.objects.filter(pk=a.pk).update(created_at=now - timedelta(minutes=rnd.uniform(0, hours * 60)))
+    # Spread answers over the last `hours` hours with a day-and-night rhythm, as a real crowd works.
+    offsets = list(range(hours * 60))
+    rhythm = [1.2 + math.sin((now - timedelta(minutes=m)).hour / 24 * 2 * math.pi - 1.9) for m in offsets]
+    for a, minutes in zip(answers, rnd.choices(offsets, rhythm, k=len(answers))):
+        a.created_at = now - timedelta(minutes=minutes, seconds=rnd.uniform(0, 59))
+    Annotation.objects.bulk_update(answers, ["created_at"], batch_size=500)
     by_item: dict[int, list[Annotation]] = {}
     for a in answers:
         by_item.setdefault(a.item_id, []).append(a)

@@ -26,12 +26,16 @@ function svgRoot(width, height, label) {
   return el("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": label, class: "chart" });
 }
 
+// The top of a value axis with four round steps (0, 20, 40, 60 rather than 0, 12.5, 25, ...).
 function niceMax(value) {
   if (value <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(value));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= value) return m * p;
-  return 10 * p;
+  const raw = value / 4, p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+  return step * 4 >= value ? step * 4 : step * 5;
 }
+
+// Short display names for long answer names.
+export const shortLabel = (label) => (label === "not_a_face" ? "no face" : label.replace(/_/g, " "));
 
 export function formatNumber(v) {
   if (v === null || v === undefined) return "–";
@@ -138,7 +142,9 @@ export function stackedBar(votes, labels, { width = 120, height = 14 } = {}) {
 // matrix: rows x cols counts; shading by row share so rare classes read as clearly as common ones.
 export function heatmap(container, { rows, cols, matrix, rowTitle = "consensus", colTitle = "answer", title = "heatmap", cell = 46 }) {
   if (!matrix || !matrix.length || matrix.every((r) => r.every((v) => !v))) return empty(container, "No data yet.");
-  const L = 96, T = 88, W = L + cols.length * cell + 8, H = T + rows.length * cell + 8;
+  rows = rows.map(shortLabel);
+  cols = cols.map(shortLabel);
+  const L = 96, T = 88, W = L + cols.length * cell + 48, H = T + rows.length * cell + 8;
   const svg = svgRoot(W, H, title);
   svg.setAttribute("style", `max-width:${W}px`);
   cols.forEach((c, j) => text(svg, L + j * cell + cell / 2, T - 8, c, { class: "tick", transform: `rotate(-40 ${L + j * cell + cell / 2} ${T - 8})` }));

@@ -17,7 +17,7 @@ async function load() {
   const alpha = data.krippendorff_alpha, kappa = data.fleiss_kappa;
   document.getElementById("agreement-run").textContent = `From quality run ${data.run}` +
     (typeof alpha === "number" ? ` · Krippendorff's α ${alpha.toFixed(3)}` : "") + (typeof kappa === "number" ? ` · Fleiss' κ ${kappa.toFixed(3)}` : "");
-  const short = data.labels.map((l) => l.replace("not_a_face", "no face"));
+  const short = data.labels;
   heatmap(document.getElementById("heat-annotators"), { rows: short, cols: short, matrix: data.annotators_vs_consensus, colTitle: "answer", cell: 40, title: "annotators vs consensus" });
   heatmap(document.getElementById("heat-model"), { rows: short, cols: short, matrix: data.model_vs_consensus, colTitle: "model", cell: 40, title: "model vs consensus" });
   const modelPairs = new Map(data.model_confused_pairs.map((p) => [[p.a, p.b].sort().join("|"), p.count]));

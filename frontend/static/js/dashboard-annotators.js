@@ -57,7 +57,12 @@ async function showConfusion(p) {
   render();
   document.getElementById("confusion-title").textContent = `Confusion against consensus: ${p.username}`;
   const data = await api(`annotators/${p.user_id}/confusion/`);
-  heatmap(document.getElementById("confusion"), { rows: data.labels, cols: data.labels, matrix: data.matrix, colTitle: "their answer", cell: 38, title: `${p.username} confusion` });
+  heatmap(document.getElementById("confusion"), { rows: data.labels, cols: data.labels, matrix: data.matrix, colTitle: "their answer", cell: 42, title: `${p.username} confusion` });
+  const facts = [["Quality", num(p.quality, 3)], ["Agreement with consensus", pct(p.agreement)], ["Gold accuracy", `${pct(p.gold_accuracy)} of ${p.gold_answers} gold answers`],
+    ["Median time per answer", p.median_seconds === null ? "–" : `${num(p.median_seconds, 1)} s`], ["Answers", `${p.answers.toLocaleString()} (${p.corrections} corrected)`],
+    ["Worst class", p.worst_class || "–"], ["Status", [p.paused ? "paused" : "active", p.excluded_from_consensus ? "excluded from consensus" : "counted in consensus"].join(", ")]];
+  document.getElementById("confusion-facts").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
+    ...(p.message ? [h("dt", {}, "Message on their page"), h("dd", { class: "message" }, p.message)] : []));
 }
 
 async function load() {

@@ -32,7 +32,7 @@ function finalCell(row) {
   const state = row.state;
   if (state === "open") return h("span", { class: "state open" }, "open");
   const who = row.review ? `${row.review.by}, ${new Date(row.review.at).toLocaleString()}` : "";
-  if (state === "accepted" || state === "relabelled") return h("span", { class: `state ${state}`, title: `${state} by ${who}` }, chip(row.final_label, "final"), h("small", {}, state === "accepted" ? " accepted" : " set"));
+  if (state === "accepted" || state === "relabelled") return h("span", { class: `state ${state}`, title: `${state} by ${who}` }, chip(row.final_label, "final"), h("small", {}, state === "accepted" ? " accepted" : " relabelled"));
   const words = { excluded: "excluded", more_requested: `+${row.extra_answers} answer${row.extra_answers === 1 ? "" : "s"} requested`, reopened: "reopened" };
   return h("span", { class: `state ${state}`, title: who }, words[state] || state);
 }
@@ -45,7 +45,7 @@ function renderRow(row, i) {
   const quality = row.consensus_quality;
   const tr = h("tr", { "data-item": row.item, "data-state": row.state, class: i === selected ? "selected" : "", onclick: () => select(i) },
     h("td", { class: "rank" }, row.rank),
-    h("td", {}, h("img", { class: "face", src: row.image, alt: `face ${row.item}`, width: 64, height: 64, loading: "lazy" })),
+    h("td", {}, h("img", { class: "face", src: row.image, alt: `face ${row.item}`, width: 64, height: 64 })),
     h("td", { class: "votes-cell" }, stackedBar(row.votes, LABELS), h("div", { class: "small muted" }, voteText(row.votes)),
       row.annotator_label ? h("div", { class: "small" }, "their answer: ", chip(row.annotator_label)) : null),
     h("td", {}, chip(row.consensus_label), row.label_issue ? h("span", { class: "flag", title: "Cleanlab flags this label" }, "issue") : null),
@@ -100,16 +100,24 @@ function select(i) {
   scrollToSelected();
 }
 
+// Items decided on this page, newest last: `u` undoes the latest decision wherever the cursor is.
+const decided = [];
+
 async function decide(action, label = "") {
+  if (busy) return;
+  if (action === "undo") {
+    const index = rows.findIndex((r) => r.item === decided.at(-1));
+    if (index >= 0) { decided.pop(); select(index); }
+  }
   const row = rows[selected];
-  if (!row || busy) return;
+  if (!row) return;
   busy = true;
   try {
     const r = await api("reviews/", { method: "POST", body: { item: row.item, action, label, quality_run: null } });
     Object.assign(row, { state: r.state, final_label: r.final_label, excluded: r.excluded, extra_answers: r.extra_answers,
       review: { id: r.review, action: r.action, label: r.label, by: document.querySelector(".who span")?.textContent || "you", at: new Date().toISOString() } });
     tbody.children[selected].replaceWith(renderRow(row, selected));
-    if (action !== "undo") select(selected + 1);
+    if (action !== "undo") { decided.push(row.item); select(selected + 1); }
   } catch (e) {
     toast(e.message, "bad");
   } finally {

@@ -1,6 +1,6 @@
 // Overview page: progress and agreement charts, and the pre-label / quality-run buttons with live progress.
 import { api, config, followJob, h, toast } from "./dashboard.js";
-import { barChart, labelColor, lineChart, PALETTE } from "./charts.js";
+import { barChart, labelColor, lineChart, PALETTE, shortLabel } from "./charts.js";
 
 const hourFormat = (x) => {
   const d = new Date(x);
@@ -20,7 +20,7 @@ async function drawOverview() {
     xTitle: "answers per face", title: "Items by number of answers",
   });
   barChart(document.getElementById("chart-balance"), {
-    bars: data.class_balance.map((c) => ({ label: c.label.replace("_", " ").slice(0, 9), value: c.items, color: labelColor(config.labels, c.label), title: `${c.label}: ${c.items} faces` })),
+    bars: data.class_balance.map((c) => ({ label: shortLabel(c.label), value: c.items, color: labelColor(config.labels, c.label), title: `${c.label}: ${c.items} faces` })),
     title: "Class balance",
   });
   const trend = data.agreement_trend;
