@@ -102,6 +102,10 @@ class Item(models.Model):
     extra_answers = models.PositiveSmallIntegerField(default=0, help_text="Answers wanted beyond the project's k.")
     priority = models.FloatField(default=0.0, help_text="Higher is served first (active-learning score).")
     answer_count = models.PositiveIntegerField(default=0, help_text="Annotators who answered (kept by the services).")
+    # Live leases, kept on the row itself so that the row lock taken to lease it also guards the count:
+    # leases counted since the last time all of them had expired. Live = lease_count while lease_until is ahead.
+    lease_count = models.PositiveIntegerField(default=0, help_text="Open leases counted (kept by the assignment service).")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="When the latest counted lease expires.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

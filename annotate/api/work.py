@@ -27,6 +27,9 @@ class LeaseInput(serializers.Serializer):
         child=serializers.IntegerField(), required=False, default=list, max_length=200,
         help_text="Assignment ids the client already holds; other live leases of the caller are resumed first.",
     )
+    resume = serializers.BooleanField(
+        default=True, help_text="Hand back the caller's unexpired leases first (a page that holds them all can say false).",
+    )
 
 
 class HintOutput(serializers.Serializer):

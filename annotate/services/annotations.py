@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from annotate.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from annotate.models import Annotation, Assignment, AssignmentStatus, Item, Membership, Project
+from annotate.services.assignments import lease_uncount, leases_count_exact
 
 # How long after an answer the annotator may still undo it (a correcting answer, never a deletion).
 UNDO_WINDOW = timedelta(minutes=2)
@@ -99,7 +100,8 @@ def _submit(*, annotator, assignment_id, client_id, label, flags, valence, arous
             client_id=client_id, source=source,
         )
         # The row lock taken by this UPDATE serialises it with leasing, which locks the same row.
-        Item.objects.filter(pk=assignment.item_id).update(answer_count=F("answer_count") + 1)
+        uncount = lease_uncount(assignment=assignment, now=now)
+        Item.objects.filter(pk=assignment.item_id).update(answer_count=F("answer_count") + 1, **uncount)
         Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.ANSWERED, closed_at=now)
     return annotation, True
 
@@ -114,8 +116,10 @@ def _check_late_submit(*, project: Project, assignment: Assignment, now) -> None
     )
     if item is None or item["excluded"]:
         raise Conflict("This face no longer needs an answer.", code="lease_expired")
+    if assignment.is_gold:
+        return  # gold checks are not capped at k
     # Counted after the lock is granted, so every rival lease on this face is committed and seen.
-    live = Assignment.objects.filter(item_id=assignment.item_id, status=AssignmentStatus.OPEN, expires_at__gt=now).count()
+    live = leases_count_exact(item_id=assignment.item_id, now=now)
     if item["answer_count"] + live >= project.overlap_target + item["extra_answers"]:
         raise Conflict("Your time on this face ran out and others have answered it.", code="lease_expired")
 

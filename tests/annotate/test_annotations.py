@@ -20,6 +20,7 @@ def lease(project, user, count=1):
 def expire(assignment):
     past = timezone.now() - timedelta(hours=1)
     Assignment.objects.filter(pk=assignment.pk).update(created_at=past - timedelta(minutes=10), expires_at=past)
+    Item.objects.filter(pk=assignment.item_id).update(lease_until=past)
 
 
 def test_submit_stores_the_answer_counts_it_and_closes_the_lease(make_project, make_items):

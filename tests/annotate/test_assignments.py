@@ -15,6 +15,13 @@ def member(project, user):
     return project.memberships.select_related("project", "user").get(user=user)
 
 
+def expire(assignment):
+    """Let the lease lapse, as time would (on the lease and on the item's lease count)."""
+    past = timezone.now() - timedelta(seconds=1)
+    Assignment.objects.filter(pk=assignment.pk).update(expires_at=past, created_at=past - timedelta(hours=1))
+    Item.objects.filter(pk=assignment.item_id).update(lease_until=past)
+
+
 def answer(user, assignment, label="happiness"):
     import uuid
 
@@ -49,7 +56,7 @@ def test_expired_and_skipped_leases_return_the_item_to_the_pool_but_not_to_them(
     (item,) = make_items(project, 1)
     (lease,) = assignments_lease(membership=member(project, alice)).assignments
     assert assignments_lease(membership=member(project, bob)).status == "no_work"
-    Assignment.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1), created_at=timezone.now() - timedelta(hours=1))
+    expire(lease)
     (bobs,) = assignments_lease(membership=member(project, bob)).assignments
     assert bobs.item_id == item.pk
     assignment_skip(annotator=bob, assignment_id=bobs.pk)
@@ -101,3 +108,22 @@ def test_a_batch_mixes_gold_at_the_rate(make_project, make_items):
     make_items(project, 5)
     leases = assignments_lease(membership=member(project, alice), count=10).assignments
     assert len(leases) == 10 and not any(a.is_gold for a in leases)
+
+
+def test_the_lease_count_on_the_item_follows_the_live_leases(make_project, make_items):
+    project, _, people = make_project(annotators=4, gold_rate=0, overlap_target=3)
+    (item,) = make_items(project, 1)
+    leases = [assignments_lease(membership=member(project, p)).assignments[0] for p in people[:3]]
+    assert Item.objects.get(pk=item.pk).lease_count == 3
+    answer(people[0], leases[0])
+    assignment_skip(annotator=people[1], assignment_id=leases[1].pk)
+    fresh = Item.objects.get(pk=item.pk)
+    assert (fresh.answer_count, fresh.lease_count) == (1, 1)
+    # A lapsed lease stays counted until every counted lease has lapsed: late, never over k.
+    expire(leases[2])
+    (fourth,) = assignments_lease(membership=member(project, people[3])).assignments
+    assert Item.objects.get(pk=item.pk).lease_count == 1
+    answer(people[3], fourth)
+    answer(people[2], leases[2])  # the late answer still fits: 3 answers for k = 3
+    fresh = Item.objects.get(pk=item.pk)
+    assert (fresh.answer_count, fresh.lease_count) == (3, 0)

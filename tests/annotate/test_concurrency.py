@@ -10,6 +10,7 @@ from django.db import connection, connections
 from annotate.exceptions import Conflict
 from annotate.models import Annotation, Assignment, Item
 from annotate.services.annotations import annotation_submit
+from annotate.services import assignments
 from annotate.services.assignments import assignment_skip, assignments_lease
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -17,9 +18,13 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ANNOTATORS, ITEMS, K = 50, 60, 3
 
 
-def test_fifty_annotators_drain_a_project_without_overfilling_or_losing_answers(make_project, make_items):
+@pytest.mark.parametrize("path", ["single-statement", "orm"])
+def test_fifty_annotators_drain_a_project_without_overfilling_or_losing_answers(make_project, make_items, monkeypatch, path):
     if connection.vendor != "postgresql":
         pytest.skip("row locks with SKIP LOCKED need PostgreSQL; SQLite serialises writers, so there is no race to test")
+    if path == "orm":
+        # The portable ORM path (used on SQLite) must hold on PostgreSQL's concurrency too.
+        monkeypatch.setattr(assignments, "_lease_postgres", assignments._lease_orm)
     project, _, people = make_project(annotators=ANNOTATORS, gold_rate=0, overlap_target=K)
     make_items(project, ITEMS)
     memberships = {m.user_id: m for m in project.memberships.select_related("project", "user")}
@@ -83,3 +88,4 @@ def test_fifty_annotators_drain_a_project_without_overfilling_or_losing_answers(
     # Skips return items to the pool, so once everyone is out of work every item has its k answers.
     assert sorted(per_item.values()) == [K] * ITEMS
     assert not Assignment.objects.filter(project=project, status="open").exists()
+    assert not Item.objects.filter(project=project, lease_count__gt=0).exists()  # every live lease was uncounted

@@ -16,6 +16,7 @@ const state = {
   flags: new Set(),
   fetching: null,     // the lease request under way
   exhausted: false,   // the server said there is nothing more for now
+  resumed: false,     // leases from an earlier visit were asked for
   status: "ok",
   started: Date.now(),
   answers: [],        // times of this session's answers
@@ -62,8 +63,11 @@ function refill() {
   const want = PREFETCH - state.queue.length;
   if (state.fetching || state.exhausted || want <= 0) return state.fetching;
   const held = holding();
-  state.fetching = api(config.urls.next, { method: "POST", body: { count: want, holding: held } })
+  // Only the first request of a page asks for leases left open by an earlier visit; later the page holds them all.
+  const resume = !state.resumed;
+  state.fetching = api(config.urls.next, { method: "POST", body: { count: want, holding: held, resume } })
     .then((body) => {
+      state.resumed = true;
       state.status = body.status;
       showLeadMessage(body.message);
       const known = new Set(held);
