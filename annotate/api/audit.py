@@ -213,19 +213,55 @@ class ItemReviewListApi(APIView):
         return Response(ReviewOutput(review_list_for_item(item=item), many=True).data)
 
 
+class AnnotatorRowOutput(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    member = serializers.BooleanField()
+    paused = serializers.BooleanField()
+    excluded_from_consensus = serializers.BooleanField()
+    message = serializers.CharField()
+    quality = serializers.FloatField(allow_null=True)
+    agreement = serializers.FloatField(allow_null=True)
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    gold_answers = serializers.IntegerField()
+    worst_class = serializers.CharField()
+    scored_answers = serializers.IntegerField()
+    answers = serializers.IntegerField()
+    corrections = serializers.IntegerField()
+    median_seconds = serializers.FloatField(allow_null=True)
+    last_answer_at = serializers.CharField(allow_null=True)
+
+
+class AnnotatorListOutput(serializers.Serializer):
+    run = serializers.IntegerField(allow_null=True)
+    results = AnnotatorRowOutput(many=True)
+
+
 class AnnotatorListApi(APIView):
-    @extend_schema(responses=serializers.DictField, summary="Annotators with quality, speed and status (leads)")
+    @extend_schema(responses=AnnotatorListOutput, summary="Annotators with quality, speed and status (leads)")
     def get(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
         run = quality_run_latest(project=project)
-        return Response({"run": run.id if run else None, "results": annotator_table(project=project, run=run)})
+        return Response(AnnotatorListOutput({"run": run.id if run else None, "results": annotator_table(project=project, run=run)}).data)
+
+
+class AnnotatorConfusionOutput(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField(required=False)
+    labels = serializers.ListField(child=serializers.CharField())
+    matrix = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), help_text="Rows: consensus; columns: their answer.")
+    run = serializers.IntegerField(allow_null=True)
+    quality = serializers.FloatField(allow_null=True, required=False)
+    agreement = serializers.FloatField(allow_null=True, required=False)
+    worst_class = serializers.CharField(required=False)
 
 
 class AnnotatorConfusionApi(APIView):
-    @extend_schema(responses=serializers.DictField, summary="One annotator's confusion against consensus (leads)")
+    @extend_schema(responses=AnnotatorConfusionOutput, summary="One annotator's confusion against consensus (leads)")
     def get(self, request, project_id: int, user_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        return Response(annotator_confusion(project=project, run=quality_run_latest(project=project), user_id=user_id))
+        body = annotator_confusion(project=project, run=quality_run_latest(project=project), user_id=user_id)
+        return Response(AnnotatorConfusionOutput(body).data)
 
 
 class MemberUpdateInput(serializers.Serializer):
@@ -252,11 +288,41 @@ class MemberUpdateApi(APIView):
         return Response(MemberOutput(membership).data)
 
 
+class ConfusedPairOutput(serializers.Serializer):
+    a = serializers.CharField()
+    b = serializers.CharField()
+    count = serializers.IntegerField()
+    a_as_b = serializers.IntegerField()
+    b_as_a = serializers.IntegerField()
+    share = serializers.FloatField()
+
+
+class ClassAgreementOutput(serializers.Serializer):
+    label = serializers.CharField()
+    answers = serializers.IntegerField()
+    annotator_agreement = serializers.FloatField(allow_null=True)
+    model_items = serializers.IntegerField()
+    model_agreement = serializers.FloatField(allow_null=True)
+
+
+class AgreementOutput(serializers.Serializer):
+    run = serializers.IntegerField()
+    labels = serializers.ListField(child=serializers.CharField())
+    annotators_vs_consensus = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    model_vs_consensus = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    confused_pairs = ConfusedPairOutput(many=True)
+    model_confused_pairs = ConfusedPairOutput(many=True)
+    per_class = ClassAgreementOutput(many=True)
+    run_per_class = serializers.JSONField(allow_null=True)
+    krippendorff_alpha = serializers.FloatField(allow_null=True)
+    fleiss_kappa = serializers.FloatField(allow_null=True)
+
+
 class AgreementApi(APIView):
-    @extend_schema(responses=serializers.DictField, summary="Confusion matrices, confused pairs, per-class agreement (leads)")
+    @extend_schema(responses=AgreementOutput, summary="Confusion matrices, confused pairs, per-class agreement (leads)")
     def get(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        return Response(agreement_report(project=project, run=_run_or_404(project)))
+        return Response(AgreementOutput(agreement_report(project=project, run=_run_or_404(project))).data)
 
 
 urlpatterns = [

@@ -78,6 +78,6 @@ def agreement_report(*, project: Project, run: QualityRun) -> dict:
         "model_confused_pairs": confused_pairs(labels=labels, matrix=model),
         "per_class": per_class_agreement(labels=labels, annotators=annotators, model=model),
         "run_per_class": summary.get("per_class") if isinstance(summary.get("per_class"), (dict, list)) else None,
-        "krippendorff_alpha": summary.get("krippendorff_alpha"),
-        "fleiss_kappa": summary.get("fleiss_kappa"),
+        "krippendorff_alpha": summary.get("krippendorff_alpha") if isinstance(summary.get("krippendorff_alpha"), (int, float)) else None,
+        "fleiss_kappa": summary.get("fleiss_kappa") if isinstance(summary.get("fleiss_kappa"), (int, float)) else None,
     }

@@ -180,3 +180,16 @@ def test_only_leads_see_the_dashboard(api_client, client, audited, make_user):
     assert client.get(f"/projects/{project.pk}/").status_code == 302
     api_client.force_authenticate(None)
     assert api_client.get(f"/api/projects/{project.pk}/overview/").status_code in (401, 403)
+
+
+def test_answers_per_hour_counts_the_current_hour_live(api_client, audited):
+    """Finished hours are cached; an answer arriving now still shows at once."""
+    import uuid
+
+    project, lead, people, items, _ = audited
+    api_client.force_authenticate(lead)
+    before = api(api_client, project, "answers-per-hour/", days=3)
+    Annotation.objects.create(project=project, item=items[0], annotator=lead, label="fear", client_id=uuid.uuid4())
+    after = api(api_client, project, "answers-per-hour/", days=3)
+    assert sum(h["answers"] for h in after) == sum(h["answers"] for h in before) + 1
+    assert after[-1]["answers"] >= 1
