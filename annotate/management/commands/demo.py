@@ -68,6 +68,9 @@ class Command(BaseCommand):
 
     def serve(self, port: int) -> None:
         """runserver (and a worker when Redis answers) as child processes; Ctrl-C stops both."""
+        # Ctrl-C and `kill` both end in the cleanup below (SIGINT may arrive ignored from a background shell).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         broker = env.CELERY_BROKER_URL or DEFAULT_BROKER
         child_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         children: list[subprocess.Popen] = []
@@ -93,6 +96,8 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("\nStopping...")
         finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the children
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             for child in reversed(children):
                 if child.poll() is None:
                     child.send_signal(signal.SIGTERM)
