@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     max_seconds: float = 0.0  # > 0: shorten the run (fewer epochs) to fit this budget
+    init: str = ""  # warm start: a checkpoint whose weights (same architecture) start this run
     out: str = str(DEFAULT_WEIGHTS)
 
     def __post_init__(self) -> None:

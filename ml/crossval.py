@@ -10,6 +10,8 @@ from ml.config import CLASSES, TrainConfig
 
 # Cross-validation trains K models, so its default is a shorter run than the shipped model's.
 CROSSVAL_CONFIG = TrainConfig(epochs=12, fer2013_weight=0.0, out="")
+# Small sets have few batches per epoch; below this many optimizer steps a net learns little.
+MIN_STEPS = 300
 
 
 def stratified_folds(labels: np.ndarray, *, folds: int, seed: int = 0) -> np.ndarray:
@@ -33,7 +35,9 @@ def out_of_sample_probs(images: np.ndarray, labels: np.ndarray, *, folds: int = 
     images: uint8 (N, 48, 48) (other sizes are resized); labels: int (N,) in 0..K-1 or soft
     float (N, K) rows summing to 1, with K = len(CLASSES). Returns float32 (N, K).
     ``time_budget_s`` caps the whole run: each fold gets an equal share of what is left and
-    trains fewer epochs to fit (ml.train's ``max_seconds``), never overrunning by design.
+    trains fewer epochs to fit (ml.train's ``max_seconds``, which also stops mid-epoch). The
+    default config (CROSSVAL_CONFIG) trains from scratch, so no fold's model has seen its faces,
+    for at least MIN_STEPS optimizer steps on small sets.
     """
     import torch
 
@@ -57,6 +61,9 @@ def out_of_sample_probs(images: np.ndarray, labels: np.ndarray, *, folds: int = 
     if np.ndim(images) != 3 or np.shape(images)[1:] != (48, 48):
         images = (images_to_tensor(images) * 255).round().byte().squeeze(1).numpy()
     base = dataclasses.replace(config or CROSSVAL_CONFIG, out="", seed=seed)
+    if config is None:
+        steps = max(1, (n - n // folds) // base.batch_size)
+        base = dataclasses.replace(base, epochs=max(base.epochs, -(-MIN_STEPS // steps)))
     fold_of = stratified_folds(targets.argmax(1), folds=folds, seed=seed)
     out = np.zeros((n, k), dtype=np.float32)
     deadline = None if time_budget_s is None else time.monotonic() + time_budget_s

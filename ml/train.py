@@ -1,9 +1,10 @@
 """Train the expression model: ``python -m ml.train [--npz PATH] [--epochs N] [--resume] ...``.
 
-A checkpoint is one ``torch.save`` dict: ``weights`` (state_dict), ``config`` (TrainConfig as a
-dict), ``classes``, ``metrics``, ``data_sha256`` (hash of the training arrays), ``epoch`` and,
+A checkpoint is one ``torch.save`` dict: ``weights`` (state_dict), ``config`` (TrainConfig as
+a dict), ``classes``, ``metrics``, ``data_sha256`` (hash of the training arrays), ``epoch`` and,
 while a run is unfinished, ``training_state`` (optimizer, scheduler) so ``--resume`` continues it
-exactly. The same seed gives the same weights: shuffling, augmentation and dropout are seeded
+exactly. ``--init PATH`` warm-starts from another checkpoint's weights with a fresh schedule
+(the path is kept in the config), e.g. to retrain a model version on curated labels. The same seed gives the same weights: shuffling, augmentation and dropout are seeded
 per epoch, so a resumed run matches an uninterrupted one.
 """
 from __future__ import annotations
@@ -99,6 +100,8 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
         log(f"time budget {config.max_seconds:.0f}s: {per_epoch:.1f}s/epoch -> {epochs} epochs")
     opt, sched = _make_optimizer(model, config, epochs * steps)
     start_epoch, history = 0, []
+    if config.init and resume is None:  # continue training a previous model with a new schedule
+        model.load_state_dict(torch.load(config.init, map_location="cpu", weights_only=False)["weights"])
     if resume is not None:
         model.load_state_dict(resume["weights"])
         state = resume["training_state"]
@@ -117,7 +120,11 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
         total, count = 0.0, 0
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False,
                    mininterval=2.0, file=sys.stderr)
+        out_of_time = False
         for step in bar:
+            if config.max_seconds > 0 and time.perf_counter() - t_start > config.max_seconds:
+                out_of_time = True  # a budget is a promise: stop mid-epoch rather than overrun
+                break
             idx = perm[step * bs:(step + 1) * bs]
             x = x_all[idx].float().div_(255)
             if config.augment:
@@ -143,7 +150,7 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
         seconds = time.perf_counter() - t_start
         history.append({"epoch": epoch + 1, "loss": round(total / max(count, 1), 5), "seconds": round(seconds, 1)})
         log(f"epoch {epoch + 1}/{epochs} loss {total / max(count, 1):.4f} {seconds:.0f}s")
-        done = epoch + 1 == epochs or (config.max_seconds > 0 and seconds > config.max_seconds)
+        done = epoch + 1 == epochs or out_of_time or (config.max_seconds > 0 and seconds > config.max_seconds)
         ckpt = {
             "format": FORMAT, "weights": model.state_dict(), "config": config.to_dict(),
             "classes": list(CLASSES), "data_sha256": data_sha256, "epoch": epoch + 1,

@@ -102,3 +102,18 @@ def test_predictor_resizes_and_caches(faces, tiny_config):
     assert p.predict_proba(rgb).shape == (3, len(CLASSES))
     assert p.predict_fer2013(faces[0][:2]).shape == (2, 7)
     assert p.predict_proba(faces[0][:0]).shape == (0, len(CLASSES))
+
+
+def test_warm_start_from_a_checkpoint(faces, tiny_config, tmp_path):
+    first = _train(faces, tiny_config)
+    warm = _train(faces, dataclasses.replace(tiny_config, init=tiny_config.out, epochs=1, lr=1e-9,
+                                             out=str(tmp_path / "warm.pt")))
+    assert warm["config"]["init"] == tiny_config.out
+    key = "features.0.weight"  # a learning rate of ~0 leaves the warm-started weights in place
+    torch.testing.assert_close(first["weights"][key], warm["weights"][key], atol=1e-6, rtol=0)
+
+
+def test_time_budget_stops_mid_epoch(faces, tiny_config):
+    cfg = dataclasses.replace(tiny_config, out="", epochs=1000, max_seconds=0.5)
+    ckpt = _train(faces, cfg)
+    assert ckpt["epoch"] < 1000 and ckpt["training_state"] is None

@@ -1,0 +1,79 @@
+"""Expression-model speed on two CPU cores: inference faces/s at batch 1 and 256, training s/epoch.
+
+Run ``python bench/model_speed.py [--model PATH] [--threads 2]``; the last line is JSON.
+Inference goes through ml.predict.Predictor exactly as the worker calls it (fused BN, flip
+test-time augmentation on unless --no-tta). The training epoch is a real ml.train.train run of
+one epoch over a synthetic subset, extrapolated to the 28,709 FER2013 Training faces.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ml.config import DEFAULT_WEIGHTS, TrainConfig  # noqa: E402
+
+TRAINING_FACES = 28_709
+
+
+def faces_per_s(predictor, images: np.ndarray, *, batch_size: int, seconds: float) -> float:
+    predictor.predict_proba(images[:batch_size], batch_size=batch_size)  # warm-up
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        predictor.predict_proba(images[done % len(images):][:batch_size], batch_size=batch_size)
+        done += batch_size
+    return done / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    import torch
+
+    from ml.labels import soft_labels
+    from ml.predict import Predictor
+    from ml.train import train
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=str(DEFAULT_WEIGHTS))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-tta", action="store_true")
+    p.add_argument("--seconds", type=float, default=5.0, help="timing window per inference figure")
+    p.add_argument("--train-faces", type=int, default=4096, help="synthetic faces for the timed epoch")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(4096, 48, 48), dtype=np.uint8)
+
+    predictor = Predictor(args.model, tta=not args.no_tta, threads=args.threads)
+    b1 = faces_per_s(predictor, images, batch_size=1, seconds=args.seconds)
+    print(f"inference batch 1:   {b1:8.1f} faces/s", flush=True)
+    b256 = faces_per_s(predictor, images, batch_size=256, seconds=args.seconds)
+    print(f"inference batch 256: {b256:8.1f} faces/s", flush=True)
+
+    cfg = dataclasses.replace(predictor.config, epochs=1, out="", threads=args.threads, max_seconds=0.0)
+    n = args.train_faces
+    votes = np.zeros((n, 10), np.uint8)
+    votes[np.arange(n), rng.integers(0, 8, n)] = 10
+    targets, keep = soft_labels(votes)
+    t0 = time.perf_counter()
+    train(images[:n], targets, keep=keep, fer2013=rng.integers(0, 7, n), config=cfg, progress=False,
+          log=lambda s: None)
+    epoch_s = (time.perf_counter() - t0) / n * TRAINING_FACES
+    print(f"training: {epoch_s:.1f} s/epoch over {TRAINING_FACES} faces ({cfg.epochs} epoch of {n}, extrapolated);"
+          f" {predictor.config.epochs} epochs -> {epoch_s * predictor.config.epochs / 60:.1f} min", flush=True)
+    print(json.dumps({
+        "model": Path(args.model).name, "threads": args.threads, "tta": not args.no_tta,
+        "faces_per_s_batch1": round(b1, 1), "faces_per_s_batch256": round(b256, 1),
+        "train_s_per_epoch": round(epoch_s, 1),
+        "train_min_full": round(epoch_s * predictor.config.epochs / 60, 1),
+    }))
+
+
+if __name__ == "__main__":
+    main()
