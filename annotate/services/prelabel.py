@@ -5,6 +5,7 @@ nothing here imports torch at module level, so the web process never loads it.
 """
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +89,11 @@ def _predictor(model_version: ModelVersion):
 
 
 def predictions_create(*, project: Project, model_version: ModelVersion, job: Job | None = None,
-                       batch_size: int = PRELABEL_BATCH, done_before: int = 0, total: int | None = None) -> int:
+                       batch_size: int = PRELABEL_BATCH, done_before: int = 0, total: int | None = None,
+                       on_batch: Callable[[int, int], None] | None = None) -> int:
     """Score every item of the project that has no prediction from this model version yet; returns how many.
+
+    Progress goes to the job's row and, for commands and benchmarks, to ``on_batch(done, total)``.
 
     Each batch commits on its own, so a killed worker loses at most one batch and a rerun picks up
     where it stopped (items already scored are skipped; the unique constraint makes a race harmless).
@@ -120,6 +124,8 @@ def predictions_create(*, project: Project, model_version: ModelVersion, job: Jo
         done += len(batch)
         if job is not None:
             job_progress(job=job, done=done_before + done, total=total)
+        if on_batch is not None:
+            on_batch(done_before + done, total)
     return done
 
 

@@ -146,3 +146,30 @@ def test_an_analysis_failure_marks_the_job_failed(make_project, make_items, anal
         analyse(project)
     job = Job.objects.get(project=project)
     assert job.status == JobStatus.FAILED and job.error and QualityRun.objects.count() == 0
+
+
+def test_periodic_reanalysis_starts_a_job_only_after_enough_new_answers(crowd, analyse, django_capture_on_commit_callbacks):
+    from annotate.services.quality import projects_reanalyse
+
+    project, lead, people, items, truth = crowd
+    with django_capture_on_commit_callbacks(execute=True):
+        assert len(projects_reanalyse(min_new_answers=40)) == 1  # 48 answers, never analysed
+    assert QualityRun.objects.count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert projects_reanalyse(min_new_answers=1) == []  # nothing new since
+    answer(items[5], lead, "fear")
+    Job.objects.create(project=project, kind="analyse", status=JobStatus.RUNNING)
+    assert projects_reanalyse(min_new_answers=1) == []  # one is already running
+    Job.objects.filter(status=JobStatus.RUNNING).update(status=JobStatus.FAILED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert len(projects_reanalyse(min_new_answers=1)) == 1
+    assert QualityRun.objects.count() == 2
+
+
+def test_an_empty_project_gets_an_empty_run(make_project, analyse):
+    project, lead, people = make_project(annotators=1)
+    model_version_make()
+    job = analyse(project)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    run = QualityRun.objects.get(pk=job.result["quality_run"])
+    assert run.summary["items"] == 0 and run.summary["outliers"] == [] and run.annotation_count == 0
