@@ -57,10 +57,14 @@ def decode(data: bytes, *, max_pixels: int = MAX_PIXELS, work_side: int = WORK_S
                 image.draft("RGB", (work_side, work_side))
             image.seek(0)  # animated WebP/PNG: the first frame
             image.load()
-            image = ImageOps.exif_transpose(image)
-            image = _to_rgb(image)
+            if image.mode in ("P", "PA"):
+                image = image.convert("RGBA")  # palette images cannot be resized smoothly
             if max(image.size) > work_side:
+                # Shrink before any copy (transpose, colour conversion) so big images stay cheap.
                 image.thumbnail((work_side, work_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation: rotated by 90 degrees
+                width, height = height, width
+            image = _to_rgb(ImageOps.exif_transpose(image))
             rgb = np.asarray(image, dtype=np.uint8)
     except ImageRejected:
         raise

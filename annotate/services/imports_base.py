@@ -23,6 +23,8 @@ BATCH_SIZE = 1000
 NEAR_DUPLICATE_BITS = 4
 # The report keeps every count, and lists at most this many entries per list (Job.result stays small).
 REPORT_LIST_CAP = 5000
+# Original image files wait in memory until their batch is written; this bounds that memory.
+MAX_PENDING_BYTES = 64 * 1024 * 1024
 
 Progress = Callable[[int, int], None]
 
@@ -145,6 +147,7 @@ class ItemWriter:
         self.project, self.report, self.answer_user, self.batch_size = project, report, answer_user, batch_size
         self.files = FileWriter()
         self.pending: list[PendingItem] = []
+        self.pending_bytes = 0
         self.seen: dict[str, str] = {}
         rows = list(Item.objects.filter(project=project, perceptual_hash__isnull=False).values_list("id", "perceptual_hash"))
         capacity = max(1024, 2 * len(rows))
@@ -171,13 +174,14 @@ class ItemWriter:
             return
         self.seen[pending.content_hash] = pending.where
         self.pending.append(pending)
-        if len(self.pending) >= self.batch_size:
+        self.pending_bytes += len(pending.original or b"")
+        if len(self.pending) >= self.batch_size or self.pending_bytes >= MAX_PENDING_BYTES:
             self.flush()
 
     def flush(self) -> None:
         if not self.pending:
             return
-        batch, self.pending = self.pending, []
+        batch, self.pending, self.pending_bytes = self.pending, [], 0
         for attempt in range(2):
             existing = dict(
                 Item.objects.filter(project=self.project, content_hash__in=[p.content_hash for p in batch]).values_list("content_hash", "id")

@@ -176,7 +176,7 @@ def _apply_votes(project: Project, batch: list[tuple[int, str, dict]], report: I
         where = _where(row_no)
         item = items.get(row_no)
         if item is None:
-            report.skip(where, "no_matching_item", f"no item from fer2013.csv row {row_no} in this project")
+            report.skip(where, "no_matching_item", f"no item from fer2013.csv row {row_no} in this project (was that row skipped or a duplicate?)")
             continue
         if usage and item.split and usage != item.split:
             report.skip(where, "usage_mismatch", f"Usage {usage!r} but item {item.pk} is {item.split!r}: are the files aligned?")

@@ -154,3 +154,17 @@ def test_near_duplicate_photos_are_reported_not_skipped(make_project, tmp_path):
     report = items_import(project=project, path=str(archive))
     assert report.imported == 2 and report.counts["near_duplicates"] == 1
     assert report.near_duplicates[0]["distance"] <= 4
+
+
+def test_archive_member_count_and_total_size_are_capped(make_project, tmp_path, monkeypatch):
+    from annotate.services import imports_images
+
+    project, _, _ = make_project()
+    archive = make_zip(tmp_path / "a.zip", {f"f{i}.png": crop_png(i) for i in range(4)})
+    monkeypatch.setattr(imports_images, "MAX_MEMBERS", 3)
+    report = items_import(project=project, path=str(archive), cropped=True)
+    assert report.imported == 3 and any("only the first 3" in note for note in report.notes)
+    monkeypatch.setattr(imports_images, "MAX_MEMBERS", 100)
+    monkeypatch.setattr(imports_images, "MAX_ARCHIVE_BYTES", len(crop_png(0)) * 5 // 2)
+    report = items_import(project=project, path=str(archive), cropped=True)
+    assert report.counts["duplicates"] == 2 and [e["code"] for e in report.skipped] == ["archive_too_large"] * 2

@@ -105,3 +105,18 @@ def test_content_hash_and_png_round_trip():
     face = sample_face(5)
     assert faces.sha256(face) == faces.sha256(face.tobytes())
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(faces.png_bytes(face)))), face)
+
+
+def test_exif_rotation_is_applied_and_reported_in_the_size():
+    image = Image.new("RGB", (120, 80), (200, 10, 10))
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    decoded = faces.decode(encode(image, "JPEG", exif=exif.tobytes()))
+    assert decoded.rgb.shape == (120, 80, 3) and (decoded.width, decoded.height) == (80, 120)
+
+
+def test_a_large_palette_image_is_shrunk_before_conversion():
+    image = Image.new("P", (4000, 3000), 3)
+    image.putpalette([i % 256 for i in range(768)])
+    decoded = faces.decode(encode(image, "PNG"))
+    assert decoded.rgb.shape == (768, 1024, 3)
