@@ -1,14 +1,17 @@
 """The lead's audit dashboard in Chromium: keyboard review of ten issues, lead-only pages, screenshots."""
 import io
 import shutil
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.core.files.base import ContentFile
+from django.utils import timezone
 from PIL import Image
 
-from annotate.models import Item, Job, JobKind, JobStatus, Review
+from annotate.models import Annotation, Assignment, Item, Job, JobKind, JobStatus, Review
 from tests.annotate.test_audit_seed import seed_audit
 from tests.browser.conftest import screenshot
 
@@ -97,7 +100,7 @@ def test_annotators_get_403_on_every_lead_page_and_endpoint(page, live_server, l
     assert Review.objects.count() == 0
 
 
-def _real_faces(project, n: int, rng) -> tuple[list[Item], dict, dict]:
+def _real_faces(project, n: int, rng, offset: int = 0) -> tuple[list[Item], dict, dict]:
     """n FER2013 faces with their FER+ crowd votes (or random pixels where the dataset is absent)."""
     names = list(project.labels)
     if not FERPLUS.exists():
@@ -113,9 +116,9 @@ def _real_faces(project, n: int, rng) -> tuple[list[Item], dict, dict]:
     for i, index in enumerate(picks):
         buffer = io.BytesIO()
         Image.fromarray(images[index], "L").save(buffer, format="PNG")
-        item = Item(project=project, content_hash=f"{index:064x}", width=48, height=48, source=f"fer2013.csv:{index}",
+        item = Item(project=project, content_hash=f"{index + offset:064x}", width=48, height=48, source=f"fer2013.csv:{index}",
                     split=str(usage[index]), is_gold=i % 25 == 0, gold_label=names[int(votes_all[index].argmax())] if i % 25 == 0 else "")
-        item.crop.save(f"fer-{index}.png", ContentFile(buffer.getvalue()), save=False)
+        item.crop.save(f"fer-{index + offset}.png", ContentFile(buffer.getvalue()), save=False)
         items.append(item)
     items = Item.objects.bulk_create(items)
     for item, index in zip(items, picks):
@@ -144,6 +147,24 @@ def test_dashboard_screenshots(page, live_server, login, make_project, make_user
         return [rnd.choice(pool) for _ in range(n)]
 
     seed_audit(project, people, items, answers_per_item=5, noise={5: 0.45, 2: 0.12}, runs=4, truth=truth, labels_for=labels_for, hours=72)
+    # Collection goes on: newer faces with 0-4 answers so far, a few of them leased right now.
+    fresh, _, _ = _real_faces(project, 90, np.random.default_rng(8), offset=10**6)
+    answers, leases, now = [], [], timezone.now()
+    counts = np.random.default_rng(9).choice(5, size=len(fresh), p=[0.12, 0.16, 0.22, 0.28, 0.22])
+    for n, item in enumerate(fresh):
+        item.answer_count = int(counts[n])
+        for m, person in enumerate(people[: item.answer_count]):
+            answers.append(Annotation(project=project, item=item, annotator=person, label="neutral", client_id=uuid.uuid4(), seconds=3.0,
+                                      created_at=now - timedelta(minutes=(n * 7 + m * 13) % 300)))
+        if n % 5 == 4:
+            leases.append(Assignment(project=project, item=item, annotator=people[7], expires_at=now + timedelta(minutes=8)))
+    stamps = [a.created_at for a in answers]
+    Annotation.objects.bulk_create(answers)
+    for a, stamp in zip(answers, stamps):
+        a.created_at = stamp
+    Annotation.objects.bulk_update(answers, ["created_at"])  # auto_now_add overwrote the spread on insert
+    Assignment.objects.bulk_create(leases)
+    Item.objects.bulk_update(fresh, ["answer_count"])
     Membership.objects.filter(project=project, user=people[5]).update(paused=True, message="Please re-read the guide on fear vs surprise.")
     Job.objects.create(project=project, kind=JobKind.PRELABEL, status=JobStatus.SUCCEEDED, progress_done=240, progress_total=240, stage="done")
     Job.objects.create(project=project, kind=JobKind.ANALYSE, status=JobStatus.SUCCEEDED, progress_done=240, progress_total=240, stage="done")

@@ -26,12 +26,18 @@ function svgRoot(width, height, label) {
   return el("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": label, class: "chart" });
 }
 
-// The top of a value axis with four round steps (0, 20, 40, 60 rather than 0, 12.5, 25, ...).
-function niceMax(value) {
-  if (value <= 0) return 1;
-  const raw = value / 4, p = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
-  return step * 4 >= value ? step * 4 : step * 5;
+// A value axis from `lo` with about four round steps (0, 100, 200, 300 rather than 0, 62.5, 125, ...).
+function niceScale(value, lo = 0) {
+  if (!(value > lo)) return { hi: lo + 1, step: 0.25 };
+  const raw = (value - lo) / 4, p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * p).find((s) => s >= raw);
+  return { hi: lo + Math.ceil((value - lo) / step - 1e-9) * step, step };
+}
+
+function ticksOf(lo, hi, step) {
+  const out = [];
+  for (let v = lo; v <= hi + step / 1e6; v += step) out.push(Math.round(v * 1e6) / 1e6);
+  return out;
 }
 
 // Short display names for long answer names.
@@ -62,12 +68,12 @@ export function lineChart(container, { series, yMin = null, yMax = null, xFormat
   let x0 = Math.min(...xs), x1 = Math.max(...xs);
   if (x0 === x1) { x0 -= 1; x1 += 1; }
   const lo = yMin ?? Math.min(0, ...points.map((p) => p.y));
-  const hi = yMax ?? niceMax(Math.max(...points.map((p) => p.y)));
+  const scale = niceScale(yMax ?? Math.max(...points.map((p) => p.y)), lo);
+  const hi = yMax ?? scale.hi;
   const sx = (x) => L + ((+x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y) => T + (1 - (y - lo) / (hi - lo || 1)) * (H - T - B);
   const svg = svgRoot(W, H, title);
-  for (let i = 0; i <= 4; i++) {
-    const y = lo + ((hi - lo) * i) / 4;
+  for (const y of ticksOf(lo, hi, scale.step)) {
     el("line", { x1: L, x2: W - R, y1: sy(y), y2: sy(y), class: "grid" }, svg);
     text(svg, L - 6, sy(y) + 4, yFormat(y), { class: "tick", "text-anchor": "end" });
   }
@@ -102,12 +108,11 @@ function legend(svg, series, x, y) {
 export function barChart(container, { bars, color = "#3056d3", height = 220, valueFormat = formatNumber, xTitle = "", title = "bar chart" }) {
   if (!bars.length || bars.every((b) => !b.value)) return empty(container, "No data yet.");
   const W = 640, H = height, L = 46, R = 8, T = 16, B = xTitle ? 44 : 30;
-  const hi = niceMax(Math.max(...bars.map((b) => b.value)));
+  const { hi, step } = niceScale(Math.max(...bars.map((b) => b.value)));
   const band = (W - L - R) / bars.length, bw = Math.max(4, band * 0.7);
   const sy = (v) => T + (1 - v / hi) * (H - T - B);
   const svg = svgRoot(W, H, title);
-  for (let i = 0; i <= 4; i++) {
-    const v = (hi * i) / 4;
+  for (const v of ticksOf(0, hi, step)) {
     el("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), class: "grid" }, svg);
     text(svg, L - 6, sy(v) + 4, valueFormat(v), { class: "tick", "text-anchor": "end" });
   }
