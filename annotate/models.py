@@ -204,6 +204,8 @@ class Annotation(models.Model):
             models.Index(fields=["project", "created_at"], name="annotation_time_idx"),
             # The annotator table (answers, corrections, median seconds) in one index-only scan.
             models.Index(fields=["project", "annotator", "seconds"], include=["replaces", "created_at"], name="annotation_speed_idx"),
+            # Few answers carry flags: the issue queue's flag filter reads only those.
+            models.Index(fields=["item"], condition=~Q(flags=[]), name="annotation_flagged_idx"),
         ]
 
 

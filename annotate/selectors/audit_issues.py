@@ -34,9 +34,10 @@ def _live_answers():
 
 def _has_flag(flag: str) -> Q:
     """Answers whose JSON list of flags holds `flag`: jsonb containment on PostgreSQL, its quoted text on SQLite."""
+    # ~Q(flags=[]) repeats the predicate of annotation_flagged_idx so the planner may use that partial index.
     if connection.vendor == "postgresql":
-        return Q(flags__contains=[flag])
-    return Q(flags__icontains=f'"{flag}"')
+        return ~Q(flags=[]) & Q(flags__contains=[flag])
+    return ~Q(flags=[]) & Q(flags__icontains=f'"{flag}"')
 
 
 def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters) -> QuerySet:
