@@ -40,11 +40,27 @@ def recreate_database(base_url: str, name: str) -> str:
     return f"{base_url}/{name}"
 
 
+def _defaults(table: str, columns: list[str]) -> tuple[list[str], tuple]:
+    """Columns the bench does not set, with their model defaults, so fields added later keep COPY working."""
+    from django.apps import apps
+
+    model = next(m for m in apps.get_models() if m._meta.db_table == table)
+    extra, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.column in columns or field.primary_key or not field.has_default():
+            continue
+        value = field.get_default()
+        extra.append(field.column)
+        values.append(json.dumps(value) if isinstance(value, (dict, list)) else value)
+    return extra, tuple(values)
+
+
 def copy_rows(cursor, table: str, columns: list[str], rows) -> int:
+    extra, values = _defaults(table, columns)
     n = 0
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY {table} ({', '.join(columns + extra)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(row)
+            copy.write_row(tuple(row) + values)
             n += 1
     return n
 
