@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -87,34 +87,40 @@ class FileWriter:
 
     Names are derived from the project id and the content hash only (never from an uploaded
     name), so nothing can land outside the media folder. On local storage files are written
-    directly by a few threads (PNG encoding and file creation release the GIL, and
-    Storage.save()'s name probing costs more than the crop itself).
+    directly: Storage.save()'s name probing and locking cost more than the tiny crop itself.
     """
 
     def __init__(self) -> None:
         self.storage = default_storage
         self.local = isinstance(self.storage, FileSystemStorage)
         self._dirs: set[str] = set()
+        # One background thread: file creation waits in the kernel and PNG encoding releases
+        # the GIL, so the next batch is parsed while this one is written.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-files")
 
-    def write_many(self, files: list[tuple[str, bytes | np.ndarray]]) -> list[str]:
-        """Store (name, bytes or a grey crop to encode as PNG) pairs; returns the stored names."""
-        if not self.local:
-            return [self._write(name, data) for name, data in files]
-        for name, _ in files:
-            folder = os.path.dirname(self.storage.path(name))  # safe_join: raises if a name escapes MEDIA_ROOT
-            if folder not in self._dirs:
-                os.makedirs(folder, exist_ok=True)
-                self._dirs.add(folder)
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="import-files") as pool:
-            return list(pool.map(lambda pair: self._write(*pair), files))
+    def submit(self, files: list[tuple[str, bytes | np.ndarray]]) -> Future:
+        """Store (name, bytes or a grey crop to encode as PNG) pairs in the background; the future
+        gives the stored names."""
+        return self._pool.submit(lambda: [self._write(name, data) for name, data in files])
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
     def _write(self, name: str, data: bytes | np.ndarray) -> str:
         if isinstance(data, np.ndarray):
             data = faces.png_bytes(data)
         if not self.local:
             return self.storage.save(name, ContentFile(data))
-        with open(self.storage.path(name), "wb") as fh:
-            fh.write(data)
+        path = self.storage.path(name)  # safe_join: raises if the name escapes MEDIA_ROOT
+        folder = os.path.dirname(path)
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
         return name
 
 
@@ -148,6 +154,7 @@ class ItemWriter:
         self.files = FileWriter()
         self.pending: list[PendingItem] = []
         self.pending_bytes = 0
+        self._inflight: tuple[list[PendingItem], list[int], Future] | None = None
         self.seen: dict[str, str] = {}
         rows = list(Item.objects.filter(project=project, perceptual_hash__isnull=False).values_list("id", "perceptual_hash"))
         capacity = max(1024, 2 * len(rows))
@@ -178,48 +185,70 @@ class ItemWriter:
         if len(self.pending) >= self.batch_size or self.pending_bytes >= MAX_PENDING_BYTES:
             self.flush()
 
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        batch, self.pending, self.pending_bytes = self.pending, [], 0
-        for attempt in range(2):
-            existing = dict(
-                Item.objects.filter(project=self.project, content_hash__in=[p.content_hash for p in batch]).values_list("content_hash", "id")
-            )
-            fresh = []
-            for p in batch:
-                if p.content_hash in existing:
-                    self.report.duplicate(p.where, f"already in the project as item {existing[p.content_hash]}", existing[p.content_hash])
-                else:
-                    fresh.append(p)
-            batch = fresh
-            try:
-                self._store(batch)
-                return
-            except IntegrityError:
-                if attempt:  # a concurrent import of the same files won twice: give up loudly
-                    raise
+    def __enter__(self) -> "ItemWriter":
+        return self
 
-    def _store(self, batch: list[PendingItem]) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.flush()
+                self._commit()
+        finally:
+            self.files.close()
+
+    def flush(self) -> None:
+        """Send the pending batch's files to the writer thread, then insert the previous batch's rows
+        (a row is inserted only once its files are on disk)."""
+        batch, self.pending, self.pending_bytes = self._drop_existing(self.pending), [], 0
+        self._commit()
+        if batch:
+            files, hashes = [], []
+            for p in batch:
+                hashes.append(faces.dhash(p.crop))
+                shard = f"items/{self.project.pk}/{p.content_hash[:2]}/{p.content_hash}"
+                files.append((f"{shard}.png", p.crop))
+                if p.original is not None:
+                    files.append((f"{shard}.{p.original_ext}", p.original))
+            self._inflight = (batch, hashes, self.files.submit(files))
+
+    def _drop_existing(self, batch: list[PendingItem]) -> list[PendingItem]:
         if not batch:
-            return
-        files, hashes = [], []
+            return batch
+        hashes = [p.content_hash for p in batch]
+        existing = dict(Item.objects.filter(project=self.project, content_hash__in=hashes).values_list("content_hash", "id"))
         for p in batch:
-            hashes.append(faces.dhash(p.crop))
-            shard = f"items/{self.project.pk}/{p.content_hash[:2]}/{p.content_hash}"
-            files.append((f"{shard}.png", p.crop))
-            if p.original is not None:
-                files.append((f"{shard}.{p.original_ext}", p.original))
-        names = iter(self.files.write_many(files))
-        items = []
-        for p, phash in zip(batch, hashes):
-            crop_name = next(names)
-            image_name = next(names) if p.original is not None else ""
-            items.append(Item(
+            if p.content_hash in existing:
+                self.report.duplicate(p.where, f"already in the project as item {existing[p.content_hash]}", existing[p.content_hash])
+        return [p for p in batch if p.content_hash not in existing]
+
+    def _commit(self) -> None:
+        if self._inflight is None:
+            return
+        batch, hashes, future = self._inflight
+        self._inflight = None
+        names = iter(future.result())
+        stored = [(next(names), next(names) if p.original is not None else "") for p in batch]
+        try:
+            created = self._insert(batch, hashes, stored)
+        except IntegrityError:
+            # A concurrent import stored some of the same faces first: they are duplicates now.
+            keep = {p.content_hash for p in self._drop_existing(batch)}
+            rows = [(p, h, s) for p, h, s in zip(batch, hashes, stored) if p.content_hash in keep]
+            batch, hashes, stored = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+            created = self._insert(batch, hashes, stored)
+        self.report.imported += len(created)
+        for item, p, phash in zip(created, batch, hashes):
+            self._near_duplicates(p.where, item.pk, phash)
+
+    def _insert(self, batch: list[PendingItem], hashes: list[int], stored: list[tuple[str, str]]) -> list[Item]:
+        items = [
+            Item(
                 project=self.project, image=image_name, crop=crop_name, content_hash=p.content_hash, perceptual_hash=phash,
                 width=p.width, height=p.height, source=p.source[:300], source_row=p.source_row, split=p.split[:32],
                 reference_label=p.reference_label, answer_count=1 if p.answer_label and self.answer_user else 0,
-            ))
+            )
+            for p, phash, (crop_name, image_name) in zip(batch, hashes, stored)
+        ]
         with transaction.atomic():
             created = Item.objects.bulk_create(items)
             if self.answer_user is not None:
@@ -230,9 +259,7 @@ class ItemWriter:
                 ]
                 Annotation.objects.bulk_create(answers)
                 self.report.answers += len(answers)
-        self.report.imported += len(created)
-        for item, p, phash in zip(created, batch, hashes):
-            self._near_duplicates(p.where, item.pk, phash)
+        return created
 
     def _near_duplicates(self, where: str, item_id: int, phash: int) -> None:
         if self.count:

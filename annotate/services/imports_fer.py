@@ -70,8 +70,7 @@ def import_fer2013(*, project: Project, path: str, source: str, report: ImportRe
     ticker = Ticker(progress, count_lines(path))
     labels = set(project.labels)
     user = import_user_ensure(project=project, username=FER2013_ANNOTATOR) if labels_as_answers else None
-    writer = ItemWriter(project=project, report=report, answer_user=user)
-    with open(path, "rb") as fh:
+    with open(path, "rb") as fh, ItemWriter(project=project, report=report, answer_user=user) as writer:
         rows = csv.reader(bounded_lines(fh, report))
         header = read_header(rows)
         lowered = [h.lower() for h in header]
@@ -114,7 +113,6 @@ def import_fer2013(*, project: Project, path: str, source: str, report: ImportRe
                 source=f"{source}:{row_no}", source_row=row_no, split=split,
                 reference_label="" if labels_as_answers else label, answer_label=label if labels_as_answers else "",
             ))
-    writer.flush()
     ticker(report.seen, final=True)
 
 

@@ -155,38 +155,37 @@ def import_images(*, project: Project, path: str, source: str, report: ImportRep
     """Detect, crop and store each face image; skip (and report) anything that is not one."""
     total, entries = zip_entries(path, report) if zipfile.is_zipfile(path) and not os.path.isdir(path) else folder_entries(path, report)
     ticker = Ticker(progress, total)
-    writer = ItemWriter(project=project, report=report, batch_size=100)
     labels, unknown_folders = set(project.labels), set()
-    for done, entry in enumerate(entries):
-        report.seen += 1
-        ticker(done)
-        if entry.refused:
-            report.skip(entry.where, *entry.refused)
-            continue
-        if _is_system(entry.parts):
-            report.skip(entry.where, "system_file", "hidden or system file")
-            continue
-        content_hash = faces.sha256(entry.data)
-        if writer.is_known(content_hash, entry.where):
-            continue
-        try:
-            decoded = faces.decode(entry.data)
-        except faces.ImageRejected as exc:
-            report.skip(entry.where, "bad_image", str(exc))
-            continue
-        crop = faces.face_crop(decoded.rgb, cropped=cropped)
-        if crop is None:
-            report.skip(entry.where, "no_face", "no face found (use the cropped option for images that are face crops already)")
-            continue
-        label, split, unknown = labels_from_path(entry.parts, labels)
-        if unknown:
-            unknown_folders.add(unknown)
-        writer.add(PendingItem(
-            where=entry.where, content_hash=content_hash, crop=crop, width=decoded.width, height=decoded.height,
-            source=f"{source}:{'/'.join(entry.parts)}", split=split, reference_label=label,
-            original=entry.data, original_ext=EXTENSIONS[decoded.format],
-        ))
-    writer.flush()
+    with ItemWriter(project=project, report=report, batch_size=100) as writer:
+        for done, entry in enumerate(entries):
+            report.seen += 1
+            ticker(done)
+            if entry.refused:
+                report.skip(entry.where, *entry.refused)
+                continue
+            if _is_system(entry.parts):
+                report.skip(entry.where, "system_file", "hidden or system file")
+                continue
+            content_hash = faces.sha256(entry.data)
+            if writer.is_known(content_hash, entry.where):
+                continue
+            try:
+                decoded = faces.decode(entry.data)
+            except faces.ImageRejected as exc:
+                report.skip(entry.where, "bad_image", str(exc))
+                continue
+            crop = faces.face_crop(decoded.rgb, cropped=cropped)
+            if crop is None:
+                report.skip(entry.where, "no_face", "no face found (use the cropped option for images that are face crops already)")
+                continue
+            label, split, unknown = labels_from_path(entry.parts, labels)
+            if unknown:
+                unknown_folders.add(unknown)
+            writer.add(PendingItem(
+                where=entry.where, content_hash=content_hash, crop=crop, width=decoded.width, height=decoded.height,
+                source=f"{source}:{'/'.join(entry.parts)}", split=split, reference_label=label,
+                original=entry.data, original_ext=EXTENSIONS[decoded.format],
+            ))
     if unknown_folders:
         report.notes.append(f"folders not matching a project label (no reference label set): {', '.join(sorted(unknown_folders))[:500]}")
     ticker(report.seen, final=True)
