@@ -26,6 +26,10 @@ def test_demo_sets_up_users_project_and_sample_and_is_safe_to_rerun(capsys):
         assert f"{username} / {password}" in out
     assert f"{LEAD[0]} / {LEAD[1]}" in out and "http://127.0.0.1:8000/" in out
 
+    Item.objects.filter(project=project, source_row__gte=250).delete()  # as if the first run was interrupted
+    call_command("demo")
+    assert Item.objects.filter(project=project, reference_votes__isnull=False).count() == 300
+
     lead.set_password("changed")
     lead.save()
     call_command("demo", port=8123)
