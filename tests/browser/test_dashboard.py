@@ -13,6 +13,7 @@ from PIL import Image
 
 from annotate.models import Annotation, Assignment, Item, Job, JobKind, JobStatus, Review
 from tests.annotate.test_audit_seed import seed_audit
+from tests.annotate.test_quality_support import confident, model_version_make, predictions_make
 from tests.browser.conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -77,6 +78,28 @@ def test_lead_settles_ten_issues_with_the_keyboard(page, live_server, login, mak
     page.reload()
     wait_ready(page)
     assert page.locator(f"#issues tr[data-item='{order[1]}'] td.final").inner_text().startswith("fear")
+
+
+def test_lead_starts_a_quality_run_and_watches_it_finish(page, live_server, login, make_project, make_items):
+    """The overview's button goes through the quality engine's API; the progress bar follows the job."""
+    from annotate.models import QualityRun
+
+    project, lead, people = make_project(annotators=4)
+    items = make_items(project, 30)
+    seed_audit(project, people, items, runs=0, noise={0: 0.5})
+    # The active model's predictions exist already (pre-labelling is the quality engineer's to test).
+    predictions_make(model_version_make(), items, [confident(i % 8) for i in range(len(items))])
+    login(page, lead.username)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.click("button[data-start='quality-runs']")
+    page.wait_for_selector("#job-list li.job.succeeded", timeout=60_000)
+    assert page.locator("#job-list li.job.succeeded .progress").get_attribute("aria-valuenow") == "100"
+    run = QualityRun.objects.get(project=project)
+    assert run.status == JobStatus.SUCCEEDED and run.item_results.count() == 30
+    page.wait_for_function("document.getElementById('stat-alpha') !== null")
+    page.goto(f"{live_server.url}/projects/{project.pk}/issues/")
+    wait_ready(page)
+    assert page.locator("#issues tbody tr").count() == 30
 
 
 def test_annotators_get_403_on_every_lead_page_and_endpoint(page, live_server, login, make_project, make_items):
