@@ -176,3 +176,18 @@ def test_the_same_faces_may_live_in_two_projects(make_project, tmp_path):
     for _ in range(2):
         project, _, _ = make_project()
         assert items_import(project=project, path=path).imported == 3
+
+
+def test_kaggle_variants_bom_crlf_spaced_headers_and_pixels_only(make_project, tmp_path):
+    project, _, _ = make_project()
+    rows = fer_rows(3)
+    text = "\ufeffemotion, Usage, pixels\r\n" + "".join(f"{e}, {u}, {p}\r\n" for e, p, u in rows)
+    (tmp_path / "icml_face_data.csv").write_text(text, encoding="utf-8", newline="")
+    report = items_import(project=project, path=str(tmp_path / "icml_face_data.csv"))
+    assert report.ok and report.format == "fer2013" and report.imported == 3, report.as_dict()
+    assert set(Item.objects.filter(project=project).values_list("split", flat=True)) <= {"Training", "PublicTest"}
+    other, _, _ = make_project()
+    path = write_fer2013(tmp_path / "test.csv", [[p] for _, p, _ in fer_rows(2)], header=("pixels",))
+    report = items_import(project=other, path=str(path))
+    assert report.imported == 2 and "no emotion column" in report.notes[0]
+    assert list(Item.objects.filter(project=other).values_list("reference_label", flat=True)) == ["", ""]
