@@ -10,11 +10,11 @@ import uuid
 import zipfile
 
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils.text import get_valid_filename
 
 from annotate.exceptions import ValidationFailed
-from annotate.models import Job, JobKind, Project
+from annotate.models import Job, JobKind, JobStatus, Project
 from annotate.services.imports_base import ImportReport, Progress
 from annotate.services.imports_fer import BadHeader, import_fer2013, import_ferplus
 from annotate.services.imports_images import import_images
@@ -114,7 +114,7 @@ def import_job_create(
 def import_job_run(*, job_id: int) -> Job:
     """Run a queued import job: progress into the Job row, the report into Job.result."""
     job = Job.objects.select_related("project").get(pk=job_id)
-    if job.status == "succeeded":
+    if job.status == JobStatus.SUCCEEDED:
         return job  # a redelivered message: the import already ran
     params = job.params
     job_start(job=job, stage="importing")
@@ -129,6 +129,8 @@ def import_job_run(*, job_id: int) -> Job:
             labels_as_answers=params.get("labels_as_answers", False), votes_as_answers=params.get("votes_as_answers", False),
             cropped=params.get("cropped", False), progress=progress,
         )
+    except OperationalError:
+        raise  # the database went away: the task retries, and a rerun skips what was stored
     except Exception as exc:
         logger.exception("import job %s failed", job_id)
         return job_fail(job=job, error=f"The import stopped: {exc}")
