@@ -1,5 +1,6 @@
 """The lead's audit dashboard in Chromium: keyboard review of ten issues, lead-only pages, screenshots."""
 import io
+import os
 import shutil
 import uuid
 from datetime import timedelta
@@ -126,15 +127,21 @@ def test_annotators_get_403_on_every_lead_page_and_endpoint(page, live_server, l
 def _real_faces(project, n: int, rng, offset: int = 0) -> tuple[list[Item], dict, dict]:
     """n FER2013 faces with their FER+ crowd votes (or random pixels where the dataset is absent)."""
     names = list(project.labels)
-    if not FERPLUS.exists():
-        pytest.skip("the FER2013/FER+ archive is not present for realistic screenshots")
-    with np.load(FERPLUS) as data:  # an NpzFile decompresses on every key access: read each array once
-        images, votes_all = data["images"], data["ferplus_votes"]
-        usage = data["usage_names"][data["usage_code"]]
-    # Mostly contested faces (what an audit is for) and some clear ones.
+    if FERPLUS.exists():
+        with np.load(FERPLUS) as data:  # an NpzFile decompresses on every key access: read each array once
+            images, votes_all = data["images"], data["ferplus_votes"]
+            usage = data["usage_names"][data["usage_code"]]
+    else:  # without the archive: noise faces with crowd-like vote spreads, so the pages are still exercised
+        size = 2000
+        images = rng.integers(0, 256, size=(size, 48, 48), dtype=np.uint8)
+        votes_all = rng.multinomial(10, [0.3, 0.25, 0.12, 0.11, 0.09, 0.03, 0.05, 0.03, 0.015, 0.005], size=size)
+        usage = np.array(["Training", "PublicTest", "PrivateTest"])[rng.integers(0, 3, size=size)]
+    # Mostly contested faces (what an audit is for), the rest the clearest ones.
     contested = np.where(votes_all.max(axis=1) <= 6)[0]
-    clear = np.where(votes_all.max(axis=1) >= 9)[0]
-    picks = np.concatenate([rng.choice(contested, int(n * 0.7), replace=False), rng.choice(clear, n - int(n * 0.7), replace=False)])
+    picked = rng.choice(contested, min(int(n * 0.7), len(contested)), replace=False)
+    rest = np.setdiff1d(np.arange(len(votes_all)), picked)
+    clearest = rest[np.argsort(-votes_all[rest].max(axis=1), kind="stable")[: n * 3]]
+    picks = np.concatenate([picked, rng.choice(clearest, n - len(picked), replace=False)])
     items, votes, truth = [], {}, {}
     for i, index in enumerate(picks):
         buffer = io.BytesIO()
@@ -151,7 +158,10 @@ def _real_faces(project, n: int, rng, offset: int = 0) -> tuple[list[Item], dict
 
 
 def test_dashboard_screenshots(page, live_server, login, make_project, make_user):
-    """Realistic data (FER2013 faces, FER+ vote distributions, one careless annotator) for the README."""
+    """Realistic data (FER2013 faces, FER+ vote distributions, one careless annotator) on every page.
+
+    FERLAB_UPDATE_DOCS=1 also refreshes the README pictures docs/dashboard-*.png.
+    """
     from annotate.models import Membership, Role
     from annotate.services.projects import membership_set, project_create
 
@@ -193,7 +203,6 @@ def test_dashboard_screenshots(page, live_server, login, make_project, make_user
     Job.objects.create(project=project, kind=JobKind.ANALYSE, status=JobStatus.SUCCEEDED, progress_done=240, progress_total=240, stage="done")
     login(page, lead.username)
     page.set_viewport_size({"width": 1360, "height": 900})
-    DOCS.mkdir(exist_ok=True)
     for path, name in zip(PAGES, ["overview", "issues", "annotators", "agreement"]):
         page.goto(f"{live_server.url}/projects/{project.pk}/{path}")
         if name == "overview":
@@ -208,8 +217,9 @@ def test_dashboard_screenshots(page, live_server, login, make_project, make_user
             page.keyboard.press("7")
             page.wait_for_selector("#issues tr[data-state='relabelled']")
         shot = screenshot(page, f"dashboard-{name}")
-        if name == "issues":
-            page.screenshot(path=str(DOCS / f"dashboard-{name}.png"), clip={"x": 0, "y": 0, "width": 1360, "height": 1400}, full_page=True)
-        else:
-            shutil.copy(shot, DOCS / f"dashboard-{name}.png")
-    assert all((DOCS / f"dashboard-{n}.png").stat().st_size > 10_000 for n in ["overview", "issues", "annotators", "agreement"])
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("FERLAB_UPDATE_DOCS") and FERPLUS.exists():  # README pictures: only on request, real faces only
+            if name == "issues":  # the first twenty rows tell the story; the full queue is a long page
+                page.screenshot(path=str(DOCS / f"dashboard-{name}.png"), clip={"x": 0, "y": 0, "width": 1360, "height": 1400}, full_page=True)
+            else:
+                shutil.copy(shot, DOCS / f"dashboard-{name}.png")
