@@ -73,6 +73,14 @@ class Client:
         return 599, b""
 
 
+def warm_up(client: Client, project: int) -> None:
+    """One unmeasured round (the page's first request asks for leases left open earlier), as mid-session."""
+    status, body = client.call("POST", f"/api/projects/{project}/next/", {"count": 1, "resume": True})
+    if status == 200:
+        for lease in json.loads(body)["assignments"]:
+            client.call("POST", f"/api/assignments/{lease['assignment']}/skip/", {})
+
+
 def annotator_loop(client: Client, project: int, deadline: float, period: float | None, out: dict, rng: random.Random) -> None:
     """next -> submit -> image until the deadline; with a period, start one loop per period (open loop)."""
     next_tick = time.perf_counter() + (rng.random() * period if period else 0)
@@ -87,7 +95,7 @@ def annotator_loop(client: Client, project: int, deadline: float, period: float 
         if time.perf_counter() >= deadline:
             return
         t0 = time.perf_counter()
-        status, body = client.call("POST", f"/api/projects/{project}/next/", {"count": 1})
+        status, body = client.call("POST", f"/api/projects/{project}/next/", {"count": 1, "resume": False})
         t1 = time.perf_counter()
         out["next"].append(t1 - t0)
         if status != 200:
@@ -123,6 +131,7 @@ def generator_process(host, port, project, sessions, start_at, seconds, period, 
         client = Client(host, port, session, csrf)
         rng = random.Random(hash((session, n)))
         threads.append(threading.Thread(target=lambda c=client, o=out, r=rng: (
+            warm_up(c, project),
             time.sleep(max(0.0, start_at - time.time())),
             annotator_loop(c, project, time.perf_counter() + seconds, period, o, r),
         ), daemon=True))
@@ -134,6 +143,7 @@ def generator_process(host, port, project, sessions, start_at, seconds, period, 
     for out in outs:
         for key, value in out.items():
             merged[key] += value
+    merged["cpu"] = time.process_time()
     queue.put(merged)
 
 
@@ -145,21 +155,55 @@ def percentiles(samples: list[float]) -> dict:
     return {"p50": round(q[49], 1), "p95": round(q[94], 1), "p99": round(q[98], 1), "n": len(ms)}
 
 
-def run_load(*, host, port, project, sessions, seconds, rate, processes) -> dict:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time used so far by these processes (from /proc; 0 for those gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(server) -> list[int]:
+    if server is None:
+        return []
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+    return [server.pid] + [int(pid) for pid in children.read_text().split()] if children.exists() else [server.pid]
+
+
+def database_pids(db_url: str | None) -> list[int]:
+    if not db_url:
+        return []
+    import psycopg
+
+    with psycopg.connect(urlparse(db_url)._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [DB_NAME]).fetchall()
+    return [row[0] for row in rows]
+
+
+def run_load(*, host, port, project, sessions, seconds, rate, processes, server=None, db_url=None) -> dict:
     """N = len(sessions) annotators spread over processes of threads; returns the figures."""
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     chunks = [sessions[i::processes] for i in range(processes)]
-    start_at = time.time() + 1.0 + len(sessions) / 500
+    start_at = time.time() + 2.0 + len(sessions) / 50
     period = 1.0 / rate if rate else None
     workers = [ctx.Process(target=generator_process, args=(host, port, project, chunk, start_at, seconds, period, queue))
                for chunk in chunks if chunk]
+    web_pids = server_pids(server)
+    web_before = cpu_seconds(web_pids)
+    db_before = {pid: cpu_seconds([pid]) for pid in database_pids(db_url)}
     for worker in workers:
         worker.start()
     results = [queue.get() for _ in workers]
+    web_cpu = cpu_seconds(web_pids) - web_before
+    db_cpu = sum(cpu_seconds([pid]) - db_before.get(pid, 0.0) for pid in database_pids(db_url))
     for worker in workers:
         worker.join()
-    merged = {"next": [], "submit": [], "image": [], "labels": 0, "errors": 0, "no_work": 0, "late": 0}
+    merged = {"next": [], "submit": [], "image": [], "labels": 0, "errors": 0, "no_work": 0, "late": 0, "cpu": 0.0}
     for result in results:
         for key, value in result.items():
             merged[key] += value
@@ -168,6 +212,13 @@ def run_load(*, host, port, project, sessions, seconds, rate, processes) -> dict
         "labels_per_s": round(merged["labels"] / seconds, 1),
         "next": percentiles(merged["next"]), "submit": percentiles(merged["submit"]), "image": percentiles(merged["image"]),
         "errors": merged["errors"], "no_work": merged["no_work"], "late_ticks": merged["late"],
+        # CPU time per label (ms) spent by the web tier, the database backends and the load generator:
+        # figures that do not depend on what else the machine is running.
+        "cpu_ms_per_label": {
+            "web": round(web_cpu / labels * 1000, 2) if (labels := merged["labels"]) and server else None,
+            "db": round(db_cpu / labels * 1000, 2) if labels and db_url else None,
+            "load_generator": round(merged["cpu"] / labels * 1000, 2) if labels else None,
+        },
     }
 
 
@@ -175,7 +226,8 @@ def report(run: dict) -> None:
     def f(p):
         return f"p50 {p['p50']} / p95 {p['p95']} / p99 {p['p99']} ms"
     log(f"  {run['annotators']:>4} annotators{' @ %g/s' % run['rate'] if run['rate'] else ''}: "
-        f"{run['labels_per_s']} labels/s ({run['labels']} in {run['seconds']} s), errors {run['errors']}, late {run['late_ticks']}")
+        f"{run['labels_per_s']} labels/s ({run['labels']} in {run['seconds']} s), errors {run['errors']}, late {run['late_ticks']}, "
+        f"CPU ms/label {run['cpu_ms_per_label']}")
     for name in ("next", "submit", "image"):
         log(f"       {name:<7}{f(run[name])}")
 
@@ -271,8 +323,9 @@ def form_login(base: str, username: str, password: str) -> tuple[str, str]:
 
 
 def start_gunicorn(*, env: dict, port: int, workers: int, threads: int, log_path: Path) -> subprocess.Popen:
+    # gthread keeps connections alive (sync workers close each one); threads overlap database waits.
     command = [sys.executable, "-m", "gunicorn", "server.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-               "-k", "gthread", "--threads", str(threads), "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning"]
+               "-k", "gthread" if threads > 1 else "sync", "--threads", str(threads), "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -300,6 +353,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--settings", default="server.settings.base", help="DJANGO_SETTINGS_MODULE of the server")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
@@ -321,7 +375,7 @@ def main() -> None:
         else:
             tmp = Path(tempfile.mkdtemp(prefix="ferlab-bench-"))
             db_url = server_url()
-            env = {**os.environ, "DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": "server.settings.base",
+            env = {**os.environ, "DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": args.settings,
                    "FERLAB_VAR_DIR": str(tmp / "var"), "FERLAB_MEDIA_ROOT": str(tmp / "media"), "DJANGO_DEBUG": "false",
                    "FERLAB_LOG_LEVEL": "WARNING"}
             env.pop("CELERY_BROKER_URL", None)
@@ -347,7 +401,7 @@ def main() -> None:
             processes = max(1, min(args.processes if n < 100 else args.processes + 1, n))
             log(f"{'open' if open_loop else 'closed'} loop, {n} annotators, {seconds:g} s ...")
             run = run_load(host=host, port=port, project=project, sessions=sessions[:n], seconds=seconds, rate=args.rate,
-                           processes=processes)
+                           processes=processes, server=server, db_url=env["DATABASE_URL"] if env else None)
             report(run)
             runs.append(run)
             if open_loop:
