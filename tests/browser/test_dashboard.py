@@ -103,6 +103,41 @@ def test_lead_starts_a_quality_run_and_watches_it_finish(page, live_server, logi
     assert page.locator("#issues tbody tr").count() == 30
 
 
+def test_lead_pauses_excludes_and_messages_an_annotator(page, browser, live_server, login, make_project, make_items):
+    from annotate.models import Membership
+
+    project, lead, people = make_project(annotators=3)
+    items = make_items(project, 8)
+    seed_audit(project, people, items, noise={1: 0.6})
+    login(page, lead.username)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotators/")
+    wait_ready(page)
+    row = page.locator(f"#annotators tr[data-user='{people[1].pk}']")
+    row.locator("button[data-action='pause']").click()
+    row.locator(".badge", has_text="paused").wait_for()
+    row.locator("button[data-action='exclude']").click()
+    row.locator(".badge", has_text="excluded").wait_for()
+    row.locator("button[data-action='message']").click()
+    page.fill("#message-dialog textarea", "Fear and surprise: look at the mouth.")
+    page.click("#message-dialog button[value='save']")
+    row.locator(".badge", has_text="message").wait_for()
+    m = Membership.objects.get(project=project, user=people[1])
+    assert (m.paused, m.excluded_from_consensus, m.message) == (True, True, "Fear and surprise: look at the mouth.")
+    row.locator("button[data-action='exclude']").click()  # reversible
+    row.locator("button[data-action='exclude']", has_text="Exclude").wait_for()
+    m.refresh_from_db()
+    assert not m.excluded_from_consensus
+    row.click()
+    page.wait_for_selector("#confusion svg")
+    assert people[1].username in page.locator("#confusion-title").inner_text()
+    # The annotator sees the message on their labelling page.
+    other = browser.new_context().new_page()
+    login(other, people[1].username)
+    other.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    assert "look at the mouth" in other.locator("#lead-message").inner_text()
+    other.context.close()
+
+
 def test_annotators_get_403_on_every_lead_page_and_endpoint(page, live_server, login, make_project, make_items):
     project, lead, people = make_project(annotators=2)
     items = make_items(project, 3)
