@@ -327,6 +327,8 @@ class QualityItemResult(models.Model):
             models.Index(fields=["run", "consensus_quality"], name="quality_item_rank_idx"),
             models.Index(fields=["run", "consensus_label", "consensus_quality"], name="quality_item_class_idx"),
             models.Index(fields=["run", "label_issue"], name="quality_item_issue_idx"),
+            # The dashboard's issue queue order (worst first, ties by item), paged by an index-only scan.
+            models.Index(fields=["run", "consensus_quality", "item"], include=["id"], name="quality_item_queue_idx"),
         ]
 
 

@@ -58,8 +58,7 @@ def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters) 
         model_disagrees = Q(consensus_label=a, model_label=b) | Q(consensus_label=b, model_label=a)
         qs = qs.filter(top_two | model_disagrees)
     if filters.annotator:
-        mine = _live_answers().filter(annotator_id=filters.annotator)
-        qs = qs.filter(Exists(mine)).annotate(annotator_label=Subquery(mine.values("label")[:1]))
+        qs = qs.filter(Exists(_live_answers().filter(annotator_id=filters.annotator)))
     if filters.flag == "label_issue":
         qs = qs.filter(label_issue=True)
     elif filters.flag == "model_disagrees":
@@ -73,16 +72,24 @@ def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters) 
 
 
 def issue_page(*, project: Project, run: QualityRun, filters: IssueFilters, offset: int = 0, limit: int = 50) -> dict:
-    """One page of issues with everything a row shows, in three queries (count, rows, reviews)."""
+    """One page of issues with everything a row shows, in four queries (count, page ids, rows, reviews).
+
+    The page's ids come from an index-only walk of quality_item_queue_idx, so deep pages stay cheap;
+    only those rows are then joined to their items.
+    """
     qs = issue_queryset(project=project, run=run, filters=filters)
     total = qs.count()
-    rows = list(
-        qs.select_related("item").only(
-            "id", "item_id", "num_answers", "votes", "consensus_label", "consensus_quality", "label_issue",
-            "active_learning_score", "model_label", "model_confidence",
-            "item__id", "item__split", "item__excluded", "item__priority", "item__extra_answers", "item__answer_count",
-        )[offset: offset + limit]
+    ids = list(qs.values_list("id", flat=True)[offset: offset + limit])
+    page = QualityItemResult.objects.filter(id__in=ids).select_related("item").only(
+        "id", "item_id", "num_answers", "votes", "consensus_label", "consensus_quality", "label_issue",
+        "active_learning_score", "model_label", "model_confidence",
+        "item__id", "item__split", "item__excluded", "item__priority", "item__extra_answers", "item__answer_count",
     )
+    if filters.annotator:
+        theirs = _live_answers().filter(annotator_id=filters.annotator).values("label")[:1]
+        page = page.annotate(annotator_label=Subquery(theirs))
+    position = {pk: i for i, pk in enumerate(ids)}
+    rows = sorted(page, key=lambda r: position[r.id]) if ids else []
     latest = review_latest_by_item(item_ids=[r.item_id for r in rows])
     results = []
     for rank, r in enumerate(rows, start=offset + 1):
