@@ -5,7 +5,8 @@ Run ``python bench/quality_speed.py [--database-url postgres://postgres@127.0.0.
 hashes, one active model version with a prediction per item, answers from annotators of varied accuracy,
 a few of them spammers); then a separate process runs one analyse job exactly as the worker does
 (database reads, pre-label check, CROWDLAB, ActiveLab, agreement, duplicates, one-transaction write) and
-reports its wall time and peak resident memory. The last line is JSON.
+reports its wall time and peak resident memory. CROWDLAB works on a dense items x annotators matrix, so
+``--scaling`` then times the analysis alone (no database) for more annotators. The last line is JSON.
 """
 from __future__ import annotations
 
@@ -137,14 +138,41 @@ def measure(project_id: int) -> dict:
             "item_results": run.item_results.count(), "annotator_results": run.annotator_results.count()}
 
 
+def scaling(annotators: int, *, items: int, answers: int, seed: int = 0) -> dict:
+    """ml.quality.analyse alone (no database) on synthetic answers: CROWDLAB works on a dense (N, M) matrix."""
+    import ml.quality as mlq
+
+    rng = np.random.default_rng(seed)
+    k = 8
+    truth = rng.integers(0, k, items)
+    item_of = np.r_[np.repeat(np.arange(items), 3), rng.integers(0, items, max(0, int(answers * 1.05) - 3 * items))]
+    annotator_of = rng.integers(0, annotators, len(item_of))
+    _, first = np.unique(item_of * annotators + annotator_of, return_index=True)
+    keep = np.sort(first)[:answers]
+    item_of, annotator_of = item_of[keep], annotator_of[keep]
+    accuracy = rng.uniform(0.55, 0.95, annotators)
+    answer = np.where(rng.random(len(item_of)) < accuracy[annotator_of], truth[item_of], rng.integers(0, k, len(item_of)))
+    probs = rng.dirichlet(np.full(k, 0.3), items) * 0.4
+    probs[np.arange(items), truth] += 0.6
+    t0 = time.perf_counter()
+    mlq.analyse(item_of, annotator_of, answer, probs, category_class=np.arange(k), num_annotators=annotators)
+    return {"annotators": annotators, "seconds": round(time.perf_counter() - t0, 2),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=f"sqlite:///{ROOT / 'var' / 'bench' / 'quality_speed.sqlite3'}")
     parser.add_argument("--items", type=int, default=36_000)
     parser.add_argument("--answers", type=int, default=110_000)
     parser.add_argument("--annotators", type=int, default=300)
+    parser.add_argument("--scaling", default="100,300,1000,3000", help="annotator counts for the arrays-only scaling check ('' to skip)")
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)  # internal: the timed child process
+    parser.add_argument("--scale", type=int, help=argparse.SUPPRESS)  # internal: one scaling point
     args = parser.parse_args()
+    if args.scale:
+        print(json.dumps(scaling(args.scale, items=args.items, answers=args.answers)))
+        return
     if args.measure:
         django_setup(args.database_url, fresh=False)
         print(json.dumps(measure(args.measure)))
@@ -160,9 +188,18 @@ def main() -> None:
         sys.stderr.write(child.stderr)
         raise SystemExit(child.returncode)
     result = json.loads(child.stdout.strip().splitlines()[-1])
+    print(json.dumps(result), flush=True)
+    points = []
+    for m in [int(x) for x in args.scaling.split(",") if x]:
+        print(f"arrays only, {m} annotators...", flush=True)
+        child = subprocess.run([sys.executable, __file__, "--scale", str(m), "--items", str(args.items), "--answers", str(args.answers)],
+                               capture_output=True, text=True, cwd=ROOT)
+        points.append(json.loads(child.stdout.strip().splitlines()[-1]) if child.returncode == 0 else {"annotators": m, "error": child.stderr[-300:]})
+        print(json.dumps(points[-1]), flush=True)
     engine = "postgresql" if args.database_url.startswith("postgres") else "sqlite"
     print(json.dumps({"bench": "quality_speed", "database": engine, **made, **result, "cpus": os.cpu_count(),
-                      "goal_seconds": 30, "goal_met": result["seconds"] < 30, "setup_seconds": round(setup_s, 1)}))
+                      "goal_seconds": 30, "goal_met": result["seconds"] < 30, "setup_seconds": round(setup_s, 1),
+                      "analysis_by_annotators": points}))
 
 
 if __name__ == "__main__":

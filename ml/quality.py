@@ -346,7 +346,8 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
     consensus, with the answer's share as quality (OTHER_ANSWER); otherwise only its model-class
     answers go to CROWDLAB. Items with one answer, or none but a reference label, also get cleanlab's
     single-label quality and issue flag; items with two or more are issues when their consensus
-    quality is below ``issue_threshold``. Items without an answer get ActiveLab's unlabeled score.
+    quality is below ``issue_threshold``. Items without an answer get ActiveLab's unlabeled score;
+    OTHER_ANSWER items get 1 - share * n / (n + 1) as priority, so one `unknown` does not settle a face.
     """
     item_index, annotator_index, answer = (np.asarray(a, dtype=np.int64) for a in (item_index, annotator_index, answer))
     pred_probs = np.asarray(pred_probs, dtype=float)
@@ -428,7 +429,8 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
         if len(crowd_rows) else active_learning_scores(np.zeros((0, 1)), np.zeros((0, k)), pred_probs[unanswered])
     priority[crowd_rows] = 1 - scores
     priority[unanswered] = 1 - scores_unlabeled
-    priority[other] = 1 - consensus_quality[other]
+    # An item settled as `unknown` / `not_a_face` by few answers still deserves another look: shrink the share.
+    priority[other] = 1 - consensus_quality[other] * total[other] / (total[other] + 1)
 
     # Annotators, all of them (excluded ones too), against the consensus.
     confusion = annotator_confusions(item_index, annotator_index, answer, consensus, num_annotators=m, num_categories=c)

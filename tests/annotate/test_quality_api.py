@@ -78,3 +78,14 @@ def test_annotators_and_strangers_are_refused(project_with_run, api_client, make
     assert api_client.get(f"/api/quality-runs/{run.pk}/").status_code == 404
     api_client.force_authenticate(None)
     assert api_client.get(f"/api/quality-runs/{run.pk}/").status_code in (401, 403)
+
+
+def test_the_web_process_loads_neither_torch_nor_cleanlab():
+    import subprocess
+    import sys
+
+    code = ("import django, sys; django.setup(); import server.urls, annotate.tasks, annotate.api.quality; "
+            "print(sorted(m for m in ('torch', 'cleanlab', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "server.settings.test"})
+    assert out.stdout.strip() == "[]", out.stderr
