@@ -97,10 +97,16 @@ def test_lead_starts_a_quality_run_and_watches_it_finish(page, live_server, logi
     assert page.locator("#job-list li.job.succeeded .progress").get_attribute("aria-valuenow") == "100"
     run = QualityRun.objects.get(project=project)
     assert run.status == JobStatus.SUCCEEDED and run.item_results.count() == 30
-    page.wait_for_function("document.getElementById('stat-alpha') !== null")
+    page.reload()  # the headline figures now come from the engine's own summary
+    assert float(page.locator("#stat-alpha").inner_text()) == pytest.approx(run.summary["krippendorff_alpha"], abs=1e-3)
+    page.wait_for_selector("#chart-balance svg")
     page.goto(f"{live_server.url}/projects/{project.pk}/issues/")
     wait_ready(page)
     assert page.locator("#issues tbody tr").count() == 30
+    for path in ("annotators/", "agreement/"):
+        page.goto(f"{live_server.url}/projects/{project.pk}/{path}")
+        wait_ready(page)
+    assert page.locator("#heat-annotators svg").count() == 1 and page.locator("#pairs tbody tr").count() >= 1
 
 
 def test_lead_pauses_excludes_and_messages_an_annotator(page, browser, live_server, login, make_project, make_items):
