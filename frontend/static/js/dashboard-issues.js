@@ -6,7 +6,7 @@ const LABELS = config.labels;
 const PAGE = 50;
 const form = document.getElementById("filters");
 const tbody = document.querySelector("#issues tbody");
-let rows = [], selected = 0, offset = 0, count = 0, busy = false;
+let rows = [], selected = 0, offset = 0, count = 0, busy = false, runId = null;
 
 function filtersFromUrl() {
   const q = new URLSearchParams(location.search);
@@ -74,6 +74,7 @@ async function load({ keepSelection = false } = {}) {
     const page = await api("issues/", { params });
     rows = page.results;
     count = page.count;
+    runId = page.run;
     if (!keepSelection) selected = 0;
     selected = Math.min(selected, Math.max(0, rows.length - 1));
   } catch (e) {
@@ -113,7 +114,7 @@ async function decide(action, label = "") {
   if (!row) return;
   busy = true;
   try {
-    const r = await api("reviews/", { method: "POST", body: { item: row.item, action, label, quality_run: null } });
+    const r = await api("reviews/", { method: "POST", body: { item: row.item, action, label, quality_run: runId } });
     Object.assign(row, { state: r.state, final_label: r.final_label, excluded: r.excluded, extra_answers: r.extra_answers,
       review: { id: r.review, action: r.action, label: r.label, by: document.querySelector(".who span")?.textContent || "you", at: new Date().toISOString() } });
     tbody.children[selected].replaceWith(renderRow(row, selected));
