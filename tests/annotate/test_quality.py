@@ -173,3 +173,31 @@ def test_an_empty_project_gets_an_empty_run(make_project, analyse):
     assert job.status == JobStatus.SUCCEEDED, job.error
     run = QualityRun.objects.get(pk=job.result["quality_run"])
     assert run.summary["items"] == 0 and run.summary["outliers"] == [] and run.annotation_count == 0
+
+
+def test_items_the_model_trained_on_get_crossval_probabilities_or_are_marked_in_sample(make_project, make_items, analyse,
+                                                                                       monkeypatch):
+    import dataclasses
+
+    import ml.crossval
+
+    # Cross-validation itself is ml's to test; here a two-layer net and a few steps keep the test to seconds.
+    monkeypatch.setattr(ml.crossval, "MIN_STEPS", 2)
+    monkeypatch.setattr(ml.crossval, "CROSSVAL_CONFIG", dataclasses.replace(ml.crossval.CROSSVAL_CONFIG, widths=(4, 8), depths=(1, 1), epochs=2))
+    project, lead, people = make_project(annotators=2)
+    seen = make_items(project, 16, split="Training")
+    unseen = make_items(project, 4, split="PublicTest")
+    version = model_version_make(config={"trained_on_splits": ["Training"]})
+    predictions_make(version, seen + unseen, [confident(i % 4) for i in range(20)])
+    for i, item in enumerate(seen + unseen):
+        for person in people:
+            answer(item, person, LABELS[i % 4])
+    small = analyse(project, crossval_min_items=100)
+    run = QualityRun.objects.get(pk=small.result["quality_run"])
+    assert run.probability_source == "held-out+in-sample"
+    assert run.summary["probability_source"]["in_sample_items"] == 16 and run.summary["probability_source"]["held_out_items"] == 4
+    cross = analyse(project, crossval_min_items=8, crossval_folds=2, crossval_budget_s=10)
+    assert cross.status == JobStatus.SUCCEEDED, cross.error
+    run = QualityRun.objects.get(pk=cross.result["quality_run"])
+    assert run.probability_source == "held-out+cv-2fold"
+    assert run.summary["probability_source"]["crossval_items"] == 16 and run.summary["probability_source"]["in_sample_items"] == 0
