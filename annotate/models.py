@@ -115,9 +115,11 @@ class Item(models.Model):
         ]
         indexes = [
             models.Index(fields=["project", "excluded", "answer_count", "priority"], name="item_queue_idx"),
-            # The annotator queue's order (priority, then started faces first), walked from the top per lease.
+            # The annotator queue's order (priority, then the faces closest to their target first), walked from
+            # the top per lease; faces at their target are passed over inside the index (answers - extra >= k).
             models.Index(
-                fields=["project", "-priority", "-answer_count", "id"], condition=Q(excluded=False), name="item_next_idx"
+                F("project"), F("priority").desc(), (F("answer_count") - F("extra_answers")).desc(), F("id"),
+                condition=Q(excluded=False), name="item_next_idx",
             ),
             models.Index(fields=["project", "answer_count"], condition=Q(is_gold=True), name="item_gold_idx"),
             models.Index(fields=["project", "perceptual_hash"], name="item_phash_idx"),

@@ -59,10 +59,10 @@ def _lease_orm(*, project: Project, annotator_id: int, n: int, now, expires_at, 
         ids = list(
             Item.objects.filter(project=project, excluded=False)
             .exclude(pk__in=skip)
-            .alias(live=live_leases(now=now))
-            .filter(answer_count__lt=F("extra_answers") + project.overlap_target - F("live"))
+            .alias(live=live_leases(now=now), net=F("answer_count") - F("extra_answers"))
+            .filter(net__lt=project.overlap_target, answer_count__lt=F("extra_answers") + project.overlap_target - F("live"))
             .exclude(_seen_by(annotator_id))
-            .order_by("-priority", "-answer_count", "pk")
+            .order_by("-priority", F("net").desc(), "pk")
             .select_for_update(skip_locked=True, no_key=True, of=("self",))
             .values_list("pk", flat=True)[:n]
         )
@@ -81,12 +81,13 @@ def _lease_orm(*, project: Project, annotator_id: int, n: int, now, expires_at, 
 # on the hottest path. Locked rows are re-checked on their newest version before they are taken.
 _LEASE_SQL = """
 WITH picked AS (
-    SELECT i.id, i.priority, i.answer_count FROM {item} i
+    SELECT i.id, i.priority, i.answer_count - i.extra_answers AS net FROM {item} i
     WHERE i.project_id = %(project)s AND NOT i.excluded
+      AND (i.answer_count - i.extra_answers) < %(k)s
       AND i.answer_count + CASE WHEN i.lease_until > %(now)s THEN i.lease_count ELSE 0 END < i.extra_answers + %(k)s
       AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s)
       AND NOT (i.id = ANY(%(skip)s::bigint[]))
-    ORDER BY i.priority DESC, i.answer_count DESC, i.id
+    ORDER BY i.priority DESC, (i.answer_count - i.extra_answers) DESC, i.id
     LIMIT %(n)s
     FOR NO KEY UPDATE OF i SKIP LOCKED
 ), bumped AS (
@@ -94,11 +95,11 @@ WITH picked AS (
     SET lease_count = CASE WHEN i.lease_until > %(now)s THEN i.lease_count + 1 ELSE 1 END,
         lease_until = CASE WHEN i.lease_until > %(expires)s THEN i.lease_until ELSE %(expires)s END
     FROM picked WHERE i.id = picked.id
-    RETURNING i.id, picked.priority, picked.answer_count
+    RETURNING i.id, picked.priority, picked.net
 )
 INSERT INTO {assignment} (project_id, item_id, annotator_id, status, is_gold, created_at, expires_at)
 SELECT %(project)s, b.id, %(annotator)s, 'open', false, %(now)s, %(expires)s FROM bumped b
-ORDER BY b.priority DESC, b.answer_count DESC, b.id
+ORDER BY b.priority DESC, b.net DESC, b.id
 RETURNING id, item_id
 """
 
@@ -107,7 +108,10 @@ def _lease_postgres(*, project: Project, annotator_id: int, n: int, now, expires
     sql = _LEASE_SQL.format(item=Item._meta.db_table, assignment=Assignment._meta.db_table)
     params = {"project": project.pk, "now": now, "k": project.overlap_target, "annotator": annotator_id,
               "skip": sorted(skip), "n": n, "expires": expires_at}
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A lease is soft state: if a crash loses the last moments of leases, those faces are simply
+        # handed out again. So its commit does not wait for the disk; answers always do.
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
         cursor.execute(sql, params)
         rows = sorted(cursor.fetchall())
     return [
@@ -162,7 +166,7 @@ def assignments_lease(
 ) -> LeaseResult:
     """Lease up to `count` faces to the member: their own unexpired leases first (if `resume`), then new ones.
 
-    New leases go to the highest-priority items (then those with the most answers, so started items
+    New leases go to the highest-priority items (then those closest to their target, so started items
     finish first) whose answers plus live leases are below target, that the annotator has never been
     leased, and that are not excluded; gold items are mixed in at the project's rate.
     """
