@@ -364,6 +364,9 @@ def main() -> None:
     needed = max(ladder)
 
     server, tmp, env = None, None, None
+    # Other work on the machine shares the CPU with server and load generator: say how busy it was.
+    load_at_start = os.getloadavg()[0]
+    log(f"load average before the run: {load_at_start:.2f} on {os.cpu_count()} CPUs")
     try:
         if args.url:
             if not args.project:
@@ -411,6 +414,7 @@ def main() -> None:
                     break
                 best = n
         result = {"bench": "annotate_load", "mode": "open" if open_loop else "closed", "items": args.items, "k": 3,
+                  "loadavg_at_start": load_at_start, "loadavg_at_end": os.getloadavg()[0],
                   "server": "external" if args.url else f"gunicorn gthread {args.workers}x{args.threads}, PostgreSQL",
                   "cpus": os.cpu_count(), "runs": runs}
         if open_loop:

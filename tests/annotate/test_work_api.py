@@ -155,3 +155,14 @@ def test_schema_documents_the_work_endpoints(client, make_user):
                   "/api/projects/{project_id}/stats/me/", "/api/projects/{project_id}/stats/annotators/{user_id}/"]:
         assert route in text, route
     assert "AnnotationSubmitInput" in text and "LeaseOutput" in text
+
+
+def test_the_labelling_page_is_for_members_only(client, make_project, make_user):
+    project, _, (alice,) = make_project(annotators=1, valence_arousal=True)
+    assert client.get(f"/projects/{project.pk}/label/").status_code == 302  # to the sign-in page
+    client.force_login(make_user())
+    assert client.get(f"/projects/{project.pk}/label/").status_code == 404
+    client.force_login(alice)
+    page = client.get(f"/projects/{project.pk}/label/").content.decode()
+    assert 'data-label="not_a_face" data-key="0"' in page and 'data-flag="occluded" data-key="o"' in page
+    assert 'id="va-pad"' in page and 'id="label-config"' in page
