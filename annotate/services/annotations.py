@@ -1,9 +1,8 @@
 """Answers: submit one for a lease (idempotent by client id), correct the last one (undo), all append-only."""
+import json
 import math
 import uuid
 from datetime import timedelta
-
-import json
 from types import SimpleNamespace
 
 from django.db import IntegrityError, connection, transaction
@@ -124,11 +123,13 @@ def _submit_live_postgres(*, annotator, assignment_id, client_id, label, flags, 
         project = SimpleNamespace(labels=labels, flags=project_flags, valence_arousal=valence_arousal)
         flags = _validate(project=project, label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds)
         seconds = None if seconds is None else min(seconds, MAX_SECONDS)
-        cursor.execute(_SUBMIT_SQL.format(**tables), {
-            "assignment": assignment_id, "annotator": annotator.pk, "now": now, "label": label, "flags": json.dumps(flags),
-            "valence": valence, "arousal": arousal, "seconds": seconds, "client_id": client_id, "source": source,
-        })
-        row = cursor.fetchone()
+        # Atomic so that a failure (a raced client id) leaves a surrounding transaction usable.
+        with transaction.atomic():
+            cursor.execute(_SUBMIT_SQL.format(**tables), {
+                "assignment": assignment_id, "annotator": annotator.pk, "now": now, "label": label, "flags": json.dumps(flags),
+                "valence": valence, "arousal": arousal, "seconds": seconds, "client_id": client_id, "source": source,
+            })
+            row = cursor.fetchone()
     if row is None:
         return None
     pk, project_id, item_id = row

@@ -131,3 +131,15 @@ def test_undo_is_a_new_answer_that_replaces_the_old_one(make_project, make_items
     with pytest.raises(Forbidden) as info:
         annotation_correct(annotator=alice, replaces=last.client_id, client_id=uuid.uuid4(), label="fear")
     assert info.value.code == "undo_window_passed"
+
+
+def test_a_client_id_reused_on_another_lease_returns_the_original(make_project, make_items):
+    project, _, (alice,) = make_project(annotators=1, gold_rate=0)
+    make_items(project, 2)
+    first, second = lease(project, alice, count=2)
+    client_id = uuid.uuid4()
+    original, _ = annotation_submit(annotator=alice, assignment_id=first.pk, client_id=client_id, label="anger")
+    again, created = annotation_submit(annotator=alice, assignment_id=second.pk, client_id=client_id, label="fear")
+    assert not created and again.pk == original.pk
+    assert Assignment.objects.get(pk=second.pk).status == AssignmentStatus.OPEN
+    assert Item.objects.get(pk=second.item_id).answer_count == 0 and Annotation.objects.count() == 1
