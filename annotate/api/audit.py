@@ -14,7 +14,7 @@ from annotate.selectors.audit import (
 from annotate.selectors.audit_agreement import agreement_report
 from annotate.selectors.audit_annotators import annotator_confusion, annotator_table
 from annotate.selectors.audit_issues import (
-    IssueFilters, issue_page, item_state, review_latest_by_item, review_list_for_item,
+    IssueFilters, issue_page, item_answers, item_state, review_latest_by_item, review_list_for_item,
 )
 from annotate.services.members import membership_update
 from annotate.services.reviews import review_create, review_undo
@@ -213,6 +213,26 @@ class ItemReviewListApi(APIView):
         return Response(ReviewOutput(review_list_for_item(item=item), many=True).data)
 
 
+class AnswerOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField()
+    flags = serializers.ListField(child=serializers.CharField())
+    seconds = serializers.FloatField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    annotator_id = serializers.IntegerField()
+    annotator__username = serializers.CharField()
+
+
+class ItemAnswerListApi(APIView):
+    @extend_schema(responses=AnswerOutput(many=True), summary="An item's live answers and who gave them (leads)")
+    def get(self, request, project_id: int, item_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        item = Item.objects.filter(pk=item_id, project=project).only("id").first()
+        if item is None:
+            raise NotFound("No such item in this project.")
+        return Response(AnswerOutput(item_answers(item=item), many=True).data)
+
+
 class AnnotatorRowOutput(serializers.Serializer):
     user_id = serializers.IntegerField()
     username = serializers.CharField()
@@ -331,6 +351,7 @@ urlpatterns = [
     path("projects/<int:project_id>/issues/", IssueListApi.as_view(), name="api-issues"),
     path("projects/<int:project_id>/reviews/", ReviewCreateApi.as_view(), name="api-reviews"),
     path("projects/<int:project_id>/items/<int:item_id>/reviews/", ItemReviewListApi.as_view(), name="api-item-reviews"),
+    path("projects/<int:project_id>/items/<int:item_id>/answers/", ItemAnswerListApi.as_view(), name="api-item-answers"),
     path("projects/<int:project_id>/annotators/", AnnotatorListApi.as_view(), name="api-annotators"),
     path("projects/<int:project_id>/annotators/<int:user_id>/confusion/", AnnotatorConfusionApi.as_view(), name="api-annotator-confusion"),
     path("projects/<int:project_id>/members/<int:user_id>/", MemberUpdateApi.as_view(), name="api-member"),

@@ -157,6 +157,14 @@ def review_list_for_item(*, item: Item) -> list[dict]:
     )
 
 
+def item_answers(*, item: Item) -> list[dict]:
+    """The item's live answers with who gave them, oldest first (leads adjudicate with these)."""
+    return list(
+        Annotation.objects.filter(item=item, replaced_by__isnull=True).order_by("created_at", "id")
+        .values("id", "label", "flags", "seconds", "created_at", "annotator_id", "annotator__username")
+    )
+
+
 def issue_filter_options(*, project: Project) -> dict:
     """Choices for the filter bar: labels, splits present, annotators, flags."""
     splits = list(Item.objects.filter(project=project).exclude(split="").values_list("split", flat=True).distinct().order_by("split"))

@@ -111,6 +111,16 @@ def test_annotators_table_confusion_and_member_actions(api_client, audited):
     assert api_client.patch(f"/api/projects/{project.pk}/members/999999/", {"paused": True}, format="json").status_code == 404
 
 
+def test_item_answers_show_who_said_what(api_client, audited, make_project, make_items):
+    project, lead, people, items, _ = audited
+    api_client.force_authenticate(lead)
+    answers = api(api_client, project, f"items/{items[0].pk}/answers/")
+    assert len(answers) == 3 and {a["annotator__username"] for a in answers} <= {p.username for p in people}
+    other, _, _ = make_project()
+    (stranger,) = make_items(other, 1)
+    assert api_client.get(f"/api/projects/{project.pk}/items/{stranger.pk}/answers/").status_code == 404
+
+
 def test_agreement_report(api_client, audited):
     project, lead, _, _, run = audited
     api_client.force_authenticate(lead)
@@ -134,7 +144,8 @@ def test_no_quality_run_yet(api_client, make_project, make_items):
         assert api_client.get(f"/projects/{project.pk}/{page}").status_code == 200
 
 
-LEAD_GETS = ["overview/", "answers-per-hour/", "issues/", "annotators/", "agreement/", "annotators/{user}/confusion/", "items/{item}/reviews/"]
+LEAD_GETS = ["overview/", "answers-per-hour/", "issues/", "annotators/", "agreement/", "annotators/{user}/confusion/",
+             "items/{item}/reviews/", "items/{item}/answers/"]
 PAGES = ["", "issues/", "annotators/", "agreement/"]
 
 

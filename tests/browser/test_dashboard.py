@@ -155,7 +155,7 @@ def test_annotators_get_403_on_every_lead_page_and_endpoint(page, live_server, l
         assert "Not allowed" in page.locator("h1").inner_text()
     api = f"{live_server.url}/api/projects/{project.pk}/"
     for path in ["overview/", "answers-per-hour/", "issues/", "annotators/", "agreement/",
-                 f"annotators/{people[0].pk}/confusion/", f"items/{items[0].pk}/reviews/"]:
+                 f"annotators/{people[0].pk}/confusion/", f"items/{items[0].pk}/reviews/", f"items/{items[0].pk}/answers/"]:
         assert page.request.get(api + path).status == 403, path
     token = page.context.cookies()
     csrf = next(c["value"] for c in token if c["name"] == "csrftoken")

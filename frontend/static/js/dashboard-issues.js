@@ -85,6 +85,7 @@ async function load({ keepSelection = false } = {}) {
   if (!rows.length && !document.getElementById("issues-empty").textContent) document.getElementById("issues-empty").textContent = "No items match these filters.";
   render();
   scrollToSelected();
+  inspect();
   document.body.dataset.ready = "1";
 }
 
@@ -99,6 +100,33 @@ function select(i) {
   selected = next;
   tbody.children[selected]?.classList.add("selected");
   scrollToSelected();
+  inspect();
+}
+
+// The inspector shows the selected face larger, each live answer with who gave it, and the review history.
+let inspectTimer = null;
+function inspect() {
+  clearTimeout(inspectTimer);
+  const row = rows[selected];
+  if (!row) return;
+  inspectTimer = setTimeout(async () => {
+    try {
+      const [answers, reviews] = await Promise.all([api(`items/${row.item}/answers/`), api(`items/${row.item}/reviews/`)]);
+      if (rows[selected] !== row) return;  // the lead moved on meanwhile
+      const panel = document.getElementById("inspector");
+      panel.replaceChildren(
+        h("img", { class: "big", src: row.image, alt: `face ${row.item}` }),
+        h("div", { class: "facts" }, h("span", {}, `#${row.item}`), h("span", {}, row.split || ""), h("span", {}, `${row.num_answers} answers`)),
+        h("h3", {}, "Answers"),
+        h("ul", {}, answers.map((a) => h("li", {}, h("span", { class: "who" }, a.annotator__username),
+          h("span", {}, chip(a.label), a.flags.length ? h("small", { class: "muted" }, ` ${a.flags.join(", ")}`) : null)))),
+        h("h3", {}, "Reviews"),
+        reviews.length ? h("ul", {}, reviews.slice(0, 6).map((r) => h("li", {},
+          h("span", { class: "who", title: new Date(r.created_at).toLocaleString() }, `${r.reviewer__username}`),
+          h("span", {}, r.label ? chip(r.label) : h("small", {}, r.action.replace("_", " ")))))) : h("p", { class: "muted small" }, "None yet."),
+      );
+    } catch (e) { /* the table stays usable without the inspector */ }
+  }, 120);
 }
 
 // Items decided on this page, newest last: `u` undoes the latest decision wherever the cursor is.
@@ -118,7 +146,9 @@ async function decide(action, label = "") {
     Object.assign(row, { state: r.state, final_label: r.final_label, excluded: r.excluded, extra_answers: r.extra_answers,
       review: { id: r.review, action: r.action, label: r.label, by: document.querySelector(".who span")?.textContent || "you", at: new Date().toISOString() } });
     tbody.children[selected].replaceWith(renderRow(row, selected));
-    if (action !== "undo") { decided.push(row.item); select(selected + 1); }
+    if (action === "undo") inspect();
+    else if (selected === rows.length - 1 && offset + PAGE < count) { decided.push(row.item); offset += PAGE; await load(); }
+    else { decided.push(row.item); select(selected + 1); }
   } catch (e) {
     toast(e.message, "bad");
   } finally {
