@@ -247,6 +247,7 @@ def main() -> None:
         "api_annotator_confusion": api + f"annotators/{user}/confusion/",
         "api_agreement": api + "agreement/",
         "api_item_reviews": api + f"items/{item}/reviews/",
+        "api_item_answers": api + f"items/{item}/answers/",
     }
     results, first = {}, {}
     for name, url in gets.items():

@@ -6,7 +6,7 @@ from django.db.models import Exists, F, IntegerField, OuterRef, Q, QuerySet, Sub
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
-from annotate.models import Annotation, Item, Project, QualityItemResult, QualityRun, Review, ReviewAction
+from annotate.models import Annotation, Item, Project, QualityItemResult, QualityRun, Review, ReviewAction, Role
 
 # Flags that come from the quality run rather than from annotators' answers.
 RUN_FLAGS = ("label_issue", "model_disagrees")
@@ -169,7 +169,7 @@ def issue_filter_options(*, project: Project) -> dict:
     """Choices for the filter bar: labels, splits present, annotators, flags."""
     splits = list(Item.objects.filter(project=project).exclude(split="").values_list("split", flat=True).distinct().order_by("split"))
     annotators = list(
-        project.memberships.filter(role="annotator").order_by("user__username").values_list("user_id", "user__username")
+        project.memberships.filter(role=Role.ANNOTATOR).order_by("user__username").values_list("user_id", "user__username")
     )
     return {
         "labels": list(project.labels),

@@ -2,6 +2,7 @@
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import path, reverse
 
@@ -27,7 +28,7 @@ def lead_page(tab: str):
             context = view(request, project)
             config = {
                 "project": project.pk, "labels": list(project.labels), "tab": tab,
-                "api": f"/api/projects/{project.pk}/", **context.pop("config", {}),
+                "api": f"/api/projects/{project.pk}/", "csrf": get_token(request), **context.pop("config", {}),
             }
             tabs = [(name, reverse(url, args=[project.pk])) for name, url in TABS]
             return render(

@@ -1,9 +1,11 @@
 // Shared helpers for the lead dashboard pages: config, API calls with CSRF, formatting, job progress.
 export const config = JSON.parse(document.getElementById("dashboard-config").textContent);
 
+// The page's token first (works with an HttpOnly CSRF cookie), the cookie as a fallback.
 function csrfToken() {
+  if (config.csrf) return config.csrf;
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : config.csrf || "";
+  return match ? decodeURIComponent(match[1]) : "";
 }
 
 export class ApiError extends Error {
