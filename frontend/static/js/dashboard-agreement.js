@@ -3,7 +3,7 @@ import { api, config, h, pct, toast } from "./dashboard.js";
 import { heatmap, labelColor } from "./charts.js";
 
 function meter(v, color) {
-  return h("span", { class: "meter" }, h("span", { style: `width:${((v ?? 0) * 100).toFixed(1)}%;background:${color}` }), h("em", {}, pct(v)));
+  return h("span", { class: "meter" }, h("span", { class: "track" }, h("span", { style: `width:${((v ?? 0) * 100).toFixed(1)}%;background:${color}` })), h("em", {}, pct(v)));
 }
 
 async function load() {
