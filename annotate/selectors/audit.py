@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Value
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -27,7 +27,7 @@ def overview_progress(*, project: Project) -> dict:
         excluded_items=Count("id", filter=Q(excluded=True)),
         gold=Count("id", filter=Q(is_gold=True)),
         gold_answered=Count("id", filter=Q(is_gold=True, answer_count__gt=0)),
-        done=Count("id", filter=Q(excluded=False, answer_count__gte=project.overlap_target)),
+        done=Count("id", filter=Q(excluded=False, answer_count__gte=F("extra_answers") + Value(project.overlap_target))),
     )
     live_leases = Assignment.objects.filter(
         project=project, status=AssignmentStatus.OPEN, expires_at__gt=timezone.now()

@@ -32,6 +32,8 @@ def test_overview_figures(api_client, audited):
     body = api(api_client, project, "overview/")
     progress = body["progress"]
     assert progress["items"] == 12 and progress["done"] == 12 and progress["live_leases"] == 1
+    Item.objects.filter(pk=items[2].pk).update(extra_answers=1)  # a request for more answers raises its target
+    assert api(api_client, project, "overview/")["progress"]["done"] == 11
     assert progress["by_answer_count"][3] == {"answers": 3, "items": 12}
     assert (progress["gold"], progress["gold_answered"], progress["gold_coverage"]) == (1, 1, 1.0)
     assert sum(c["items"] for c in body["class_balance"]) == 12
