@@ -358,7 +358,7 @@ def main() -> None:
     args = parser.parse_args()
 
     open_loop = args.rate is not None
-    default_ladder = "50,100,150,200,250,300,400" if open_loop else "1,20,50"
+    default_ladder = "10,25,50,100,150,200,250,300,400" if open_loop else "1,20,50"
     ladder = [int(n) for n in (args.annotators or default_ladder).split(",")]
     seconds = args.seconds or (15.0 if open_loop else 20.0)
     needed = max(ladder)

@@ -93,6 +93,7 @@ def test_label_twenty_faces_by_keyboard_and_undo_one(page, login, live_server, m
     page.wait_for_function("document.getElementById('help-stats').textContent.includes('20 answers')")
     page.keyboard.press("Escape")
     assert not page.locator("#help").is_visible()
+    page.wait_for_function("document.getElementById('toast').textContent === ''")
     path = screenshot(page, "labelling")
     shutil.copy(path, ROOT / "docs" / "labelling.png")
 
