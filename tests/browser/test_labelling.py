@@ -144,3 +144,28 @@ def test_phone_by_touch_with_the_valence_arousal_pad(browser, login, live_server
         assert answer.valence == pytest.approx(0.5, abs=0.05) and answer.arousal == pytest.approx(0.5, abs=0.05)
     finally:
         context.close()
+
+
+def test_answers_given_offline_are_kept_and_sent_once_back_online(browser, login, live_server, make_project, make_items):
+    project, _, (alice,) = make_project(annotators=1, gold_rate=0)
+    faces(project, 6, make_items)
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        login(page, alice.username)
+        page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+        page.wait_for_selector("#label-app[data-state=labelling]")
+        page.wait_for_function("window.ferlabLabel.queue.length >= 2")  # faces prefetched before the network drops
+        context.set_offline(True)
+        for key in "12":
+            before = face_id(page)
+            page.keyboard.press(key)
+            page.wait_for_function(f"document.getElementById('face').dataset.item !== '{before}'")
+        page.wait_for_function("document.getElementById('sync').textContent.startsWith('2 to save')")
+        assert not Annotation.objects.filter(annotator=alice).exists()
+        context.set_offline(False)
+        wait_saved(page)
+        assert sorted(Annotation.objects.filter(annotator=alice).values_list("label", flat=True)) == ["happiness", "neutral"]
+    finally:
+        context.close()
