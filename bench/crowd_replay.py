@@ -147,6 +147,7 @@ def annotator_ranking(project, run, *, members, crowd: Crowd, truth: dict) -> di
     from annotate.models import Annotation, QualityAnnotatorResult
 
     estimated = dict(QualityAnnotatorResult.objects.filter(run=run).values_list("annotator_id", "quality"))
+    worst = dict(QualityAnnotatorResult.objects.filter(run=run).values_list("annotator_id", "worst_class"))
     right: dict[int, list[bool]] = {}
     for user_id, item_id, label in Annotation.objects.filter(project=project).values_list("annotator_id", "item_id", "label"):
         if item_id in truth:
@@ -158,7 +159,12 @@ def annotator_ranking(project, run, *, members, crowd: Crowd, truth: dict) -> di
     injected = [i for i, kind in enumerate(crowd.kinds) if kind != "honest"]
     bottom = set(np.argsort(np.where(ok, est, np.inf))[: len(injected)].tolist())
     true_bottom = set(np.argsort(np.where(ok, true, np.inf))[: len(injected)].tolist())
+    biased_classes = {ANSWERS[b] for b in crowd.bias}
+    worst_in_bias = [worst.get(u, "") in biased_classes for u in users]
     return {"spearman": round(float(spearmanr(est[ok], true[ok]).statistic), 4), "injected": len(injected),
+            # A class-specific bias shows in the annotator's worst class more than in one overall score.
+            "biased_worst_class_in_bias": int(sum(w for w, k in zip(worst_in_bias, crowd.kinds) if k == "biased")),
+            "honest_worst_class_in_bias_share": round(float(np.mean([w for w, k in zip(worst_in_bias, crowd.kinds) if k == "honest"])), 4),
             "injected_in_bottom": len(bottom & set(injected)), "injected_in_true_bottom": len(true_bottom & set(injected)),
             "true_accuracy_honest_mean": round(float(np.nanmean(true[[k == "honest" for k in crowd.kinds]])), 4),
             "true_accuracy_biased_mean": round(float(np.nanmean(true[[k == "biased" for k in crowd.kinds]])), 4),
