@@ -282,6 +282,7 @@ def main() -> None:
         "annotators_fixed_k3": fixed_ranking, "annotators_activelab": active_ranking,
         "probability_source": run.probability_source, "model": run.model_version.name,
         "seconds": round(time.perf_counter() - started, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }))
 
 

@@ -137,6 +137,7 @@ def main() -> None:
         "goal_auroc": 0.9, "goal_met": figures["auroc"] >= 0.9, "probability_source": run.probability_source,
         "model": run.model_version.name, "model_sha256": run.model_version.sha256[:12],
         "run_seconds": job.result.get("seconds"), "seconds": round(time.perf_counter() - started, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }))
 
 

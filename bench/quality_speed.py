@@ -199,7 +199,7 @@ def main() -> None:
     engine = "postgresql" if args.database_url.startswith("postgres") else "sqlite"
     print(json.dumps({"bench": "quality_speed", "database": engine, **made, **result, "cpus": os.cpu_count(),
                       "goal_seconds": 30, "goal_met": result["seconds"] < 30, "setup_seconds": round(setup_s, 1),
-                      "analysis_by_annotators": points}))
+                      "analysis_by_annotators": points, "load_average": [round(x, 2) for x in os.getloadavg()]}))
 
 
 if __name__ == "__main__":
