@@ -166,3 +166,17 @@ def test_the_labelling_page_is_for_members_only(client, make_project, make_user)
     page = client.get(f"/projects/{project.pk}/label/").content.decode()
     assert 'data-label="not_a_face" data-key="0"' in page and 'data-flag="occluded" data-key="o"' in page
     assert 'id="va-pad"' in page and 'id="label-config"' in page
+
+
+def test_hand_built_hot_path_responses_match_their_serializers(api_client, make_project, make_items):
+    from annotate.api.work import AnnotationOutput, LeasedItemOutput
+
+    project, _, (alice,) = make_project(annotators=1, gold_rate=0)
+    make_items(project, 1)
+    api_client.force_authenticate(alice)
+    (lease,) = next_items(api_client, project)["assignments"]
+    assert set(lease) == set(LeasedItemOutput().fields)
+    body = submit(api_client, assignment=lease["assignment"], label="anger", flags=["occluded"], seconds=2.0).json()
+    stored = Annotation.objects.get(pk=body["id"])
+    assert body == AnnotationOutput(stored).data
+    assert api_client.get(f"/api/annotations/{body['id']}/").json() == body
