@@ -266,7 +266,9 @@ def seed(*, items: int, annotators: int, media: Path) -> tuple[int, list[tuple[s
     import numpy as np
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.auth.hashers import make_password
-    from django.contrib.sessions.backends.db import SessionStore
+    from importlib import import_module
+
+    from django.conf import settings
     from django.db import connections
     from PIL import Image
 
@@ -293,13 +295,14 @@ def seed(*, items: int, annotators: int, media: Path) -> tuple[int, list[tuple[s
     users = User.objects.bulk_create([User(username=f"{USER_PREFIX}{n}", password=password) for n in range(annotators)])
     users = list(User.objects.filter(username__startswith=USER_PREFIX).order_by("pk"))
     Membership.objects.bulk_create([Membership(project=project, user=u, role=Role.ANNOTATOR) for u in users])
+    SessionStore = import_module(settings.SESSION_ENGINE).SessionStore  # whichever engine the server uses
     sessions = []
     for user in users:
         store = SessionStore()
         store[SESSION_KEY] = str(user.pk)
         store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
         store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        store.create()
+        store.save(must_create=True)
         sessions.append((store.session_key, uuid.uuid4().hex))
     # Fresh statistics, as autovacuum would have after an import; the queue query's plan depends on them.
     with connections["default"].cursor() as cursor:
