@@ -31,7 +31,7 @@ test-embedded: install chromium
 	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in $$(ls bench/*.py | grep -v "/_"); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lock:
 	$(BIN)/pip freeze | sed 's/^torch==\(.*\)+cpu/torch==\1/' > requirements.txt.new

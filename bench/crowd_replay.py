@@ -37,33 +37,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench._setup import django_setup  # noqa: E402
 ANSWERS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "not_a_face")
 NEUTRAL = 0
-
-
-def django_setup(database_url: str, *, media: Path) -> None:
-    """A fresh database (SQLite file or PostgreSQL database) and media folder of the benchmark's own."""
-    if database_url.startswith("sqlite"):
-        path = Path(database_url.split("sqlite:///", 1)[1])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    else:
-        import psycopg
-
-        base, name = database_url.rsplit("/", 1)
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ.update(DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="server.settings.base", FERLAB_MEDIA_ROOT=str(media))
-    os.environ.pop("CELERY_BROKER_URL", None)
-    os.environ.setdefault("FERLAB_LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 class Crowd:

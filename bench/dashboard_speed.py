@@ -20,6 +20,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench._setup import recreate_database  # noqa: E402
+
 GOAL_MS = 300
 LABELS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "not_a_face"]
 TRUTH_P = np.array([30, 26, 12, 11, 9, 3, 5, 4, 0, 0], dtype=float)
@@ -29,15 +32,6 @@ CONFUSED_WITH = [3, 0, 6, 0, 5, 4, 2, 0, 0, 0]
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def recreate_database(base_url: str, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(f"{base_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{base_url}/{name}"
 
 
 def _defaults(table: str, columns: list[str]) -> tuple[list[str], tuple]:
@@ -211,7 +205,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = recreate_database(args.postgres, args.db)
+    os.environ["DATABASE_URL"] = f"{args.postgres}/{args.db}"
+    recreate_database(os.environ["DATABASE_URL"])
     os.environ.pop("CELERY_BROKER_URL", None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "server.settings.base"
     import django

@@ -25,33 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def django_setup(database_url: str, *, fresh: bool) -> None:
-    """Point Django at the benchmark's own database (created anew when ``fresh``) and migrate it."""
-    if fresh:
-        if database_url.startswith("sqlite"):
-            path = Path(database_url.split("sqlite:///", 1)[1])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        else:
-            import psycopg
-
-            base, name = database_url.rsplit("/", 1)
-            with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.pop("CELERY_BROKER_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "server.settings.base"
-    os.environ.setdefault("FERLAB_LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    if fresh:
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+from bench._setup import django_setup  # noqa: E402
 
 
 def populate(*, items: int, answers: int, annotators: int, seed: int = 0) -> dict:
