@@ -39,5 +39,13 @@ def access_item(*, user: AbstractBaseUser, item_id: int) -> Item:
     return Item.objects.get(pk=item_id)
 
 
+def access_item_in_project(*, project: Project, item_id: int) -> Item:
+    """An item of a project the caller already has access to; NotFound for items of other projects."""
+    item = Item.objects.filter(pk=item_id, project=project).only("id", "project_id").first()
+    if item is None:
+        raise NotFound("No such item in this project.")
+    return item
+
+
 def is_lead(*, user: AbstractBaseUser, project_id: int) -> bool:
     return user.is_superuser or Membership.objects.filter(project_id=project_id, user=user, role=Role.LEAD).exists()

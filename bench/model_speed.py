@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml.config import DEFAULT_WEIGHTS, TrainConfig  # noqa: E402
+from ml.config import DEFAULT_WEIGHTS  # noqa: E402
 
 TRAINING_FACES = 28_709
 

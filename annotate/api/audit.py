@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import access_project_as_lead
+from annotate.access import access_item_in_project, access_project_as_lead
 from annotate.exceptions import NotFound, ValidationFailed
 from annotate.models import Item, QualityRun, ReviewAction
 from annotate.selectors.audit import (
@@ -171,9 +171,7 @@ class ReviewCreateApi(APIView):
         data = ReviewCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        item = Item.objects.filter(pk=v["item"], project=project).only("id", "project_id").first()
-        if item is None:
-            raise NotFound("No such item in this project.")
+        item = access_item_in_project(project=project, item_id=v["item"])
         if v["action"] == UNDO:
             review = review_undo(item=item, reviewer=request.user)
         else:
@@ -207,9 +205,7 @@ class ItemReviewListApi(APIView):
     @extend_schema(responses=ReviewOutput(many=True), summary="An item's reviews, newest first (leads)")
     def get(self, request, project_id: int, item_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        item = Item.objects.filter(pk=item_id, project=project).only("id").first()
-        if item is None:
-            raise NotFound("No such item in this project.")
+        item = access_item_in_project(project=project, item_id=item_id)
         return Response(ReviewOutput(review_list_for_item(item=item), many=True).data)
 
 
@@ -227,9 +223,7 @@ class ItemAnswerListApi(APIView):
     @extend_schema(responses=AnswerOutput(many=True), summary="An item's live answers and who gave them (leads)")
     def get(self, request, project_id: int, item_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        item = Item.objects.filter(pk=item_id, project=project).only("id").first()
-        if item is None:
-            raise NotFound("No such item in this project.")
+        item = access_item_in_project(project=project, item_id=item_id)
         return Response(AnswerOutput(item_answers(item=item), many=True).data)
 
 

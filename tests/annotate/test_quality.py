@@ -1,5 +1,4 @@
 """Quality runs through the services and the API, with crafted answers and predictions (tasks run in-process)."""
-import numpy as np
 import pytest
 from django.db import transaction
 
