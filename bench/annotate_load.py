@@ -37,6 +37,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._setup import recreate_database  # noqa: E402  (after the path is set)
 DB_NAME = "ferlab_bench_load"
 USER_PREFIX = "bench-annotator-"
 PASSWORD = "bench-pw-123"
@@ -387,8 +388,7 @@ def main() -> None:
             env.pop("CELERY_BROKER_URL", None)
             os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "FERLAB_VAR_DIR", "FERLAB_MEDIA_ROOT")})
             log(f"creating database {DB_NAME}")
-            admin_sql(db_url, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-            admin_sql(db_url, f"CREATE DATABASE {DB_NAME}")
+            recreate_database(db_url)
             subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
             t0 = time.time()
             project, sessions = seed(items=args.items, annotators=needed, media=tmp / "media")
