@@ -38,6 +38,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench._setup import recreate_database  # noqa: E402  (after the path is set)
+from server.settings.probe import reachable as env_reachable  # noqa: E402
 DB_NAME = "ferlab_bench_load"
 USER_PREFIX = "bench-annotator-"
 PASSWORD = "bench-pw-123"
@@ -358,6 +359,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--settings", default="server.settings.base", help="DJANGO_SETTINGS_MODULE of the server")
+    parser.add_argument("--cache-url", default="redis://127.0.0.1:6379/9",
+                        help="Redis for the server's cache and cached sessions, used when reachable ('' for none)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
@@ -386,6 +389,9 @@ def main() -> None:
                    "FERLAB_VAR_DIR": str(tmp / "var"), "FERLAB_MEDIA_ROOT": str(tmp / "media"), "DJANGO_DEBUG": "false",
                    "FERLAB_LOG_LEVEL": "WARNING"}
             env.pop("CELERY_BROKER_URL", None)
+            env.pop("FERLAB_CACHE_URL", None)
+            if args.cache_url and env_reachable(args.cache_url):
+                env["FERLAB_CACHE_URL"] = args.cache_url  # sessions read from Redis, as in the compose deployment
             os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "FERLAB_VAR_DIR", "FERLAB_MEDIA_ROOT")})
             log(f"creating database {DB_NAME}")
             recreate_database(db_url)
@@ -418,7 +424,8 @@ def main() -> None:
                 best = n
         result = {"bench": "annotate_load", "mode": "open" if open_loop else "closed", "items": args.items, "k": 3,
                   "loadavg_at_start": load_at_start, "loadavg_at_end": os.getloadavg()[0],
-                  "server": "external" if args.url else f"gunicorn gthread {args.workers}x{args.threads}, PostgreSQL",
+                  "server": "external" if args.url else f"gunicorn gthread {args.workers}x{args.threads}, PostgreSQL"
+                  + (", Redis sessions" if env and env.get("FERLAB_CACHE_URL") else ""),
                   "cpus": os.cpu_count(), "runs": runs}
         if open_loop:
             result["max_annotators_p99_under_50ms"] = best

@@ -1,20 +1,24 @@
 """API: projects the caller belongs to, their members, and item images (access-checked)."""
 import mimetypes
 
+from django.core import signing
+
 from django.contrib.auth import get_user_model
-from django.http import FileResponse
+from django.http import FileResponse, JsonResponse
 from django.urls import path
 from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.access import access_item, access_membership, access_project_as_lead
-from annotate.exceptions import Forbidden, NotFound
-from annotate.models import Role
+from annotate.exceptions import Forbidden, NotFound, error_body
+from annotate.models import Item, Role
 from annotate.selectors.projects import project_list_for_user, project_progress
 from annotate.services.projects import membership_set, project_create
+from annotate.signing import item_image_token_read
 
 
 class ProjectOutput(serializers.Serializer):
@@ -97,8 +101,18 @@ class MembershipApi(APIView):
         return Response({"username": user.username, "role": membership.role})
 
 
+def item_image_response(field) -> FileResponse:
+    """A stored image, cached privately by browsers: an item's files never change."""
+    if not field:
+        raise NotFound("This item has no stored image.")
+    content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
+    response = FileResponse(field.open("rb"), content_type=content_type)
+    patch_cache_control(response, private=True, max_age=86400, immutable=True)
+    return response
+
+
 class ItemImageApi(APIView):
-    """The face image; browsers cache it privately because items never change."""
+    """The face image, for any member of the item's project."""
 
     @extend_schema(
         parameters=[OpenApiParameter("kind", str, enum=["crop", "original"], description="crop (default) or original")],
@@ -107,13 +121,20 @@ class ItemImageApi(APIView):
     )
     def get(self, request, item_id: int):
         item = access_item(user=request.user, item_id=item_id)
-        field = item.image if request.query_params.get("kind") == "original" and item.image else item.crop
-        if not field:
-            raise NotFound("This item has no stored image.")
-        content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
-        response = FileResponse(field.open("rb"), content_type=content_type)
-        patch_cache_control(response, private=True, max_age=86400, immutable=True)
-        return response
+        return item_image_response(item.image if request.query_params.get("kind") == "original" and item.image else item.crop)
+
+
+@require_GET
+def item_image_signed(request, token: str):
+    """The face crop behind a signed link from the lease API: no session, user or membership query."""
+    try:
+        item_id = item_image_token_read(token=token)
+    except signing.BadSignature:
+        return JsonResponse(error_body("bad_link", "This image link is invalid or has expired."), status=404)
+    item = Item.objects.filter(pk=item_id).only("crop").first()
+    if item is None or not item.crop:
+        return JsonResponse(error_body("not_found", "No such item."), status=404)
+    return item_image_response(item.crop)
 
 
 urlpatterns = [
@@ -121,4 +142,5 @@ urlpatterns = [
     path("projects/<int:project_id>/", ProjectDetailApi.as_view(), name="api-project"),
     path("projects/<int:project_id>/members/", MembershipApi.as_view(), name="api-project-members"),
     path("items/<int:item_id>/image", ItemImageApi.as_view(), name="api-item-image"),
+    path("faces/<str:token>", item_image_signed, name="item-image-signed"),
 ]

@@ -1,6 +1,6 @@
 """API: an annotator's work: lease faces, submit / correct / skip, their own answers and stats."""
 from django.contrib.auth import get_user_model
-from django.urls import path, reverse
+from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
@@ -19,6 +19,7 @@ from annotate.selectors.work import (
 )
 from annotate.services.annotations import annotation_correct, annotation_submit
 from annotate.services.assignments import MAX_BATCH, assignment_skip, assignments_lease
+from annotate.signing import item_image_link
 
 
 class LeaseInput(serializers.Serializer):
@@ -66,7 +67,7 @@ class LeaseApi(APIView):
         message = membership.message if membership.pk else ""
         # Built by hand (shape: LeaseOutput, checked by a test): output serializers cost more than the lease itself.
         leases = [
-            {"assignment": a.pk, "item": a.item_id, "image": reverse("api-item-image", args=[a.item_id]),
+            {"assignment": a.pk, "item": a.item_id, "image": item_image_link(item_id=a.item_id),
              "expires_at": a.expires_at.isoformat().replace("+00:00", "Z"), "hint": hints.get(a.item_id)}
             for a in result.assignments
         ]

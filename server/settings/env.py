@@ -1,8 +1,8 @@
 """The one place FERLab reads its environment."""
 import os
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
+
+from server.settings.probe import reachable  # noqa: F401  (settings and tests ask env.reachable)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -24,27 +24,13 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()] if value else default
 
 
-def reachable(url: str | None, *, timeout: float = 0.5) -> bool:
-    """True when a TCP connection to the URL's host and port succeeds (sqlite is always reachable)."""
-    if not url:
-        return False
-    parsed = urlparse(url)
-    if parsed.scheme.startswith("sqlite"):
-        return True
-    default_port = {"postgres": 5432, "postgresql": 5432, "redis": 6379}.get(parsed.scheme, 0)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout):
-            return True
-    except OSError:
-        return False
-
-
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 DATABASE_URL = env_str("DATABASE_URL")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+CACHE_URL = env_str("FERLAB_CACHE_URL")  # e.g. redis://127.0.0.1:6379/1: shared cache and cached sessions
 VAR_DIR = Path(env_str("FERLAB_VAR_DIR", str(BASE_DIR / "var")))
 MEDIA_ROOT = Path(env_str("FERLAB_MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGE = env_str("FERLAB_STORAGE", "local")  # "local" or "s3"

@@ -66,3 +66,19 @@ def test_schema_and_docs_render(client, make_user):
 
 def test_health_check(client):
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_signed_face_links_serve_the_crop_and_refuse_forged_or_expired_tokens(client, make_project, make_items, monkeypatch):
+    from annotate import signing as face_links
+
+    project, _, _ = make_project(annotators=1)
+    a, b = make_items(project, 2)
+    link = face_links.item_image_link(item_id=a.pk)
+    response = client.get(link)  # no session: the signature is the credential, as with presigned object-store links
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content) == a.crop.open("rb").read()
+    token = link.rsplit("/", 1)[1]
+    forged = token.replace(str(a.pk), str(b.pk), 1)
+    assert client.get(f"/api/faces/{forged}").json()["error"]["code"] == "bad_link"
+    monkeypatch.setattr(face_links, "LINK_MAX_AGE", -1)
+    assert client.get(link).status_code == 404

@@ -51,3 +51,10 @@ def test_production_passes_the_deployment_check():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_a_redis_cache_url_moves_sessions_to_the_shared_cache():
+    assert settings_value("settings.SESSION_ENGINE") == "django.contrib.sessions.backends.db"
+    env = {"FERLAB_CACHE_URL": "redis://127.0.0.1:6379/9"}
+    assert settings_value("settings.SESSION_ENGINE", **env) == "django.contrib.sessions.backends.cached_db"
+    assert settings_value("settings.CACHES['default']['BACKEND']", **env) == "django.core.cache.backends.redis.RedisCache"

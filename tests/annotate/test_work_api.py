@@ -30,7 +30,8 @@ def test_lease_submit_undo_skip_round_trip(api_client, make_project, make_items)
     assert body["status"] == "ok" and body["message"] == "Take your time on the blurry ones."
     leases = body["assignments"]
     assert [x["item"] for x in leases] == [i.pk for i in items]
-    assert leases[0]["image"] == f"/api/items/{items[0].pk}/image" and leases[0]["hint"] is None
+    assert leases[0]["image"].startswith("/api/faces/") and leases[0]["hint"] is None
+    assert api_client.get(leases[0]["image"]).status_code == 200
     assert "is_gold" not in leases[0] and "gold" not in str(leases[0])
 
     first = submit(api_client, assignment=leases[0]["assignment"], label="happiness", flags=["occluded"], seconds=1.5)
