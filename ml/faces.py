@@ -8,9 +8,22 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
-import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+class _LazyCv2:
+    """OpenCV takes ~60 ms and tens of MB to import; the web process imports this module for its URLs
+    but only an import job needs OpenCV, so it is loaded on first use (then replaces this stand-in)."""
+
+    def __getattr__(self, name):
+        import cv2 as module
+
+        globals()["cv2"] = module
+        return getattr(module, name)
+
+
+cv2 = _LazyCv2()
 
 CROP_SIZE = 48  # FER2013's crop size; the expression model reads 48x48 grey.
 FER_PIXELS = CROP_SIZE * CROP_SIZE
