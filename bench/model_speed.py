@@ -56,7 +56,7 @@ def main() -> None:
     b256 = faces_per_s(predictor, images, batch_size=256, seconds=args.seconds)
     print(f"inference batch 256: {b256:8.1f} faces/s", flush=True)
 
-    cfg = dataclasses.replace(predictor.config, epochs=1, out="", threads=args.threads, max_seconds=0.0)
+    cfg = dataclasses.replace(predictor.config, epochs=1, out="", init="", threads=args.threads, max_seconds=0.0)
     n = args.train_faces
     votes = np.zeros((n, 10), np.uint8)
     votes[np.arange(n), rng.integers(0, 8, n)] = 10
