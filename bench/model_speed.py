@@ -43,6 +43,7 @@ def main() -> None:
     p.add_argument("--model", default=str(DEFAULT_WEIGHTS))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-tta", action="store_true")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     p.add_argument("--seconds", type=float, default=5.0, help="timing window per inference figure")
     p.add_argument("--train-faces", type=int, default=4096, help="synthetic faces for the timed epoch")
     args = p.parse_args()
@@ -50,7 +51,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(4096, 48, 48), dtype=np.uint8)
 
-    predictor = Predictor(args.model, tta=not args.no_tta, threads=args.threads)
+    predictor = Predictor(args.model, tta=not args.no_tta, threads=args.threads, precision=args.precision)
     b1 = faces_per_s(predictor, images, batch_size=1, seconds=args.seconds)
     print(f"inference batch 1:   {b1:8.1f} faces/s", flush=True)
     b256 = faces_per_s(predictor, images, batch_size=256, seconds=args.seconds)
@@ -69,6 +70,7 @@ def main() -> None:
           f" {predictor.config.epochs} epochs -> {epoch_s * predictor.config.epochs / 60:.1f} min", flush=True)
     print(json.dumps({
         "model": Path(args.model).name, "threads": args.threads, "tta": not args.no_tta,
+        "precision": predictor.precision,
         "faces_per_s_batch1": round(b1, 1), "faces_per_s_batch256": round(b256, 1),
         "train_s_per_epoch": round(epoch_s, 1),
         "train_min_full": round(epoch_s * predictor.config.epochs / 60, 1),

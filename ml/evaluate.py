@@ -107,13 +107,13 @@ def plot_confusion(cm: np.ndarray, path: str, *, title: str = "") -> None:
 
 
 def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None, plot: str | None = None,
-                 tta: bool = True, threads: int = 2, batch_size: int = 256) -> dict:
+                 tta: bool = True, threads: int = 2, batch_size: int = 256, precision: str = "auto") -> dict:
     """Load rows and model, score, return the metrics dict (confusion included)."""
     from ml.data import load_npz
     from ml.predict import Predictor
 
     data = load_npz(npz, usage=split) if split else load_npz(npz, exclude_usage="Training")
-    predictor = Predictor(model, tta=tta, threads=threads)
+    predictor = Predictor(model, tta=tta, threads=threads, precision=precision)
     predictor.predict_both(data.images[:batch_size], batch_size=batch_size)  # warm-up, not timed
     t0 = time.perf_counter()
     probs, probs7 = predictor.predict_both(data.images, batch_size=batch_size)
@@ -121,6 +121,7 @@ def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None
     out = metrics(probs, probs7, votes=data.votes, fer2013=data.fer2013)
     out["split"] = split or "not Training"
     out["faces_per_s"] = round(len(data) / seconds, 1) if len(data) else None
+    out["inference"] = {"precision": predictor.precision, "tta": tta, "threads": threads, "batch_size": batch_size}
     if plot and "confusion" in out:
         plot_confusion(np.array(out["confusion"]), plot, title=f"{predictor.path.name} on {out['split']}")
     return out
@@ -134,9 +135,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--plot", default=None, help="write a confusion-matrix PNG here")
     p.add_argument("--no-tta", action="store_true", help="skip the mirrored second pass")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="auto: bfloat16 where the CPU runs it natively, else float32")
     args = p.parse_args(argv)
     out = evaluate_npz(args.npz, model=args.model, split=args.split, plot=args.plot, tta=not args.no_tta,
-                       threads=args.threads)
+                       threads=args.threads, precision=args.precision)
     out.pop("confusion", None)  # in the plot; keeps the line readable
     print(json.dumps(out))
 

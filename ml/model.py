@@ -52,6 +52,14 @@ class FerNet(nn.Module):
         return self.heads(x)[0]
 
 
+def native_bf16() -> bool:
+    """True when oneDNN runs bfloat16 convolutions natively on this CPU (not emulated)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def build_model(config) -> FerNet:
     """config: ml.config.TrainConfig (or anything with widths, depths, dropout, fer2013_weight)."""
     return FerNet(widths=tuple(config.widths), depths=tuple(config.depths), dropout=config.dropout,

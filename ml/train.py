@@ -10,6 +10,7 @@ per epoch, so a resumed run matches an uninterrupted one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -66,7 +67,7 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
     from tqdm import tqdm
 
     from ml.augment import augment
-    from ml.model import build_model
+    from ml.model import build_model, native_bf16
 
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     torch.set_num_threads(config.threads)
@@ -84,6 +85,8 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
     bs = min(config.batch_size, len(rows))
     steps = max(1, len(rows) // bs)  # drop the ragged last batch: BN dislikes tiny batches
     model = model.to(memory_format=torch.channels_last)
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and native_bf16())
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
 
     epochs = config.epochs
     if config.max_seconds > 0 and resume is None:  # time a few steps, then shorten the run to fit
@@ -93,7 +96,9 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
         t0 = time.perf_counter()
         for _ in range(3):
             popt.zero_grad()
-            probe(xb).logsumexp(1).mean().backward()
+            with autocast():
+                out = probe(xb)
+            out.float().logsumexp(1).mean().backward()
             popt.step()
         per_epoch = (time.perf_counter() - t0) / 3 * steps * 1.15
         epochs = max(1, min(epochs, int(config.max_seconds / per_epoch)))
@@ -130,7 +135,9 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
             if config.augment:
                 x = augment(x, generator=gen)
             x = x.contiguous(memory_format=torch.channels_last)
-            logits, logits7 = model.heads(x)
+            with autocast():
+                logits, logits7 = model.heads(x)
+            logits, logits7 = logits.float(), (logits7.float() if logits7 is not None else None)
             m8 = m8_all[idx]
             loss = (_soft_ce(logits, t_all[idx], smoothing=config.label_smoothing) * m8).sum() / m8.sum().clamp(min=1)
             if use_aux:
@@ -155,7 +162,8 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
             "format": FORMAT, "weights": model.state_dict(), "config": config.to_dict(),
             "classes": list(CLASSES), "data_sha256": data_sha256, "epoch": epoch + 1,
             "metrics": {"history": history, "train_seconds": round(seconds, 1), "n_train": int(len(rows)),
-                        "epochs_run": epoch + 1, "threads": config.threads},
+                        "epochs_run": epoch + 1, "threads": config.threads,
+                        "precision": "bf16" if bf16 else "fp32"},
             "training_state": None if done else {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                                  "epochs": epochs},
         }
