@@ -2,6 +2,7 @@
 import mimetypes
 
 from django.core import signing
+from django.core.exceptions import SuspiciousFileOperation
 
 from django.contrib.auth import get_user_model
 from django.http import FileResponse, JsonResponse
@@ -101,14 +102,17 @@ class MembershipApi(APIView):
         return Response({"username": user.username, "role": membership.role})
 
 
-def item_image_response(field) -> FileResponse:
+def image_response(name: str, handle) -> FileResponse:
     """A stored image, cached privately by browsers: an item's files never change."""
-    if not field:
-        raise NotFound("This item has no stored image.")
-    content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
-    response = FileResponse(field.open("rb"), content_type=content_type)
+    response = FileResponse(handle, content_type=mimetypes.guess_type(name)[0] or "application/octet-stream")
     patch_cache_control(response, private=True, max_age=86400, immutable=True)
     return response
+
+
+def item_image_response(field) -> FileResponse:
+    if not field:
+        raise NotFound("This item has no stored image.")
+    return image_response(field.name, field.open("rb"))
 
 
 class ItemImageApi(APIView):
@@ -126,15 +130,17 @@ class ItemImageApi(APIView):
 
 @require_GET
 def item_image_signed(request, token: str):
-    """The face crop behind a signed link from the lease API: no session, user or membership query."""
+    """The face crop behind a signed link from the lease API: no session, user or database query
+    (the token names the stored crop)."""
     try:
-        item_id = item_image_token_read(token=token)
-    except signing.BadSignature:
+        _, crop = item_image_token_read(token=token)
+    except (signing.BadSignature, ValueError, TypeError):
         return JsonResponse(error_body("bad_link", "This image link is invalid or has expired."), status=404)
-    item = Item.objects.filter(pk=item_id).only("crop").first()
-    if item is None or not item.crop:
-        return JsonResponse(error_body("not_found", "No such item."), status=404)
-    return item_image_response(item.crop)
+    try:
+        handle = Item._meta.get_field("crop").storage.open(crop, "rb")
+    except (OSError, SuspiciousFileOperation):  # gone from storage (S3 backends raise OSError too)
+        return JsonResponse(error_body("not_found", "No such image."), status=404)
+    return image_response(crop, handle)
 
 
 urlpatterns = [

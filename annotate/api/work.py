@@ -15,11 +15,11 @@ from annotate.selectors.work import (
     annotation_get_for_annotator,
     annotation_list_for_annotator,
     assignment_list_for_annotator,
+    lease_image_links,
     model_hints,
 )
 from annotate.services.annotations import annotation_correct, annotation_submit
 from annotate.services.assignments import MAX_BATCH, assignment_skip, assignments_lease
-from annotate.signing import item_image_link
 
 
 class LeaseInput(serializers.Serializer):
@@ -64,10 +64,11 @@ class LeaseApi(APIView):
         data.is_valid(raise_exception=True)
         result = assignments_lease(membership=membership, **data.validated_data)
         hints = model_hints(project=membership.project, item_ids=[a.item_id for a in result.assignments])
+        links = lease_image_links(result.assignments)
         message = membership.message if membership.pk else ""
         # Built by hand (shape: LeaseOutput, checked by a test): output serializers cost more than the lease itself.
         leases = [
-            {"assignment": a.pk, "item": a.item_id, "image": item_image_link(item_id=a.item_id),
+            {"assignment": a.pk, "item": a.item_id, "image": links[a.item_id],
              "expires_at": a.expires_at.isoformat().replace("+00:00", "Z"), "hint": hints.get(a.item_id)}
             for a in result.assignments
         ]

@@ -2,7 +2,8 @@
 from django.db.models import QuerySet
 
 from annotate.exceptions import NotFound
-from annotate.models import Annotation, Assignment, Prediction, Project
+from annotate.models import Annotation, Assignment, Item, Prediction, Project
+from annotate.signing import item_image_link
 
 
 def annotation_list_for_annotator(*, annotator, project_id: int | None = None) -> QuerySet[Annotation]:
@@ -42,3 +43,12 @@ def model_hints(*, project: Project, item_ids: list[int]) -> dict[int, dict]:
     for item_id, label, confidence in rows:
         hints.setdefault(item_id, {"label": label, "confidence": confidence})
     return hints
+
+
+def lease_image_links(assignments: list[Assignment]) -> dict[int, str]:
+    """item id -> signed image link for leased faces (one query for items not loaded with their lease)."""
+    crops = {a.item_id: a.item.crop.name for a in assignments if Assignment.item.is_cached(a)}
+    missing = [a.item_id for a in assignments if a.item_id not in crops]
+    if missing:
+        crops.update(Item.objects.filter(pk__in=missing).values_list("pk", "crop"))
+    return {item_id: item_image_link(item_id=item_id, crop=crop) for item_id, crop in crops.items()}

@@ -12,6 +12,7 @@ from django.utils import timezone
 from annotate.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from annotate.models import Annotation, Assignment, AssignmentStatus, Item, Membership, Project
 from annotate.services.assignments import lease_uncount, leases_count_exact
+from server.rows import execute_statement
 
 # How long after an answer the annotator may still undo it (a correcting answer, never a deletion).
 UNDO_WINDOW = timedelta(minutes=2)
@@ -81,8 +82,9 @@ def annotation_submit(
 
 
 # The common case (a live lease, answered once) in two statements and no ORM compilation: read what
-# validation needs, then close the lease, store the answer and count it in one statement whose
-# WHERE re-checks the lease, so a lease answered or lapsed in between falls through to `_submit`.
+# validation needs, then close the lease, store the answer and count it in one statement (atomic by
+# itself: no BEGIN / COMMIT round trips) whose WHERE re-checks the lease, so a lease answered or
+# lapsed in between falls through to `_submit`.
 _SUBMIT_CONTEXT_SQL = """
 SELECT p.labels, p.flags, p.valence_arousal FROM {assignment} a
 JOIN {project} p ON p.id = a.project_id
@@ -123,13 +125,11 @@ def _submit_live_postgres(*, annotator, assignment_id, client_id, label, flags, 
         project = SimpleNamespace(labels=labels, flags=project_flags, valence_arousal=valence_arousal)
         flags = _validate(project=project, label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds)
         seconds = None if seconds is None else min(seconds, MAX_SECONDS)
-        # Atomic so that a failure (a raced client id) leaves a surrounding transaction usable.
-        with transaction.atomic():
-            cursor.execute(_SUBMIT_SQL.format(**tables), {
-                "assignment": assignment_id, "annotator": annotator.pk, "now": now, "label": label, "flags": json.dumps(flags),
-                "valence": valence, "arousal": arousal, "seconds": seconds, "client_id": client_id, "source": source,
-            })
-            row = cursor.fetchone()
+        execute_statement(cursor, _SUBMIT_SQL.format(**tables), {
+            "assignment": assignment_id, "annotator": annotator.pk, "now": now, "label": label, "flags": json.dumps(flags),
+            "valence": valence, "arousal": arousal, "seconds": seconds, "client_id": client_id, "source": source,
+        })
+        row = cursor.fetchone()
     if row is None:
         return None
     pk, project_id, item_id = row

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from annotate.exceptions import Conflict, NotFound
 from annotate.models import Assignment, AssignmentStatus, Item, Membership, Project
+from server.rows import execute_statement
 
 MAX_BATCH = 10
 # A lease must outlive its own creation timestamp (a DB check), so very short settings are raised to this.
@@ -77,8 +78,8 @@ def _lease_orm(*, project: Project, annotator_id: int, n: int, now, expires_at, 
         )
 
 
-# The same lease as `_lease_orm` in one PostgreSQL statement: one round trip and no ORM compilation
-# on the hottest path. Locked rows are re-checked on their newest version before they are taken.
+# The same lease as `_lease_orm` in one PostgreSQL statement: one round trip (no transaction
+# around it) and no ORM compilation on the hottest path. Locked rows are re-checked on their newest version before they are taken.
 _LEASE_SQL = """
 WITH picked AS (
     SELECT i.id, i.priority, i.answer_count - i.extra_answers AS net FROM {item} i
@@ -96,11 +97,13 @@ WITH picked AS (
         lease_until = CASE WHEN i.lease_until > %(expires)s THEN i.lease_until ELSE %(expires)s END
     FROM picked WHERE i.id = picked.id
     RETURNING i.id, picked.priority, picked.net
+), leased AS (
+    INSERT INTO {assignment} (project_id, item_id, annotator_id, status, is_gold, created_at, expires_at)
+    SELECT %(project)s, b.id, %(annotator)s, 'open', false, %(now)s, %(expires)s FROM bumped b
+    ORDER BY b.priority DESC, b.net DESC, b.id
+    RETURNING id, item_id
 )
-INSERT INTO {assignment} (project_id, item_id, annotator_id, status, is_gold, created_at, expires_at)
-SELECT %(project)s, b.id, %(annotator)s, 'open', false, %(now)s, %(expires)s FROM bumped b
-ORDER BY b.priority DESC, b.net DESC, b.id
-RETURNING id, item_id
+SELECT l.id, l.item_id, i.crop FROM leased l JOIN {item} i ON i.id = l.item_id
 """
 
 
@@ -108,16 +111,16 @@ def _lease_postgres(*, project: Project, annotator_id: int, n: int, now, expires
     sql = _LEASE_SQL.format(item=Item._meta.db_table, assignment=Assignment._meta.db_table)
     params = {"project": project.pk, "now": now, "k": project.overlap_target, "annotator": annotator_id,
               "skip": sorted(skip), "n": n, "expires": expires_at}
-    with transaction.atomic(), connection.cursor() as cursor:
-        # A lease is soft state: if a crash loses the last moments of leases, those faces are simply
-        # handed out again. So its commit does not wait for the disk; answers always do.
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        cursor.execute(sql, params)
+    with connection.cursor() as cursor:
+        # One statement, atomic by itself: in autocommit mode no BEGIN / SET / COMMIT round trips
+        # (they cost more CPU than the fsync of the commit they framed, ~0.13 ms here).
+        execute_statement(cursor, sql, params)
         rows = sorted(cursor.fetchall())
+    # The item comes along with its crop name, which the signed image link carries.
     return [
-        Assignment(pk=pk, project=project, item_id=item_id, annotator_id=annotator_id, status=AssignmentStatus.OPEN,
-                   created_at=now, expires_at=expires_at)
-        for pk, item_id in rows
+        Assignment(pk=pk, project=project, item=Item(pk=item_id, project=project, crop=crop), annotator_id=annotator_id,
+                   status=AssignmentStatus.OPEN, created_at=now, expires_at=expires_at)
+        for pk, item_id, crop in rows
     ]
 
 

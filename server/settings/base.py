@@ -72,8 +72,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # (write-through, so a sign-out is seen by every process). A per-process cache could not promise
 # that, so without Redis sessions stay in the database.
 if env.CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env.CACHE_URL}}
+    CACHES = {"default": {"BACKEND": "server.cache.PooledRedisCache", "LOCATION": env.CACHE_URL}}
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# ModelBackend, with the session-user lookup of every request as one cheap query.
+AUTHENTICATION_BACKENDS = ["server.auth.SessionUserBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,5 +1,8 @@
 """Projects API and item images: members see their projects, nobody else does."""
 import pytest
+from django.core import signing
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from annotate.models import Role
 
@@ -73,12 +76,23 @@ def test_signed_face_links_serve_the_crop_and_refuse_forged_or_expired_tokens(cl
 
     project, _, _ = make_project(annotators=1)
     a, b = make_items(project, 2)
-    link = face_links.item_image_link(item_id=a.pk)
+    link = face_links.item_image_link(item_id=a.pk, crop=a.crop.name)
     response = client.get(link)  # no session: the signature is the credential, as with presigned object-store links
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     assert b"".join(response.streaming_content) == a.crop.open("rb").read()
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(link).status_code == 200
+    assert len(queries) == 0  # the token names the crop: no database query at all
     token = link.rsplit("/", 1)[1]
-    forged = token.replace(str(a.pk), str(b.pk), 1)
+    payload, rest = token.split(":", 1)
+    other = face_links.item_image_link(item_id=b.pk, crop=b.crop.name).rsplit("/", 1)[1]
+    forged = other.split(":", 1)[0] + ":" + rest  # b's payload under a's signature
     assert client.get(f"/api/faces/{forged}").json()["error"]["code"] == "bad_link"
+    foreign = signing.TimestampSigner(salt=face_links.SALT, key="not-our-key").sign_object([b.pk, "../../settings.py"])
+    assert client.get(f"/api/faces/{foreign}").json()["error"]["code"] == "bad_link"
+    gone = face_links.item_image_link(item_id=b.pk, crop="items/crop/missing.png")
+    assert client.get(gone).json()["error"]["code"] == "not_found"
+    hostile = face_links.item_image_link(item_id=b.pk, crop="../../etc/passwd")  # only reachable with our key
+    assert client.get(hostile).status_code == 404
     monkeypatch.setattr(face_links, "LINK_MAX_AGE", -1)
     assert client.get(link).status_code == 404

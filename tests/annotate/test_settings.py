@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -57,4 +59,19 @@ def test_a_redis_cache_url_moves_sessions_to_the_shared_cache():
     assert settings_value("settings.SESSION_ENGINE") == "django.contrib.sessions.backends.db"
     env = {"FERLAB_CACHE_URL": "redis://127.0.0.1:6379/9"}
     assert settings_value("settings.SESSION_ENGINE", **env) == "django.contrib.sessions.backends.cached_db"
-    assert settings_value("settings.CACHES['default']['BACKEND']", **env) == "django.core.cache.backends.redis.RedisCache"
+    assert settings_value("settings.CACHES['default']['BACKEND']", **env) == "server.cache.PooledRedisCache"
+
+
+def test_the_redis_cache_reuses_one_client_per_pool():
+    from server.cache import PooledRedisCache
+    from server.settings.probe import reachable
+
+    url = "redis://127.0.0.1:6379/9"
+    if not reachable(url):
+        pytest.skip("Redis is not reachable")
+    cache = PooledRedisCache(url, {"KEY_PREFIX": "ferlab-test-cache"})
+    cache.set("k", {"v": 1}, 30)
+    assert cache.get("k") == {"v": 1}
+    assert cache._cache.get_client() is cache._cache.get_client(write=True)  # one server: one pool, one client
+    cache.delete("k")
+    assert cache.get("k") is None
