@@ -22,6 +22,7 @@ ml/MODEL_CARD.md) and in float32 elsewhere; ``"fp32"`` forces float32.
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,11 @@ class _Heads:
 
         example = torch.rand(8, 1, IMAGE_SIZE, IMAGE_SIZE).contiguous(memory_format=torch.channels_last)
         torch.jit.enable_onednn_fusion(True)
-        with torch.no_grad(), self._autocast():
+        # TorchScript is deprecated in favour of torch.compile, but on these CPUs the traced, frozen
+        # oneDNN graph measured 5,330 forward passes/s against torch.compile's 3,660, and it is
+        # ready at once (compile took 24 s per process). Revisit when TorchScript is removed.
+        with torch.no_grad(), self._autocast(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
             self.fn = torch.jit.freeze(torch.jit.trace(Both(model).eval(), example, check_trace=False))
 
     def _autocast(self):
