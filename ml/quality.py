@@ -1,4 +1,4 @@
-"""Label quality over plain arrays: CROWDLAB consensus, ActiveLab scores, single-label issues, agreement.
+"""Label quality over plain arrays: CROWDLAB consensus, ActiveLab scores, single-label issues, agreement, bias.
 
 Conventions (as in cleanlab): N items, M annotators, K model classes, C answer categories.
 ``labels``: float (N, M), a class index 0..K-1 or NaN where the annotator did not answer;
@@ -254,6 +254,64 @@ def worst_classes(confusions: np.ndarray, *, min_count: int = 3) -> np.ndarray:
     return out
 
 
+BIAS_ALPHA = 1e-3
+
+
+def annotator_bias(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndarray, consensus: np.ndarray,
+                   counts: np.ndarray, *, in_consensus: np.ndarray, alpha: float = BIAS_ALPHA,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Systematic confusion: how much more often than their co-annotators an annotator turns one class into another.
+
+    One row per answer (item_index, annotator_index, answer category, all int (A,)), consensus int (N,)
+    (-1 = none), counts int (N, C) answers per category from the annotators with in_consensus bool (M,)
+    True -> (bias float (M,) in [0, 1], cell int (M, 2) (consensus category, answer category) of the
+    bias, -1 where the bias is 0).
+
+    A Dawid-Skene view, with the annotator's peers as the reference instead of a fitted model. Only
+    faces someone else answered too count. For consensus category t and another answer j, O[t, j] is how
+    often the annotator answered j on their n_t consensus-t faces, and E[t, j] the sum over the same
+    faces of the share of the other answers that were j (what a co-annotator on those very faces said, so
+    hard faces excuse errors), with one pseudo-answer spread like all answers on consensus-t faces (one
+    other answer is a poor guess of a face's answers). The cell's bias is the one-sided (1 - alpha)
+    Clopper-Pearson lower bound of the rate O / n_t minus the peers' rate E / n_t, clipped at 0; the
+    annotator's bias is the largest over cells t != j, so any class pair counts. The lower bound keeps
+    noise out: one odd answer among few has a bound near alpha, so honest annotators (above all those
+    with few answers) get ~0, while one who answers neutral on 60% of 30 sad faces where peers do 20%
+    gets ~0.1. Random errors spread over many cells and stay near 0; CROWDLAB's quality counts those.
+    """
+    from scipy.stats import beta
+
+    item_index, annotator_index, answer = (np.asarray(a, dtype=np.int64) for a in (item_index, annotator_index, answer))
+    in_consensus = np.asarray(in_consensus, dtype=bool)
+    counts = np.asarray(counts, dtype=float)
+    m, c = len(in_consensus), counts.shape[1]
+    truth = np.asarray(consensus, dtype=np.int64)[item_index]
+    others = counts[item_index]
+    own = np.flatnonzero(in_consensus[annotator_index])
+    others[own, answer[own]] -= 1  # the counts hold their own answer; leave it out
+    peers = others.sum(axis=1)
+    keep = (truth >= 0) & (peers > 0)
+    others, truth, answer, peers = others[keep], truth[keep], answer[keep], peers[keep]
+    crowd = np.bincount(truth * c + answer, minlength=c * c).reshape(c, c).astype(float)
+    crowd /= np.maximum(crowd.sum(axis=1, keepdims=True), 1)
+    share = (others + crowd[truth]) / (peers + 1)[:, None]
+    row = annotator_index[keep] * c + truth  # (annotator, consensus category), flattened
+    observed = np.bincount(row * c + answer, minlength=m * c * c).reshape(m, c, c).astype(float)
+    expected = np.stack([np.bincount(row, weights=share[:, j], minlength=m * c) for j in range(c)], axis=1)
+    expected = expected.reshape(m, c, c)
+    n = np.broadcast_to(observed.sum(axis=2, keepdims=True), observed.shape)
+    lower = np.zeros_like(observed)
+    hit = observed > 0
+    lower[hit] = beta.ppf(alpha, observed[hit], n[hit] - observed[hit] + 1)
+    excess = np.where(n > 0, lower - expected / np.maximum(n, 1), 0.0)
+    excess[:, np.arange(c), np.arange(c)] = 0.0
+    flat = np.clip(excess, 0.0, None).reshape(m, c * c)
+    best = flat.argmax(axis=1)
+    bias = flat[np.arange(m), best]
+    cell = np.where((bias > 0)[:, None], np.column_stack([best // c, best % c]), -1)
+    return bias, cell
+
+
 def near_duplicate_pairs(hashes: np.ndarray, *, max_distance: int = 4, max_pairs: int = 1000) -> np.ndarray:
     """64-bit perceptual hashes int64 (N,) -> int (P, 3) rows (i, j, Hamming distance), i < j, closest first.
 
@@ -315,7 +373,10 @@ class Analysis:
     label_quality: np.ndarray  # float (N,) single-label quality score, NaN unless SINGLE / REFERENCE
     label_issue: np.ndarray  # bool (N,)
     priority: np.ndarray  # float (N,) 1 - ActiveLab score: higher = another answer is worth more
-    annotator_quality: np.ndarray  # float (M,), NaN for annotators outside the consensus
+    annotator_quality: np.ndarray  # float (M,) crowdlab_quality * (1 - bias), NaN for annotators outside the consensus
+    annotator_crowdlab_quality: np.ndarray  # float (M,) CROWDLAB's annotator quality, NaN likewise
+    annotator_bias: np.ndarray  # float (M,) in [0, 1], see annotator_bias
+    bias_cell: np.ndarray  # int (M, 2) (consensus category, their answer) of the bias, -1 when bias is 0
     annotator_agreement: np.ndarray  # float (M,) share of their answers equal to the consensus
     annotator_answers: np.ndarray  # int (M,)
     confusion: np.ndarray  # int (M, C, C) rows consensus, columns their answer
@@ -348,6 +409,11 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
     single-label quality and issue flag; items with two or more are issues when their consensus
     quality is below ``issue_threshold``. Items without an answer get ActiveLab's unlabeled score;
     OTHER_ANSWER items get 1 - share * n / (n + 1) as priority, so one `unknown` does not settle a face.
+
+    Annotator quality is CROWDLAB's, which sees random errors (few answers equal to the consensus or to
+    the others'), times 1 - annotator_bias, which sees systematic ones: an annotator who turns most sad
+    faces into neutral is right on most faces and keeps a fair CROWDLAB quality, but loses the share of
+    sad faces they divert beyond what their co-annotators do. Honest annotators have bias 0.
     """
     item_index, annotator_index, answer = (np.asarray(a, dtype=np.int64) for a in (item_index, annotator_index, answer))
     pred_probs = np.asarray(pred_probs, dtype=float)
@@ -437,6 +503,7 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
     judged = confusion.sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
         agreement = np.where(judged > 0, np.trace(confusion, axis1=1, axis2=2) / np.maximum(judged, 1), np.nan)
+    bias, bias_cell = annotator_bias(item_index, annotator_index, answer, consensus, counts, in_consensus=in_consensus)
     annotator_answers = np.bincount(annotator_index, minlength=m)
     on_gold = gold[item_index] >= 0
     gold_answers = np.bincount(annotator_index[on_gold], minlength=m)
@@ -446,7 +513,9 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
     per_alpha = np.array([krippendorff_alpha(np.column_stack([counts[:, j], total - counts[:, j]])) for j in range(c)])
     return Analysis(
         counts=counts, kind=kind, consensus=consensus, consensus_quality=consensus_quality, label_quality=label_quality,
-        label_issue=label_issue, priority=priority, annotator_quality=annotator_quality, annotator_agreement=agreement,
+        label_issue=label_issue, priority=priority, annotator_quality=annotator_quality * (1 - bias),
+        annotator_crowdlab_quality=annotator_quality, annotator_bias=bias, bias_cell=bias_cell,
+        annotator_agreement=agreement,
         annotator_answers=annotator_answers, confusion=confusion, worst_category=worst_classes(confusion),
         gold_answers=gold_answers, gold_correct=gold_correct, alpha=krippendorff_alpha(counts), kappa=kappa,
         per_category_kappa=per_kappa, per_category_alpha=per_alpha, per_category_agreement=specific_agreement(counts),

@@ -71,5 +71,5 @@ def quality_item_results(*, run: QualityRun, label: str | None = None, label_iss
 
 
 def quality_annotator_results(*, run: QualityRun) -> QuerySet[QualityAnnotatorResult]:
-    """A run's annotator results, lowest quality first (annotators without a quality score last)."""
+    """A run's annotator results, lowest quality (CROWDLAB's times 1 - bias) first; annotators without one last."""
     return QualityAnnotatorResult.objects.filter(run=run).select_related("annotator").order_by(F("quality").asc(nulls_last=True), "id")

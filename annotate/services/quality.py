@@ -9,7 +9,9 @@ it. Inputs with the same fingerprint as a succeeded run return that run and chan
 Numbers: QualityItemResult.active_learning_score and Item.priority hold 1 - ActiveLab's score, so higher
 means another answer is worth more (the assignment service serves the highest first). label_issue is
 cleanlab's confident-learning flag for single labels and ``consensus_quality < issue_threshold`` for items
-with two or more answers.
+with two or more answers. QualityAnnotatorResult.quality, what annotators are ranked by, is CROWDLAB's
+annotator quality (crowdlab_quality, random errors) times 1 - bias (systematic confusion of bias_from faces
+into bias_to beyond what co-annotators on the same faces answer; ml.quality.annotator_bias).
 """
 import json
 import time
@@ -153,6 +155,10 @@ def _num(x) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 6)
 
 
+def _label(labels: list[str], index: int) -> str:
+    return labels[index] if index >= 0 else ""
+
+
 def _results_write(*, job, project, model_version, inputs, result, probs, summary, params, source, prediction_count):
     """Write the run, its item and annotator rows and the items' priorities in one transaction."""
     labels = inputs.labels
@@ -184,7 +190,9 @@ def _results_write(*, job, project, model_version, inputs, result, probs, summar
         QualityAnnotatorResult.objects.bulk_create([
             QualityAnnotatorResult(
                 run=run, annotator_id=annotator_id, num_answers=int(result.annotator_answers[a]),
-                quality=_num(result.annotator_quality[a]), agreement=_num(result.annotator_agreement[a]),
+                quality=_num(result.annotator_quality[a]), crowdlab_quality=_num(result.annotator_crowdlab_quality[a]),
+                bias=_num(result.annotator_bias[a]), bias_from=_label(labels, result.bias_cell[a, 0]),
+                bias_to=_label(labels, result.bias_cell[a, 1]), agreement=_num(result.annotator_agreement[a]),
                 gold_accuracy=_num(result.gold_correct[a] / result.gold_answers[a]) if result.gold_answers[a] else None,
                 gold_answers=int(result.gold_answers[a]),
                 worst_class=labels[result.worst_category[a]] if result.worst_category[a] >= 0 else "",

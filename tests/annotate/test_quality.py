@@ -200,3 +200,32 @@ def test_items_the_model_trained_on_get_crossval_probabilities_or_are_marked_in_
     run = QualityRun.objects.get(pk=cross.result["quality_run"])
     assert run.probability_source == "held-out+cv-2fold"
     assert run.summary["probability_source"]["crossval_items"] == 16 and run.summary["probability_source"]["in_sample_items"] == 0
+
+
+def test_a_biased_annotator_is_ranked_last_and_recorded_with_the_classes_they_confuse(make_project, make_items, analyse,
+                                                                                     api_client):
+    """Right on every face but the sad ones, which they call neutral: more often right than a careless annotator,
+    ranked below them all the same, with sadness -> neutral on record."""
+    project, lead, people = make_project(annotators=5)
+    items = make_items(project, 40, split="PublicTest")
+    truth = [i % 4 for i in range(40)]  # neutral, happiness, surprise, sadness
+    predictions_make(model_version_make(), items, [confident(t, p=0.7) for t in truth])
+    for i, item in enumerate(items):
+        for person in people[:3]:
+            answer(item, person, LABELS[truth[i]])
+        answer(item, people[3], "neutral" if truth[i] == 3 else LABELS[truth[i]])  # 10 of 40 wrong
+        careless = i % 10 in (1, 4, 7)  # 12 of 40 wrong, spread over classes and answers
+        answer(item, people[4], LABELS[(truth[i] + 1 + i % 7) % 8] if careless else LABELS[truth[i]])
+    run = QualityRun.objects.get(pk=analyse(project).result["quality_run"])
+    results = {r.annotator_id: r for r in QualityAnnotatorResult.objects.filter(run=run)}
+    biased, careless = results[people[3].pk], results[people[4].pk]
+    assert (biased.bias_from, biased.bias_to) == ("sadness", "neutral") and biased.bias > 0.3
+    assert careless.bias == 0 and (careless.bias_from, careless.bias_to) == ("", "")
+    assert biased.crowdlab_quality > careless.crowdlab_quality  # CROWDLAB alone ranks the careless one lower
+    for r in results.values():
+        assert r.quality == pytest.approx(r.crowdlab_quality * (1 - r.bias), abs=1e-5)
+    api_client.force_authenticate(lead)
+    ranked = api_client.get(f"/api/quality-runs/{run.pk}/annotators/").json()
+    assert [r["annotator"] for r in ranked[:2]] == [people[3].pk, people[4].pk]
+    assert (ranked[0]["bias_from"], ranked[0]["bias_to"]) == ("sadness", "neutral")
+    assert ranked[0]["crowdlab_quality"] == biased.crowdlab_quality and ranked[0]["bias"] == biased.bias
