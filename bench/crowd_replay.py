@@ -19,8 +19,10 @@ Two projects, same pool:
   gets more than ``--cap`` (3, the fixed design's k) answers: without a cap ActiveLab sinks answers into faces
   that are ambiguous for people too (no FER+ majority), and the single-answer faces it leaves are where
   consensus errors are (measured: 27% fewer answers to match k=3 majority vote uncapped, 47% with cap 3).
-Also the Spearman correlation between the estimated (CROWDLAB) and true annotator quality (accuracy against
-the ten-vote majority), and how many injected spammers / biased ids rank at the bottom. Last line: JSON.
+Also the Spearman correlation between the estimated annotator quality (QualityAnnotatorResult.quality: CROWDLAB's
+times 1 - bias, see ml.quality.annotator_bias; ``*_crowdlab`` figures use CROWDLAB's alone) and the true one (accuracy
+against the ten-vote majority), how many injected spammers / biased ids rank at the bottom, and whether the biased
+ids' recorded bias (bias_from -> bias_to) names a biased class turned into neutral. Last line: JSON.
 """
 from __future__ import annotations
 
@@ -118,13 +120,16 @@ def score(project, run, *, truth: dict, rng: np.random.Generator) -> dict:
 
 
 def annotator_ranking(project, run, *, members, crowd: Crowd, truth: dict) -> dict:
-    """Spearman between CROWDLAB's annotator quality and true accuracy; injected ids among the lowest."""
+    """Spearman between the run's annotator quality and true accuracy; injected ids among the lowest."""
     from scipy.stats import spearmanr
 
     from annotate.models import Annotation, QualityAnnotatorResult
 
     estimated = dict(QualityAnnotatorResult.objects.filter(run=run).values_list("annotator_id", "quality"))
+    crowdlab = dict(QualityAnnotatorResult.objects.filter(run=run).values_list("annotator_id", "crowdlab_quality"))
     worst = dict(QualityAnnotatorResult.objects.filter(run=run).values_list("annotator_id", "worst_class"))
+    bias = {u: (b or 0.0, f, t) for u, b, f, t in QualityAnnotatorResult.objects.filter(run=run).values_list(
+        "annotator_id", "bias", "bias_from", "bias_to")}
     right: dict[int, list[bool]] = {}
     for user_id, item_id, label in Annotation.objects.filter(project=project).values_list("annotator_id", "item_id", "label"):
         if item_id in truth:
@@ -135,14 +140,26 @@ def annotator_ranking(project, run, *, members, crowd: Crowd, truth: dict) -> di
     ok = np.isfinite(est) & np.isfinite(true)
     injected = [i for i, kind in enumerate(crowd.kinds) if kind != "honest"]
     bottom = set(np.argsort(np.where(ok, est, np.inf))[: len(injected)].tolist())
+    est_crowdlab = np.array([crowdlab.get(u) if crowdlab.get(u) is not None else np.nan for u in users], dtype=float)
+    ok_crowdlab = np.isfinite(est_crowdlab) & np.isfinite(true)
+    bottom_crowdlab = set(np.argsort(np.where(ok_crowdlab, est_crowdlab, np.inf))[: len(injected)].tolist())
     true_bottom = set(np.argsort(np.where(ok, true, np.inf))[: len(injected)].tolist())
     biased_classes = {ANSWERS[b] for b in crowd.bias}
+    cells = [bias.get(u, (0.0, "", "")) for u in users]
+    found = [b > 0 and f in biased_classes and t == ANSWERS[NEUTRAL] for b, f, t in cells]
     worst_in_bias = [worst.get(u, "") in biased_classes for u in users]
     return {"spearman": round(float(spearmanr(est[ok], true[ok]).statistic), 4), "injected": len(injected),
             # A class-specific bias shows in the annotator's worst class more than in one overall score.
             "biased_worst_class_in_bias": int(sum(w for w, k in zip(worst_in_bias, crowd.kinds) if k == "biased")),
             "honest_worst_class_in_bias_share": round(float(np.mean([w for w, k in zip(worst_in_bias, crowd.kinds) if k == "honest"])), 4),
             "injected_in_bottom": len(bottom & set(injected)), "injected_in_true_bottom": len(true_bottom & set(injected)),
+            "spearman_crowdlab": round(float(spearmanr(est_crowdlab[ok_crowdlab], true[ok_crowdlab]).statistic), 4),
+            "injected_in_bottom_crowdlab": len(bottom_crowdlab & set(injected)),
+            # The recorded bias cell: a biased id's should read "<a biased class> -> neutral"; an honest id's is mostly empty.
+            "biased_bias_found": int(sum(f for f, k in zip(found, crowd.kinds) if k == "biased")),
+            "honest_with_bias_share": round(float(np.mean([c[0] > 0 for c, k in zip(cells, crowd.kinds) if k == "honest"])), 4),
+            "bias_biased_mean": round(float(np.mean([c[0] for c, k in zip(cells, crowd.kinds) if k == "biased"])), 4),
+            "bias_honest_max": round(float(max(c[0] for c, k in zip(cells, crowd.kinds) if k == "honest")), 4),
             "true_accuracy_honest_mean": round(float(np.nanmean(true[[k == "honest" for k in crowd.kinds]])), 4),
             "true_accuracy_biased_mean": round(float(np.nanmean(true[[k == "biased" for k in crowd.kinds]])), 4),
             "quality_honest_mean": round(float(np.nanmean(est[[k == "honest" for k in crowd.kinds]])), 4),
