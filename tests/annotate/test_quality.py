@@ -229,3 +229,5 @@ def test_a_biased_annotator_is_ranked_last_and_recorded_with_the_classes_they_co
     assert [r["annotator"] for r in ranked[:2]] == [people[3].pk, people[4].pk]
     assert (ranked[0]["bias_from"], ranked[0]["bias_to"]) == ("sadness", "neutral")
     assert ranked[0]["crowdlab_quality"] == biased.crowdlab_quality and ranked[0]["bias"] == biased.bias
+    table = api_client.get(f"/api/projects/{project.pk}/annotators/").json()["results"]  # the dashboard's table
+    assert (table[0]["user_id"], table[0]["bias_from"], table[0]["bias_to"]) == (people[3].pk, "sadness", "neutral")

@@ -13,6 +13,10 @@ function qualityCell(v) {
   return h("td", { class: `num ${cls}` }, num(v, 3));
 }
 
+// A bias under 5 points is within what honest annotators show; above it, name the confusion.
+const BIAS_SHOWN = 0.05;
+function biasText(p) { return p.bias !== null && p.bias >= BIAS_SHOWN ? `${p.bias_from} → ${p.bias_to} (+${pct(p.bias)})` : null; }
+
 function row(p) {
   return h("tr", { "data-user": p.user_id, class: current === p.user_id ? "selected" : "", onclick: (e) => { if (!e.target.closest("button")) showConfusion(p); } },
     h("td", {}, h("strong", {}, p.username), " ", p.paused ? badge("paused", "warn") : null, p.excluded_from_consensus ? badge("excluded", "bad") : null,
@@ -23,6 +27,7 @@ function row(p) {
     h("td", { class: "num" }, num(p.median_seconds, 1)),
     h("td", { class: "num" }, p.answers.toLocaleString()),
     h("td", {}, p.worst_class || h("span", { class: "muted" }, "–")),
+    h("td", { class: "bias" }, biasText(p) ? badge(biasText(p), "bad") : h("span", { class: "muted" }, "–")),
     h("td", { class: "row-actions" },
       p.member ? [
         h("button", { type: "button", class: "button small", "data-action": "pause", onclick: () => update(p, { paused: !p.paused }) }, p.paused ? "Resume" : "Pause"),
@@ -60,7 +65,9 @@ async function showConfusion(p) {
   heatmap(document.getElementById("confusion"), { rows: data.labels, cols: data.labels, matrix: data.matrix, colTitle: "their answer", cell: 42, title: `${p.username} confusion` });
   const facts = [["Quality", num(p.quality, 3)], ["Agreement with consensus", pct(p.agreement)], ["Gold accuracy", `${pct(p.gold_accuracy)} of ${p.gold_answers} gold answers`],
     ["Median time per answer", p.median_seconds === null ? "–" : `${num(p.median_seconds, 1)} s`], ["Answers", `${p.answers.toLocaleString()} (${p.corrections} corrected)`],
-    ["Worst class", p.worst_class || "–"], ["Status", [p.paused ? "paused" : "active", p.excluded_from_consensus ? "excluded from consensus" : "counted in consensus"].join(", ")]];
+    ["Worst class", p.worst_class || "–"],
+    ["Systematic bias", biasText(p) ? `answers ${p.bias_to} for ${p.bias_from} faces ${pct(p.bias)} more often than co-annotators` : "none found"],
+    ["CROWDLAB quality (before bias)", num(p.crowdlab_quality, 3)], ["Status", [p.paused ? "paused" : "active", p.excluded_from_consensus ? "excluded from consensus" : "counted in consensus"].join(", ")]];
   document.getElementById("confusion-facts").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
     ...(p.message ? [h("dt", {}, "Message on their page"), h("dd", { class: "message" }, p.message)] : []));
 }
