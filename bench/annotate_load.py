@@ -329,8 +329,9 @@ def form_login(base: str, username: str, password: str) -> tuple[str, str]:
 
 def start_gunicorn(*, env: dict, port: int, workers: int, threads: int, log_path: Path) -> subprocess.Popen:
     # gthread keeps connections alive (sync workers close each one); threads overlap database waits.
-    command = [sys.executable, "-m", "gunicorn", "server.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-               "-k", "gthread" if threads > 1 else "sync", "--threads", str(threads), "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning"]
+    # The deployment's own settings (server/gunicorn.conf.py), on a loopback port, with the sizes asked for.
+    command = [sys.executable, "-m", "gunicorn", "server.wsgi", "-c", "server/gunicorn.conf.py", "-b", f"127.0.0.1:{port}",
+               "-w", str(workers), "-k", "gthread" if threads > 1 else "sync", "--threads", str(threads), "--log-level", "warning"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -355,8 +356,8 @@ def main() -> None:
     parser.add_argument("--project", type=int, help="with --url: the project id")
     parser.add_argument("--password", default=PASSWORD, help=f"with --url: the password of {USER_PREFIX}N")
     parser.add_argument("--items", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=3, help="gunicorn threads per worker")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--settings", default="server.settings.base", help="DJANGO_SETTINGS_MODULE of the server")
     parser.add_argument("--cache-url", default="redis://127.0.0.1:6379/9",

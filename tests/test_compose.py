@@ -17,3 +17,22 @@ def test_compose_services_share_one_django_definition_and_have_health_checks():
         assert services[name]["environment"]["DJANGO_SETTINGS_MODULE"] == "server.settings.production"
     assert "gunicorn" in services["web"]["command"]
     assert all("healthcheck" in service for service in services.values())
+
+
+def test_the_web_tier_runs_the_measured_gunicorn_settings():
+    import subprocess
+    import sys
+
+    web = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["command"]
+    assert "-c server/gunicorn.conf.py" in web  # the settings bench/annotate_load.py measures
+    check = subprocess.run([sys.executable, "-m", "gunicorn", "--check-config", "-c", "server/gunicorn.conf.py", "server.wsgi"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stderr
+    from gunicorn.config import Config
+
+    config = Config()
+    namespace = {}
+    exec(compile((ROOT / "server/gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), namespace)
+    for key in ("workers", "threads", "worker_class", "keepalive"):
+        config.set(key, namespace[key])
+    assert (config.workers, config.threads, config.worker_class_str) == (3, 3, "gthread")
