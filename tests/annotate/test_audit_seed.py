@@ -17,11 +17,12 @@ TRUTH_WEIGHTS = {"neutral": 30, "happiness": 26, "surprise": 12, "sadness": 11, 
 
 
 def seed_audit(project, annotators, items, *, seed: int = 0, answers_per_item: int = 3, noise=None, runs: int = 1,
-               hours: int = 48, truth: dict | None = None, labels_for=None) -> QualityRun:
+               hours: int = 48, truth: dict | None = None, labels_for=None, bias: dict | None = None) -> QualityRun:
     """Give each item answers from `answers_per_item` annotators and write `runs` succeeded quality runs.
 
     noise: {annotator index: error rate}; default 0.15 for everybody. truth: {item id: label} (random
     by default); labels_for(item, rnd, n) -> n answer labels, to replay real vote distributions.
+    bias: {annotator index: (label, other)}: that annotator answers `other` for 80% of `label` faces.
     Returns the latest run.
     """
     rnd = random.Random(seed)
@@ -37,6 +38,8 @@ def seed_audit(project, annotators, items, *, seed: int = 0, answers_per_item: i
         for (index, user), label in zip(people, given):
             if rnd.random() < noise.get(index, 0.15 if not labels_for else 0.0):
                 label = CONFUSIONS.get(true, "neutral") if rnd.random() < 0.7 else rnd.choice(truth_labels)
+            if index in (bias or {}) and true == bias[index][0] and rnd.random() < 0.8:
+                label = bias[index][1]
             answers.append(Annotation(project=project, item=item, annotator=user, label=label, client_id=uuid.uuid4(),
                                       seconds=round(rnd.lognormvariate(1.0, 0.45) + 0.5, 2),
                                       flags=["occluded"] if rnd.random() < 0.05 else []))
@@ -87,6 +90,7 @@ def _run(project, annotators, items, by_item, truth, rnd, *, age, step) -> Quali
             active_learning_score=round(1 - quality, 4), model_label=model, model_confidence=round(rnd.uniform(0.35, 0.98), 3),
         ))
     QualityItemResult.objects.bulk_create(results)
+    biases = _biases(annotators, items, by_item, consensus, labels)
     people = []
     for user in annotators:
         mine = [a for answers in by_item.values() for a in answers if a.annotator_id == user.pk]
@@ -98,13 +102,34 @@ def _run(project, annotators, items, by_item, truth, rnd, *, age, step) -> Quali
         agree = sum(matrix[i][i] for i in range(k)) / len(mine)
         rows = [(sum(row), row[i] / sum(row) if sum(row) else 1.0, labels[i]) for i, row in enumerate(matrix)]
         worst = min((r for r in rows if r[0]), key=lambda r: r[1])[2]
+        crowdlab = round(agree * 0.9 + 0.05, 4)
+        bias, bias_from, bias_to = biases.get(user.pk, (0.0, "", ""))
         people.append(QualityAnnotatorResult(
-            run=run, annotator=user, num_answers=len(mine), quality=round(agree * 0.9 + 0.05, 4), agreement=round(agree, 4),
+            run=run, annotator=user, num_answers=len(mine), quality=round(crowdlab * (1 - bias), 4), agreement=round(agree, 4),
+            crowdlab_quality=crowdlab, bias=round(bias, 4), bias_from=bias_from, bias_to=bias_to,
             gold_accuracy=round(min(1.0, agree + rnd.uniform(-0.05, 0.05)), 4), gold_answers=rnd.randint(3, 12),
             worst_class=worst, confusion=matrix,
         ))
     QualityAnnotatorResult.objects.bulk_create(people)
     return run
+
+
+def _biases(annotators, items, by_item, consensus, labels) -> dict:
+    """{user id: (bias, from, to)} by ml.quality.annotator_bias over the seeded answers."""
+    import numpy as np
+
+    from ml.quality import annotator_bias
+
+    users = {u.pk: n for n, u in enumerate(annotators)}
+    index = {item.pk: n for n, item in enumerate(items)}
+    rows = [(index[a.item_id], users[a.annotator_id], labels.index(a.label)) for answers in by_item.values() for a in answers]
+    item_index, annotator_index, answer = (np.array(col) for col in zip(*rows))
+    counts = np.zeros((len(items), len(labels)), int)
+    np.add.at(counts, (item_index, answer), 1)
+    target = np.array([labels.index(consensus[item.pk]) if item.pk in consensus else -1 for item in items])
+    bias, cell = annotator_bias(item_index, annotator_index, answer, target, counts, in_consensus=np.ones(len(annotators), bool))
+    return {u.pk: (float(bias[n]), labels[cell[n, 0]] if cell[n, 0] >= 0 else "", labels[cell[n, 1]] if cell[n, 1] >= 0 else "")
+            for u, n in ((u, users[u.pk]) for u in annotators)}
 
 
 @pytest.mark.django_db

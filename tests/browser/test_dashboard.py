@@ -220,7 +220,8 @@ def test_dashboard_screenshots(page, live_server, login, make_project, make_user
         pool = [names[j] for j, count in enumerate(votes[item.pk]) for _ in range(int(count))]
         return [rnd.choice(pool) for _ in range(n)]
 
-    seed_audit(project, people, items, answers_per_item=5, noise={5: 0.45, 2: 0.12}, runs=4, truth=truth, labels_for=labels_for, hours=72)
+    seed_audit(project, people, items, answers_per_item=5, noise={5: 0.45, 2: 0.12}, runs=4, truth=truth, labels_for=labels_for, hours=72,
+               bias={3: ("sadness", "neutral")})
     # Collection goes on: newer faces with 0-4 answers so far, a few of them leased right now.
     fresh, _, _ = _real_faces(project, 90, np.random.default_rng(8), offset=10**6)
     answers, leases, now = [], [], timezone.now()
@@ -258,6 +259,8 @@ def test_dashboard_screenshots(page, live_server, login, make_project, make_user
             page.keyboard.press("7")
             page.wait_for_selector("#issues tr[data-state='relabelled']")
         shot = screenshot(page, f"dashboard-{name}")
+        if name == "annotators":  # the annotator who calls sad faces neutral is named with that confusion
+            assert "sadness → neutral" in page.locator(f"#annotators tr[data-user='{people[3].pk}'] td.bias").inner_text()
         assert shot.stat().st_size > 10_000
         if os.environ.get("FERLAB_UPDATE_DOCS") and FERPLUS.exists():  # README pictures: only on request, real faces only
             if name == "issues":  # the first twenty rows tell the story; the full queue is a long page
