@@ -65,16 +65,19 @@ def _lease_orm(*, project: Project, annotator_id: int, n: int, now, expires_at, 
             .exclude(_seen_by(annotator_id))
             .order_by("-priority", F("net").desc(), "pk")
             .select_for_update(skip_locked=True, no_key=True, of=("self",))
-            .values_list("pk", flat=True)[:n]
+            .values_list("pk", "crop")[:n]
         )
         if not ids:
             return []
+        crops = dict(ids)
+        ids = list(crops)
         Item.objects.filter(pk__in=ids).update(
             lease_count=Case(When(lease_until__gt=now, then=F("lease_count") + 1), default=Value(1)),
             lease_until=Case(When(lease_until__gt=expires_at, then=F("lease_until")), default=Value(expires_at)),
         )
-        return Assignment.objects.bulk_create(
-            [Assignment(project=project, item_id=pk, annotator_id=annotator_id, expires_at=expires_at) for pk in ids]
+        return Assignment.objects.bulk_create(  # items come along with their crop name (for the image link)
+            [Assignment(project=project, item=Item(pk=pk, project=project, crop=crops[pk]), annotator_id=annotator_id,
+                        expires_at=expires_at) for pk in ids]
         )
 
 
@@ -126,14 +129,15 @@ def _lease_postgres(*, project: Project, annotator_id: int, n: int, now, expires
 
 def _lease_gold(*, project: Project, annotator_id: int, n: int, now, expires_at) -> list[Assignment]:
     """Gold items this annotator has not seen, least-answered first; gold checks are not capped at k."""
-    ids = list(
+    rows = (
         Item.objects.filter(project=project, is_gold=True, excluded=False)
         .exclude(_seen_by(annotator_id))
         .order_by("answer_count", "pk")
-        .values_list("pk", flat=True)[:n]
+        .values_list("pk", "crop")[:n]
     )
     return Assignment.objects.bulk_create(
-        [Assignment(project=project, item_id=pk, annotator_id=annotator_id, expires_at=expires_at, is_gold=True) for pk in ids]
+        [Assignment(project=project, item=Item(pk=pk, project=project, crop=crop), annotator_id=annotator_id,
+                    expires_at=expires_at, is_gold=True) for pk, crop in rows]
     )
 
 
@@ -156,12 +160,16 @@ def _lease_new(*, project: Project, annotator_id: int, n: int, now) -> list[Assi
     return leases
 
 
+# What a resumed lease needs: the lease itself and its item's crop name (for the image link).
+_RESUME_FIELDS = [f.name for f in Assignment._meta.concrete_fields] + ["item__crop", "item__project"]
+
+
 def _resume(*, project: Project, annotator_id: int, n: int, holding: set[int], now) -> list[Assignment]:
     """The annotator's own live leases that the client does not hold (e.g. after a page reload)."""
     queryset = Assignment.objects.filter(
         annotator_id=annotator_id, project=project, status=AssignmentStatus.OPEN, expires_at__gt=now
     ).exclude(pk__in=holding)
-    return list(queryset.order_by("pk")[:n])
+    return list(queryset.select_related("item").only(*_RESUME_FIELDS).order_by("pk")[:n])
 
 
 def assignments_lease(
