@@ -13,11 +13,11 @@ API (what the FERLab worker calls)::
 two probability vectors are averaged. ``predict_fer2013(images)`` gives float32 (N, 7) over the
 original FER2013 labels (the model's FER2013 head, or the 8->7 map when it has none).
 
-Speed: BatchNorm is folded into the convs and the network is traced and frozen with oneDNN
-fusion (conv+bias+ReLU in one kernel). ``precision="auto"`` runs it in bfloat16 where the CPU
-has native bf16 (AVX512-BF16 / AMX; about 2x faster on the two EPYC cores FERLab is measured
-on, probabilities within ~0.01 of float32, PublicTest accuracy unchanged to 0.1 point, see
-ml/MODEL_CARD.md) and in float32 elsewhere; ``"fp32"`` forces float32.
+Speed: BatchNorm is folded into the convs. ``precision="auto"`` runs the network in bfloat16
+where the CPU has native bf16 (AVX512-BF16 / AMX), traced, frozen and fused by oneDNN (conv +
+bias + ReLU in one kernel): ~2.6x the float32 speed on the two EPYC cores FERLab is measured on,
+probabilities within ~0.01 of float32, PublicTest accuracy unchanged to 0.1 point (see
+ml/MODEL_CARD.md). Elsewhere, or with ``precision="fp32"``, it runs the eager float32 model.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 class _Heads:
     """The model's two heads. In bfloat16: one traced, frozen graph with oneDNN fusion (conv +
-    bias + ReLU in one kernel; ~2x the float32 speed where bf16 is native). In float32: the
+    bias + ReLU in one kernel; ~2.6x the float32 speed where bf16 is native). In float32: the
     eager model, which measured as fast as the traced one and matches training bit for bit."""
 
     def __init__(self, model, *, bf16: bool):

@@ -1,10 +1,9 @@
 """API: projects the caller belongs to, their members, and item images (access-checked)."""
 import mimetypes
 
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import SuspiciousFileOperation
-
-from django.contrib.auth import get_user_model
 from django.http import FileResponse, JsonResponse
 from django.urls import path
 from django.utils.cache import patch_cache_control
