@@ -82,7 +82,8 @@ def _lease_orm(*, project: Project, annotator_id: int, n: int, now, expires_at, 
 
 
 # The same lease as `_lease_orm` in one PostgreSQL statement: one round trip (no transaction
-# around it) and no ORM compilation on the hottest path. Locked rows are re-checked on their newest version before they are taken.
+# around it) and no ORM compilation on the hottest path. Locked rows are re-checked on their
+# newest version before they are taken.
 _LEASE_SQL = """
 WITH picked AS (
     SELECT i.id, i.priority, i.answer_count - i.extra_answers AS net FROM {item} i
