@@ -255,29 +255,40 @@ def worst_classes(confusions: np.ndarray, *, min_count: int = 3) -> np.ndarray:
 
 
 BIAS_ALPHA = 1e-3
+# The model counts as one co-annotator in annotator_bias: its top probability is below 1, so where anyone else
+# answered a face their answers decide its reference class and the model only breaks ties between them.
+BIAS_MODEL_WEIGHT = 1.0
 
 
 def annotator_bias(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndarray, consensus: np.ndarray,
-                   counts: np.ndarray, *, in_consensus: np.ndarray, alpha: float = BIAS_ALPHA,
+                   counts: np.ndarray, *, in_consensus: np.ndarray, pred_probs: np.ndarray | None = None,
+                   model_weight: float = BIAS_MODEL_WEIGHT, alpha: float = BIAS_ALPHA,
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Systematic confusion: how much more often than their co-annotators an annotator turns one class into another.
+    """Systematic confusion: how much more often than their peers an annotator turns one class into another.
 
     One row per answer (item_index, annotator_index, answer category, all int (A,)), consensus int (N,)
     (-1 = none), counts int (N, C) answers per category from the annotators with in_consensus bool (M,)
-    True -> (bias float (M,) in [0, 1], cell int (M, 2) (consensus category, answer category) of the
-    bias, -1 where the bias is 0).
+    True, pred_probs float (N, C) out-of-sample model probabilities over the answer categories (0 for those
+    outside the model's classes) or None -> (bias float (M,) in [0, 1], cell int (M, 2) (reference
+    category, answer category) of the bias, -1 where the bias is 0).
 
-    A Dawid-Skene view, with the annotator's peers as the reference instead of a fitted model. Only
-    faces someone else answered too count. For consensus category t and another answer j, O[t, j] is how
-    often the annotator answered j on their n_t consensus-t faces, and E[t, j] the sum over the same
-    faces of the share of the other answers that were j (what a co-annotator on those very faces said, so
-    hard faces excuse errors), with one pseudo-answer spread like all answers on consensus-t faces (one
-    other answer is a poor guess of a face's answers). The cell's bias is the one-sided (1 - alpha)
-    Clopper-Pearson lower bound of the rate O / n_t minus the peers' rate E / n_t, clipped at 0; the
-    annotator's bias is the largest over cells t != j, so any class pair counts. The lower bound keeps
-    noise out: one odd answer among few has a bound near alpha, so honest annotators (above all those
-    with few answers) get ~0, while one who answers neutral on 60% of 30 sad faces where peers do 20%
-    gets ~0.1. Random errors spread over many cells and stay near 0; CROWDLAB's quality counts those.
+    A Dawid-Skene view, with the annotator's peers as the reference instead of a fitted model. The peers on
+    a face are its other answers plus, given pred_probs, the model as ``model_weight`` pseudo-annotator
+    answering its probability vector, so faces nobody else answered count too (under ActiveLab most faces
+    have one or two answers). The face's reference category t is the peers' most frequent answer (others +
+    model_weight * probs; with a weight <= 1 any other answer outweighs the model, which only breaks ties);
+    never the consensus, which holds the annotator's own vote and on a one-answer face is that vote.
+    Without pred_probs, t is ``consensus`` and only faces someone else answered count. For reference t and
+    another answer j, O[t, j] is how often the annotator answered j on their n_t reference-t faces, and
+    E[t, j] the sum over the same faces of the share of the peers' answers that were j (the model's share
+    its probability; what a peer on those very faces said, so hard faces excuse errors), with one
+    pseudo-answer spread like all answers on reference-t faces (one other answer is a poor guess of a face's
+    answers). The cell's bias is the one-sided (1 - alpha) Clopper-Pearson lower bound of the rate
+    O / n_t minus the peers' rate E / n_t, clipped at 0; the annotator's bias is the largest over cells
+    t != j, so any class pair counts. The lower bound keeps noise out: one odd answer among few has a bound
+    near alpha, so honest annotators (above all those with few answers) get ~0, while one who answers
+    neutral on 60% of 30 sad faces where peers do 20% gets ~0.1. Random errors spread over many cells and
+    stay near 0; CROWDLAB's quality counts those.
     """
     from scipy.stats import beta
 
@@ -285,17 +296,23 @@ def annotator_bias(item_index: np.ndarray, annotator_index: np.ndarray, answer: 
     in_consensus = np.asarray(in_consensus, dtype=bool)
     counts = np.asarray(counts, dtype=float)
     m, c = len(in_consensus), counts.shape[1]
-    truth = np.asarray(consensus, dtype=np.int64)[item_index]
     others = counts[item_index]
     own = np.flatnonzero(in_consensus[annotator_index])
     others[own, answer[own]] -= 1  # the counts hold their own answer; leave it out
     peers = others.sum(axis=1)
-    keep = (truth >= 0) & (peers > 0)
+    if pred_probs is None or model_weight <= 0:
+        truth = np.asarray(consensus, dtype=np.int64)[item_index]
+        keep = (truth >= 0) & (peers > 0)
+    else:
+        others += model_weight * np.asarray(pred_probs, dtype=float)[item_index]
+        peers = peers + model_weight
+        truth = others.argmax(axis=1)
+        keep = np.ones(len(truth), dtype=bool)
     others, truth, answer, peers = others[keep], truth[keep], answer[keep], peers[keep]
     crowd = np.bincount(truth * c + answer, minlength=c * c).reshape(c, c).astype(float)
     crowd /= np.maximum(crowd.sum(axis=1, keepdims=True), 1)
     share = (others + crowd[truth]) / (peers + 1)[:, None]
-    row = annotator_index[keep] * c + truth  # (annotator, consensus category), flattened
+    row = annotator_index[keep] * c + truth  # (annotator, reference category), flattened
     observed = np.bincount(row * c + answer, minlength=m * c * c).reshape(m, c, c).astype(float)
     expected = np.stack([np.bincount(row, weights=share[:, j], minlength=m * c) for j in range(c)], axis=1)
     expected = expected.reshape(m, c, c)
@@ -376,7 +393,7 @@ class Analysis:
     annotator_quality: np.ndarray  # float (M,) crowdlab_quality * (1 - bias), NaN for annotators outside the consensus
     annotator_crowdlab_quality: np.ndarray  # float (M,) CROWDLAB's annotator quality, NaN likewise
     annotator_bias: np.ndarray  # float (M,) in [0, 1], see annotator_bias
-    bias_cell: np.ndarray  # int (M, 2) (consensus category, their answer) of the bias, -1 when bias is 0
+    bias_cell: np.ndarray  # int (M, 2) (reference category, their answer) of the bias, -1 when bias is 0
     annotator_agreement: np.ndarray  # float (M,) share of their answers equal to the consensus
     annotator_answers: np.ndarray  # int (M,)
     confusion: np.ndarray  # int (M, C, C) rows consensus, columns their answer
@@ -413,7 +430,8 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
     Annotator quality is CROWDLAB's, which sees random errors (few answers equal to the consensus or to
     the others'), times 1 - annotator_bias, which sees systematic ones: an annotator who turns most sad
     faces into neutral is right on most faces and keeps a fair CROWDLAB quality, but loses the share of
-    sad faces they divert beyond what their co-annotators do. Honest annotators have bias 0.
+    sad faces they divert beyond what their peers on the same faces do: the co-annotators and the model,
+    counted as one more annotator, so faces they answered alone count too. Honest annotators have bias 0.
     """
     item_index, annotator_index, answer = (np.asarray(a, dtype=np.int64) for a in (item_index, annotator_index, answer))
     pred_probs = np.asarray(pred_probs, dtype=float)
@@ -503,7 +521,10 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
     judged = confusion.sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
         agreement = np.where(judged > 0, np.trace(confusion, axis1=1, axis2=2) / np.maximum(judged, 1), np.nan)
-    bias, bias_cell = annotator_bias(item_index, annotator_index, answer, consensus, counts, in_consensus=in_consensus)
+    category_probs = np.zeros((n, c))
+    category_probs[:, is_model] = pred_probs[:, category_class[is_model]]
+    bias, bias_cell = annotator_bias(item_index, annotator_index, answer, consensus, counts, in_consensus=in_consensus,
+                                     pred_probs=category_probs)
     annotator_answers = np.bincount(annotator_index, minlength=m)
     on_gold = gold[item_index] >= 0
     gold_answers = np.bincount(annotator_index[on_gold], minlength=m)

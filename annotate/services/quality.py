@@ -11,7 +11,8 @@ means another answer is worth more (the assignment service serves the highest fi
 cleanlab's confident-learning flag for single labels and ``consensus_quality < issue_threshold`` for items
 with two or more answers. QualityAnnotatorResult.quality, what annotators are ranked by, is CROWDLAB's
 annotator quality (crowdlab_quality, random errors) times 1 - bias (systematic confusion of bias_from faces
-into bias_to beyond what co-annotators on the same faces answer; ml.quality.annotator_bias).
+into bias_to beyond what their peers on the same faces answer, the peers being the co-annotators and the run's
+model probabilities as one more annotator, so faces answered once count too; ml.quality.annotator_bias).
 """
 import json
 import time

@@ -231,3 +231,29 @@ def test_a_biased_annotator_is_ranked_last_and_recorded_with_the_classes_they_co
     assert ranked[0]["crowdlab_quality"] == biased.crowdlab_quality and ranked[0]["bias"] == biased.bias
     table = api_client.get(f"/api/projects/{project.pk}/annotators/").json()["results"]  # the dashboard's table
     assert (table[0]["user_id"], table[0]["bias_from"], table[0]["bias_to"]) == (people[3].pk, "sadness", "neutral")
+
+
+def test_a_biased_annotator_who_answers_alone_is_caught_through_the_runs_model_probabilities(make_project, make_items,
+                                                                                           analyse):
+    """They share only faces that are not sad with the others, and call each of the ten sad faces they answer alone
+    neutral: no co-annotator saw those, the model's probabilities (sadness) are the peer that shows the bias."""
+    project, lead, people = make_project(annotators=4)
+    items = make_items(project, 80, split="PublicTest")
+    truth = [i % 4 for i in range(80)]  # neutral, happiness, surprise, sadness
+    predictions_make(model_version_make(), items, [confident(t, p=0.7) for t in truth])
+    honest, biased = people[:3], people[3]
+    for i, item in enumerate(items[:24]):
+        for person in honest:
+            answer(item, person, LABELS[truth[i]])
+        if truth[i] != 3:
+            answer(item, biased, LABELS[truth[i]])
+    for i, item in enumerate(items[24:64], start=24):
+        answer(item, biased, "neutral" if truth[i] == 3 else LABELS[truth[i]])
+    for i, item in enumerate(items[64:], start=64):
+        answer(item, honest[0], LABELS[truth[i]])
+    run = QualityRun.objects.get(pk=analyse(project).result["quality_run"])
+    results = {r.annotator_id: r for r in QualityAnnotatorResult.objects.filter(run=run)}
+    assert (results[biased.pk].bias_from, results[biased.pk].bias_to) == ("sadness", "neutral")
+    assert results[biased.pk].bias > 0.2
+    assert all(results[p.pk].bias == 0 for p in honest)
+    assert min(results.values(), key=lambda r: r.quality).annotator_id == biased.pk

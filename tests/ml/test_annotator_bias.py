@@ -115,3 +115,64 @@ def test_annotator_bias_reads_plain_arrays():
     again, cell_again = q.annotator_bias(items, annotators, answers, np.full(10, 3), counts_without,
                                          in_consensus=np.array([False, True, True]))
     assert cell_again.tolist() == cell.tolist() and again[0] == pytest.approx(bias[0])
+
+
+def _mostly_alone(*, seed=0, shared=300, alone=400):
+    """Eight honest annotators (six at 0.9, two at 0.82) answer the `shared` faces three at a time; a ninth, right
+    90% of the time but answering 0 for 80% of the class-3 faces, joins 30 of them and takes 60% of the `alone`
+    faces, which get one answer each (the honest ones take the rest). Returns truth, items, annotators, answers, m."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, K, shared + alone)
+    accuracy = (0.9,) * 6 + (0.82, 0.82, 0.9)
+    biased = len(accuracy) - 1
+    rows = [(i, a) for i in range(shared) for a in rng.choice(biased, 3, replace=False)]
+    rows += [(i, biased) for i in rng.choice(shared, 30, replace=False)]
+    rows += [(i, biased if rng.random() < 0.6 else rng.integers(0, biased)) for i in range(shared, shared + alone)]
+    items, annotators, answers = [], [], []
+    for i, a in rows:
+        if a == biased and truth[i] == 3 and rng.random() < 0.8:
+            given = 0
+        elif rng.random() < accuracy[a]:
+            given = truth[i]
+        else:
+            given = (truth[i] + rng.integers(1, K)) % K
+        items.append(i), annotators.append(a), answers.append(given)
+    return truth, np.array(items), np.array(annotators), np.array(answers), len(accuracy)
+
+
+def test_a_biased_annotator_who_mostly_answers_alone_is_caught_through_the_model():
+    truth, items, annotators, answers, m = _mostly_alone()
+    biased = m - 1
+    alone = np.bincount(items, minlength=len(truth))[items] == 1
+    assert alone[annotators == biased].mean() > 0.85  # 229 of their 259 answers are the face's only one
+    result = _analyse(truth, items, annotators, answers, m)
+    assert result.bias_cell[biased].tolist() == [3, 0] and result.annotator_bias[biased] > 0.2
+    assert result.annotator_bias[:biased].max() < 0.05
+    assert int(np.argmin(result.annotator_quality)) == biased
+    # CROWDLAB alone ranks them above the weaker honest ones.
+    assert result.annotator_crowdlab_quality[biased] > result.annotator_crowdlab_quality[6:8].min()
+    # Without the model only their 30 shared faces count (one of them class 3): no bias can be shown.
+    without, _ = q.annotator_bias(items, annotators, answers, result.consensus, result.counts,
+                                  in_consensus=np.ones(m, bool))
+    assert without[biased] < 0.05
+
+
+def test_where_co_annotators_answered_they_outweigh_a_model_that_is_wrong_on_a_class():
+    # The model calls every class-3 face class 0 (0.9); three of six annotators answer each face, right 90% of
+    # the time.
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, K, 480)
+    probs = _probs(truth)
+    wrong = truth == 3
+    probs[wrong] = _probs(np.zeros(wrong.sum(), dtype=int), p=0.9, seed=1)
+    items = np.repeat(np.arange(480), 3)
+    annotators = np.concatenate([rng.choice(6, 3, replace=False) for _ in range(480)])
+    right = rng.random(len(items)) < 0.9
+    answers = np.where(right, truth[items], (truth[items] + rng.integers(1, K, len(items))) % K)
+    result = q.analyse(items, annotators, answers, probs, category_class=np.arange(K), num_annotators=6)
+    assert (result.consensus[wrong] == 3).mean() > 0.9
+    assert result.annotator_bias.max() < 0.01
+    # The same faces with the model counted as ten annotators: it sets the reference, and everyone "turns 0 into 3".
+    heavy, cell = q.annotator_bias(items, annotators, answers, result.consensus, result.counts,
+                                   in_consensus=np.ones(6, bool), pred_probs=probs, model_weight=10)
+    assert heavy.min() > 0.05 and (cell == [0, 3]).all()
