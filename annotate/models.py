@@ -336,7 +336,8 @@ class QualityItemResult(models.Model):
 
 class QualityAnnotatorResult(models.Model):
     """Per-annotator outcome of a quality run (ml.quality.analyse). worst_class is their lowest recall; bias_* is
-    relative to co-annotators on the same faces, so it names a confusion of theirs, not a hard class."""
+    relative to their peers on the same faces (co-annotators and the held-out model), so it names a confusion of
+    theirs, not a hard class."""
 
     run = models.ForeignKey(QualityRun, on_delete=models.CASCADE, related_name="annotator_results")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quality_results")
@@ -344,10 +345,10 @@ class QualityAnnotatorResult(models.Model):
     quality = models.FloatField(null=True, blank=True, help_text="crowdlab_quality * (1 - bias): the ranking.")
     crowdlab_quality = models.FloatField(null=True, blank=True, help_text="CROWDLAB's annotator quality.")
     bias = models.FloatField(null=True, blank=True, help_text="Share of bias_from faces answered bias_to beyond "
-                             "what co-annotators on the same faces answer (lower bound; 0 = none).")
+                             "what peers (co-annotators, the model) answer on them (lower bound; 0 = none).")
     # db_default too: rows copied in raw (bench/dashboard_speed.py) leave these out.
     bias_from = models.CharField(max_length=32, blank=True, default="", db_default="",
-                                 help_text="Consensus label of the faces they confuse.")
+                                 help_text="Peers' label of the faces they confuse.")
     bias_to = models.CharField(max_length=32, blank=True, default="", db_default="",
                                help_text="The answer they give those faces too often.")
     agreement = models.FloatField(null=True, blank=True, help_text="Share of answers equal to the consensus.")

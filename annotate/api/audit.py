@@ -240,7 +240,7 @@ class AnnotatorRowOutput(serializers.Serializer):
     gold_answers = serializers.IntegerField()
     worst_class = serializers.CharField()
     crowdlab_quality = serializers.FloatField(allow_null=True, help_text="CROWDLAB's quality, before the bias term.")
-    bias = serializers.FloatField(allow_null=True, help_text="Share of bias_from faces answered bias_to beyond co-annotators.")
+    bias = serializers.FloatField(allow_null=True, help_text="Share of bias_from faces answered bias_to beyond their peers (co-annotators, the model).")
     bias_from = serializers.CharField(allow_blank=True)
     bias_to = serializers.CharField(allow_blank=True)
     scored_answers = serializers.IntegerField()

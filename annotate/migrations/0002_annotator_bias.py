@@ -13,12 +13,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='qualityannotatorresult',
             name='bias',
-            field=models.FloatField(blank=True, help_text='Share of bias_from faces answered bias_to beyond what co-annotators on the same faces answer (lower bound; 0 = none).', null=True),
+            field=models.FloatField(blank=True, help_text='Share of bias_from faces answered bias_to beyond what peers (co-annotators, the model) answer on them (lower bound; 0 = none).', null=True),
         ),
         migrations.AddField(
             model_name='qualityannotatorresult',
             name='bias_from',
-            field=models.CharField(blank=True, db_default='', default='', help_text='Consensus label of the faces they confuse.', max_length=32),
+            field=models.CharField(blank=True, db_default='', default='', help_text="Peers' label of the faces they confuse.", max_length=32),
         ),
         migrations.AddField(
             model_name='qualityannotatorresult',

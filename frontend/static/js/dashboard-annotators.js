@@ -66,7 +66,7 @@ async function showConfusion(p) {
   const facts = [["Quality", num(p.quality, 3)], ["Agreement with consensus", pct(p.agreement)], ["Gold accuracy", `${pct(p.gold_accuracy)} of ${p.gold_answers} gold answers`],
     ["Median time per answer", p.median_seconds === null ? "–" : `${num(p.median_seconds, 1)} s`], ["Answers", `${p.answers.toLocaleString()} (${p.corrections} corrected)`],
     ["Worst class", p.worst_class || "–"],
-    ["Systematic bias", biasText(p) ? `answers ${p.bias_to} for ${p.bias_from} faces ${pct(p.bias)} more often than co-annotators` : "none found"],
+    ["Systematic bias", biasText(p) ? `answers ${p.bias_to} for ${p.bias_from} faces ${pct(p.bias)} more often than their peers (co-annotators and the model)` : "none found"],
     ["CROWDLAB quality (before bias)", num(p.crowdlab_quality, 3)], ["Status", [p.paused ? "paused" : "active", p.excluded_from_consensus ? "excluded from consensus" : "counted in consensus"].join(", ")]];
   document.getElementById("confusion-facts").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
     ...(p.message ? [h("dt", {}, "Message on their page"), h("dd", { class: "message" }, p.message)] : []));
