@@ -19,7 +19,7 @@ class RowShape:
     def __init__(self, model: type[Model], *, alias: str, using: str = "default"):
         connection = connections[using]
         fields = model._meta.concrete_fields
-        self.model, self.alias, self.width = model, alias, len(fields)
+        self.model, self.width = model, len(fields)
         self.select = ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in fields)
         self.names = [f.attname for f in fields]
         self.converters = []
