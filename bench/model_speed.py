@@ -2,8 +2,9 @@
 
 Run ``python bench/model_speed.py [--model PATH] [--threads 2]``; the last line is JSON.
 Inference goes through ml.predict.Predictor exactly as the worker calls it (fused BN, flip
-test-time augmentation on unless --no-tta). The training epoch is a real ml.train.train run of
-one epoch over a synthetic subset, extrapolated to the 28,709 FER2013 Training faces.
+test-time augmentation where ml.predict turns it on, or as --tta says). The training epoch is a
+real ml.train.train run of one epoch over a synthetic subset, extrapolated to the 28,709
+FER2013 Training faces.
 """
 from __future__ import annotations
 
@@ -36,13 +37,13 @@ def main() -> None:
     import torch
 
     from ml.labels import soft_labels
-    from ml.predict import Predictor
+    from ml.predict import TTA_CHOICES, Predictor, add_tta_argument
     from ml.train import train
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(DEFAULT_WEIGHTS))
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--no-tta", action="store_true")
+    add_tta_argument(p)
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     p.add_argument("--seconds", type=float, default=5.0, help="timing window per inference figure")
     p.add_argument("--train-faces", type=int, default=4096, help="synthetic faces for the timed epoch")
@@ -51,7 +52,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(4096, 48, 48), dtype=np.uint8)
 
-    predictor = Predictor(args.model, tta=not args.no_tta, threads=args.threads, precision=args.precision)
+    predictor = Predictor(args.model, tta=TTA_CHOICES[args.tta], threads=args.threads, precision=args.precision)
     b1 = faces_per_s(predictor, images, batch_size=1, seconds=args.seconds)
     print(f"inference batch 1:   {b1:8.1f} faces/s", flush=True)
     b256 = faces_per_s(predictor, images, batch_size=256, seconds=args.seconds)
@@ -69,7 +70,7 @@ def main() -> None:
     print(f"training: {epoch_s:.1f} s/epoch over {TRAINING_FACES} faces ({cfg.epochs} epoch of {n}, extrapolated);"
           f" {predictor.config.epochs} epochs -> {epoch_s * predictor.config.epochs / 60:.1f} min", flush=True)
     print(json.dumps({
-        "model": Path(args.model).name, "threads": args.threads, "tta": not args.no_tta,
+        "model": Path(args.model).name, "threads": args.threads, "tta": predictor.tta,
         "precision": predictor.precision,
         "faces_per_s_batch1": round(b1, 1), "faces_per_s_batch256": round(b256, 1),
         "train_s_per_epoch": round(epoch_s, 1),

@@ -14,7 +14,8 @@ Rows: by default every row whose usage is not ``Training``; ``--split`` picks on
 * ``macro_f1``, ``per_class_recall``, ``ece`` (15-bin expected calibration error of the top
   class) and the confusion matrix: on the FER+ majority faces.
 * ``faces_per_s``: faces scored per second by Predictor.predict_both (batch 256, with the
-  flip test-time augmentation if on), including resizing and both heads.
+  flip test-time augmentation if on: by default where bfloat16 is native, see ml.predict),
+  including resizing and both heads; ``inference`` says which precision and TTA ran.
 """
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def plot_confusion(cm: np.ndarray, path: str, *, title: str = "") -> None:
 
 
 def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None, plot: str | None = None,
-                 tta: bool = True, threads: int = 2, batch_size: int = 256, precision: str = "auto") -> dict:
+                 tta: bool | None = None, threads: int = 2, batch_size: int = 256, precision: str = "auto") -> dict:
     """Load rows and model, score, return the metrics dict (confusion included)."""
     from ml.data import load_npz
     from ml.predict import Predictor
@@ -121,24 +122,27 @@ def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None
     out = metrics(probs, probs7, votes=data.votes, fer2013=data.fer2013)
     out["split"] = split or "not Training"
     out["faces_per_s"] = round(len(data) / seconds, 1) if len(data) else None
-    out["inference"] = {"precision": predictor.precision, "tta": tta, "threads": threads, "batch_size": batch_size}
+    out["inference"] = {"precision": predictor.precision, "tta": predictor.tta, "threads": threads,
+                        "batch_size": batch_size}
     if plot and "confusion" in out:
         plot_confusion(np.array(out["confusion"]), plot, title=f"{predictor.path.name} on {out['split']}")
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
+    from ml.predict import TTA_CHOICES, add_tta_argument
+
     p = argparse.ArgumentParser(prog="python -m ml.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--npz", required=True)
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped weights)")
     p.add_argument("--split", default=None, help="usage value to score (default: every row not Training)")
     p.add_argument("--plot", default=None, help="write a confusion-matrix PNG here")
-    p.add_argument("--no-tta", action="store_true", help="skip the mirrored second pass")
+    add_tta_argument(p)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                    help="auto: bfloat16 where the CPU runs it natively, else float32")
     args = p.parse_args(argv)
-    out = evaluate_npz(args.npz, model=args.model, split=args.split, plot=args.plot, tta=not args.no_tta,
+    out = evaluate_npz(args.npz, model=args.model, split=args.split, plot=args.plot, tta=TTA_CHOICES[args.tta],
                        threads=args.threads, precision=args.precision)
     out.pop("confusion", None)  # in the plot; keeps the line readable
     print(json.dumps(out))

@@ -7,17 +7,21 @@ API (what the FERLab worker calls)::
     probs = predictor.predict_proba(images) # images uint8 (N, H, W) grey -> float32 (N, 8)
     predictor.classes                       # ml.config.CLASSES, the column order of probs
 
-``Predictor(path=None, *, tta=True, threads=None, precision="auto")`` loads ``path`` (default
+``Predictor(path=None, *, tta=None, threads=None, precision="auto")`` loads ``path`` (default
 ``ml/weights/ferlab-cnn.pt``). Images of any size are resized to 48x48 (bilinear, antialiased);
 (N, H, W, 3) RGB is converted to grey. With ``tta`` each face is also scored mirrored and the
 two probability vectors are averaged. ``predict_fer2013(images)`` gives float32 (N, 7) over the
 original FER2013 labels (the model's FER2013 head, or the 8->7 map when it has none).
 
-Speed: BatchNorm is folded into the convs. ``precision="auto"`` runs the network in bfloat16
-where the CPU has native bf16 (AVX512-BF16 / AMX), traced, frozen and fused by oneDNN (conv +
-bias + ReLU in one kernel): ~2.6x the float32 speed on the two EPYC cores FERLab is measured on,
-probabilities within ~0.01 of float32, PublicTest accuracy unchanged to 0.1 point (see
-ml/MODEL_CARD.md). Elsewhere, or with ``precision="fp32"``, it runs the eager float32 model.
+Speed: BatchNorm is folded into the convs and the network is traced, frozen and fused by oneDNN
+(conv + bias + ReLU in one kernel). ``precision="auto"`` runs it in bfloat16 where the CPU has
+native bf16 (AVX512-BF16 / AMX): ~2.6x the float32 speed on the EPYC (Zen 4) cores FERLab was
+first measured on, probabilities within ~0.01 of float32, PublicTest accuracy unchanged to 0.1
+point. Elsewhere (AVX2 CPUs such as Zen 3), or with ``precision="fp32"``, it runs in float32,
+where the fused graph measured 1.22x the eager model (2,329 against 1,912 faces/s, batch 256).
+``tta=None`` (auto) mirrors only where that keeps the model above 2,000 faces/s on two cores,
+which is where bf16 is native: on AVX2 float32 the mirrored pass would halve 2,300 faces/s.
+See ml/MODEL_CARD.md for the accuracy of each combination.
 """
 from __future__ import annotations
 
@@ -52,21 +56,25 @@ def images_to_tensor(images: np.ndarray):
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+TTA_CHOICES = {"auto": None, "on": True, "off": False}  # command-line word -> Predictor(tta=...)
+
+
+def add_tta_argument(parser) -> None:
+    """``--tta auto|on|off`` (and ``--no-tta``) on an argparse parser; read it with TTA_CHOICES."""
+    parser.add_argument("--tta", choices=tuple(TTA_CHOICES), default="auto",
+                        help="mirrored second pass; auto: on where bfloat16 is native (see ml.predict)")
+    parser.add_argument("--no-tta", dest="tta", action="store_const", const="off", help="same as --tta off")
 
 
 class _Heads:
-    """The model's two heads. In bfloat16: one traced, frozen graph with oneDNN fusion (conv +
-    bias + ReLU in one kernel; ~2.6x the float32 speed where bf16 is native). In float32: the
-    eager model, which measured as fast as the traced one and matches training bit for bit."""
+    """The model's two heads as one traced, frozen graph with oneDNN fusion (conv + bias + ReLU
+    in one kernel), in bfloat16 (autocast) or float32."""
 
     def __init__(self, model, *, bf16: bool):
         import torch
 
         self.bf16 = bf16
         self.has_fer2013 = model.fer2013 is not None
-        if not bf16:
-            self.fn = model.heads
-            return
 
         class Both(torch.nn.Module):
             def __init__(self, m):
@@ -98,15 +106,13 @@ class _Heads:
     def __call__(self, x):
         with self._autocast():
             out = self.fn(x)
-        if not self.bf16:
-            return out
         return out[0].float(), (out[1].float() if self.has_fer2013 else None)
 
 
 class Predictor:
     """A loaded model in eval mode; safe to reuse for many batches (not for concurrent threads)."""
 
-    def __init__(self, path: str | Path | None = None, *, tta: bool = True, threads: int | None = None,
+    def __init__(self, path: str | Path | None = None, *, tta: bool | None = None, threads: int | None = None,
                  precision: str = "auto"):
         import torch
 
@@ -119,7 +125,6 @@ class Predictor:
         self.config = TrainConfig.from_dict(ckpt["config"])
         self.metrics = ckpt.get("metrics", {})
         self.classes = CLASSES
-        self.tta = tta
         if threads:
             torch.set_num_threads(threads)
         model = build_model(self.config)
@@ -129,6 +134,7 @@ class Predictor:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.precision = ("bf16" if native_bf16() else "fp32") if precision == "auto" else precision
         self._heads = _Heads(self.model, bf16=self.precision == "bf16")
+        self.tta = (self.precision == "bf16" and native_bf16()) if tta is None else bool(tta)
 
     def predict_both(self, images: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """images: (N, H, W) -> (probs float32 (N, 8), fer2013 probs float32 (N, 7))."""
@@ -167,10 +173,10 @@ class Predictor:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(path: str, tta: bool) -> Predictor:
+def _cached(path: str, tta: bool | None) -> Predictor:
     return Predictor(path, tta=tta)  # precision "auto": bf16 where the CPU runs it natively
 
 
-def load_predictor(path: str | Path | None = None, *, tta: bool = True) -> Predictor:
+def load_predictor(path: str | Path | None = None, *, tta: bool | None = None) -> Predictor:
     """The Predictor for ``path`` (default: shipped weights), loaded once per process."""
     return _cached(str(Path(path) if path is not None else DEFAULT_WEIGHTS), tta)

@@ -121,3 +121,16 @@ def test_time_budget_stops_mid_epoch(faces, tiny_config):
     cfg = dataclasses.replace(tiny_config, out="", epochs=1000, max_seconds=0.5)
     ckpt = _train(faces, cfg)
     assert ckpt["epoch"] < 1000 and ckpt["training_state"] is None
+
+
+def test_tta_auto_follows_native_bf16(faces, tiny_config):
+    """Mirroring halves throughput; auto keeps it only where bfloat16 leaves room for it."""
+    from ml.model import native_bf16
+
+    _train(faces, tiny_config)
+    assert Predictor(tiny_config.out, precision="fp32").tta is False
+    assert Predictor(tiny_config.out, precision="bf16").tta is native_bf16()
+    assert Predictor(tiny_config.out, precision="fp32", tta=True).tta is True
+    mirrored = Predictor(tiny_config.out, precision="fp32", tta=True).predict_proba(faces[0][:4])
+    plain = Predictor(tiny_config.out, precision="fp32", tta=False).predict_proba(faces[0][:4])
+    assert mirrored.shape == plain.shape and not np.allclose(mirrored, plain)
