@@ -37,14 +37,13 @@ def main() -> None:
     import torch
 
     from ml.labels import soft_labels
-    from ml.predict import TTA_CHOICES, Predictor, add_tta_argument
+    from ml.predict import Predictor, add_inference_arguments, predictor_options
     from ml.train import train
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(DEFAULT_WEIGHTS))
     p.add_argument("--threads", type=int, default=2)
-    add_tta_argument(p)
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    add_inference_arguments(p)
     p.add_argument("--seconds", type=float, default=5.0, help="timing window per inference figure")
     p.add_argument("--train-faces", type=int, default=4096, help="synthetic faces for the timed epoch")
     args = p.parse_args()
@@ -52,7 +51,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(4096, 48, 48), dtype=np.uint8)
 
-    predictor = Predictor(args.model, tta=TTA_CHOICES[args.tta], threads=args.threads, precision=args.precision)
+    predictor = Predictor(args.model, threads=args.threads, **predictor_options(args))
     b1 = faces_per_s(predictor, images, batch_size=1, seconds=args.seconds)
     print(f"inference batch 1:   {b1:8.1f} faces/s", flush=True)
     b256 = faces_per_s(predictor, images, batch_size=256, seconds=args.seconds)
@@ -67,14 +66,15 @@ def main() -> None:
     train(images[:n], targets, keep=keep, fer2013=rng.integers(0, 7, n), config=cfg, progress=False,
           log=lambda s: None)
     epoch_s = (time.perf_counter() - t0) / n * TRAINING_FACES
+    runs = predictor.n_stored * predictor.config.epochs  # an ensemble trains each member in full
     print(f"training: {epoch_s:.1f} s/epoch over {TRAINING_FACES} faces ({cfg.epochs} epoch of {n}, extrapolated);"
-          f" {predictor.config.epochs} epochs -> {epoch_s * predictor.config.epochs / 60:.1f} min", flush=True)
+          f" {predictor.n_stored} x {predictor.config.epochs} epochs -> {epoch_s * runs / 60:.1f} min", flush=True)
     print(json.dumps({
         "model": Path(args.model).name, "threads": args.threads, "tta": predictor.tta,
-        "precision": predictor.precision,
+        "precision": predictor.precision, "members": predictor.members,
         "faces_per_s_batch1": round(b1, 1), "faces_per_s_batch256": round(b256, 1),
         "train_s_per_epoch": round(epoch_s, 1),
-        "train_min_full": round(epoch_s * predictor.config.epochs / 60, 1),
+        "train_min_full": round(epoch_s * runs / 60, 1),
     }))
 
 

@@ -108,13 +108,14 @@ def plot_confusion(cm: np.ndarray, path: str, *, title: str = "") -> None:
 
 
 def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None, plot: str | None = None,
-                 tta: bool | None = None, threads: int = 2, batch_size: int = 256, precision: str = "auto") -> dict:
+                 tta: bool | None = None, threads: int = 2, batch_size: int = 256, precision: str = "auto",
+                 members: int | None = None) -> dict:
     """Load rows and model, score, return the metrics dict (confusion included)."""
     from ml.data import load_npz
     from ml.predict import Predictor
 
     data = load_npz(npz, usage=split) if split else load_npz(npz, exclude_usage="Training")
-    predictor = Predictor(model, tta=tta, threads=threads, precision=precision)
+    predictor = Predictor(model, tta=tta, threads=threads, precision=precision, members=members)
     predictor.predict_both(data.images[:batch_size], batch_size=batch_size)  # warm-up, not timed
     t0 = time.perf_counter()
     probs, probs7 = predictor.predict_both(data.images, batch_size=batch_size)
@@ -122,28 +123,26 @@ def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None
     out = metrics(probs, probs7, votes=data.votes, fer2013=data.fer2013)
     out["split"] = split or "not Training"
     out["faces_per_s"] = round(len(data) / seconds, 1) if len(data) else None
-    out["inference"] = {"precision": predictor.precision, "tta": predictor.tta, "threads": threads,
-                        "batch_size": batch_size}
+    out["inference"] = {"precision": predictor.precision, "tta": predictor.tta, "members": predictor.members,
+                        "threads": threads, "batch_size": batch_size}
     if plot and "confusion" in out:
         plot_confusion(np.array(out["confusion"]), plot, title=f"{predictor.path.name} on {out['split']}")
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ml.predict import TTA_CHOICES, add_tta_argument
+    from ml.predict import add_inference_arguments, predictor_options
 
     p = argparse.ArgumentParser(prog="python -m ml.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--npz", required=True)
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped weights)")
     p.add_argument("--split", default=None, help="usage value to score (default: every row not Training)")
     p.add_argument("--plot", default=None, help="write a confusion-matrix PNG here")
-    add_tta_argument(p)
+    add_inference_arguments(p)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                   help="auto: bfloat16 where the CPU runs it natively, else float32")
     args = p.parse_args(argv)
-    out = evaluate_npz(args.npz, model=args.model, split=args.split, plot=args.plot, tta=TTA_CHOICES[args.tta],
-                       threads=args.threads, precision=args.precision)
+    out = evaluate_npz(args.npz, model=args.model, split=args.split, plot=args.plot, threads=args.threads,
+                       **predictor_options(args))
     out.pop("confusion", None)  # in the plot; keeps the line readable
     print(json.dumps(out))
 

@@ -7,20 +7,23 @@ API (what the FERLab worker calls)::
     probs = predictor.predict_proba(images) # images uint8 (N, H, W) grey -> float32 (N, 8)
     predictor.classes                       # ml.config.CLASSES, the column order of probs
 
-``Predictor(path=None, *, tta=None, threads=None, precision="auto")`` loads ``path`` (default
-``ml/weights/ferlab-cnn.pt``). Images of any size are resized to 48x48 (bilinear, antialiased);
-(N, H, W, 3) RGB is converted to grey. With ``tta`` each face is also scored mirrored and the
-two probability vectors are averaged. ``predict_fer2013(images)`` gives float32 (N, 7) over the
-original FER2013 labels (the model's FER2013 head, or the 8->7 map when it has none).
+``Predictor(path=None, *, tta=None, threads=None, precision="auto", members=None)`` loads ``path``
+(default ``ml/weights/ferlab-cnn.pt``), a single model or an ensemble (``ml.ensemble``), whose
+members' probabilities are averaged. Images of any size are resized to 48x48 (bilinear,
+antialiased); (N, H, W, 3) RGB is converted to grey. With ``tta`` each face is also scored
+mirrored and the two probability vectors are averaged. ``predict_fer2013(images)`` gives float32
+(N, 7) over the original FER2013 labels (the FER2013 heads, or the 8->7 map without them).
 
-Speed: BatchNorm is folded into the convs and the network is traced, frozen and fused by oneDNN
-(conv + bias + ReLU in one kernel). ``precision="auto"`` runs it in bfloat16 where the CPU has
-native bf16 (AVX512-BF16 / AMX): ~2.6x the float32 speed on the EPYC (Zen 4) cores FERLab was
-first measured on, probabilities within ~0.01 of float32, PublicTest accuracy unchanged to 0.1
-point. Elsewhere (AVX2 CPUs such as Zen 3), or with ``precision="fp32"``, it runs in float32,
-where the fused graph measured 1.22x the eager model (2,329 against 1,912 faces/s, batch 256).
-``tta=None`` (auto) mirrors only where that keeps the model above 2,000 faces/s on two cores,
-which is where bf16 is native: on AVX2 float32 the mirrored pass would halve 2,300 faces/s.
+Speed: BatchNorm is folded into the convs and the members are traced into one frozen graph that
+oneDNN fuses (conv + bias + ReLU in one kernel). ``precision="auto"`` runs it in bfloat16 where
+the CPU has native bf16 (AVX512-BF16 / AMX): ~2.6x the float32 speed on the EPYC (Zen 4) cores
+FERLab was first measured on, probabilities within ~0.01 of float32, PublicTest accuracy
+unchanged to 0.1 point. Elsewhere (AVX2 CPUs such as Zen 3), or with ``precision="fp32"``, it
+runs in float32, where the fused graph measured 1.22x the eager model (2,329 against 1,912
+faces/s, batch 256). The autos spend that bf16 headroom and no more, so the default stays above
+2,000 faces/s on two cores: ``members=None`` runs every member where bf16 is native and the first
+member elsewhere; ``tta=None`` mirrors only a single model where bf16 is native (a second member
+gains more than the mirrored pass, at the same cost).
 See ml/MODEL_CARD.md for the accuracy of each combination.
 """
 from __future__ import annotations
@@ -59,31 +62,44 @@ PRECISIONS = ("auto", "fp32", "bf16")
 TTA_CHOICES = {"auto": None, "on": True, "off": False}  # command-line word -> Predictor(tta=...)
 
 
-def add_tta_argument(parser) -> None:
-    """``--tta auto|on|off`` (and ``--no-tta``) on an argparse parser; read it with TTA_CHOICES."""
+def add_inference_arguments(parser) -> None:
+    """``--tta auto|on|off`` (``--no-tta``), ``--precision auto|fp32|bf16`` and ``--members N`` on
+    an argparse parser; ``predictor_options(args)`` turns them into Predictor keyword arguments."""
     parser.add_argument("--tta", choices=tuple(TTA_CHOICES), default="auto",
-                        help="mirrored second pass; auto: on where bfloat16 is native (see ml.predict)")
+                        help="mirrored second pass; auto: single models where bfloat16 is native (see ml.predict)")
     parser.add_argument("--no-tta", dest="tta", action="store_const", const="off", help="same as --tta off")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto: bfloat16 where the CPU runs it natively, else float32")
+    parser.add_argument("--members", type=int, default=None,
+                        help="ensemble members to run (default: all where bfloat16 is native, else 1)")
+
+
+def predictor_options(args) -> dict:
+    return {"tta": TTA_CHOICES[args.tta], "precision": args.precision, "members": args.members}
 
 
 class _Heads:
-    """The model's two heads as one traced, frozen graph with oneDNN fusion (conv + bias + ReLU
-    in one kernel), in bfloat16 (autocast) or float32."""
+    """The members' two heads as one traced, frozen graph with oneDNN fusion (conv + bias + ReLU
+    in one kernel), in bfloat16 (autocast) or float32. Called on a batch, it returns the
+    probabilities averaged over the members: (N, 8) and (N, 7) or None without FER2013 heads."""
 
-    def __init__(self, model, *, bf16: bool):
+    def __init__(self, models, *, bf16: bool):
         import torch
 
         self.bf16 = bf16
-        self.has_fer2013 = model.fer2013 is not None
+        self.has_fer2013 = all(m.fer2013 is not None for m in models)
 
-        class Both(torch.nn.Module):
-            def __init__(self, m):
+        class All(torch.nn.Module):
+            def __init__(self, ms):
                 super().__init__()
-                self.m = m
+                self.ms = torch.nn.ModuleList(ms)
 
             def forward(self, x):
-                a, b = self.m.heads(x)
-                return (a, b) if b is not None else (a,)
+                out = []
+                for m in self.ms:
+                    a, b = m.heads(x)
+                    out += [a, b] if b is not None else [a]
+                return tuple(out)
 
         example = torch.rand(8, 1, IMAGE_SIZE, IMAGE_SIZE).contiguous(memory_format=torch.channels_last)
         torch.jit.enable_onednn_fusion(True)
@@ -92,7 +108,7 @@ class _Heads:
         # ready at once (compile took 24 s per process). Revisit when TorchScript is removed.
         with torch.no_grad(), self._autocast(), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            self.fn = torch.jit.freeze(torch.jit.trace(Both(model).eval(), example, check_trace=False))
+            self.fn = torch.jit.freeze(torch.jit.trace(All(models).eval(), example, check_trace=False))
 
     def _autocast(self):
         import contextlib
@@ -106,35 +122,50 @@ class _Heads:
     def __call__(self, x):
         with self._autocast():
             out = self.fn(x)
-        return out[0].float(), (out[1].float() if self.has_fer2013 else None)
+        step = 2 if self.has_fer2013 else 1
+        p8 = sum(o.float().softmax(1) for o in out[::step]) / (len(out) // step)
+        p7 = sum(o.float().softmax(1) for o in out[1::2]) / (len(out) // 2) if self.has_fer2013 else None
+        return p8, p7
 
 
 class Predictor:
     """A loaded model in eval mode; safe to reuse for many batches (not for concurrent threads)."""
 
     def __init__(self, path: str | Path | None = None, *, tta: bool | None = None, threads: int | None = None,
-                 precision: str = "auto"):
+                 precision: str = "auto", members: int | None = None):
         import torch
 
+        from ml.ensemble import members_of
         from ml.model import build_model, fuse_conv_bn, native_bf16
 
         self.path = Path(path) if path is not None else DEFAULT_WEIGHTS
         ckpt = torch.load(self.path, map_location="cpu", weights_only=False)
         if tuple(ckpt["classes"]) != CLASSES:
             raise ValueError(f"{self.path}: classes {ckpt['classes']} are not {CLASSES}")
-        self.config = TrainConfig.from_dict(ckpt["config"])
+        stored = members_of(ckpt)
+        self.config = TrainConfig.from_dict(stored[0]["config"])
         self.metrics = ckpt.get("metrics", {})
         self.classes = CLASSES
         if threads:
             torch.set_num_threads(threads)
-        model = build_model(self.config)
-        model.load_state_dict(ckpt["weights"])
-        self.model = fuse_conv_bn(model.eval()).to(memory_format=torch.channels_last)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.precision = ("bf16" if native_bf16() else "fp32") if precision == "auto" else precision
-        self._heads = _Heads(self.model, bf16=self.precision == "bf16")
-        self.tta = (self.precision == "bf16" and native_bf16()) if tta is None else bool(tta)
+        roomy = self.precision == "bf16" and native_bf16()  # ~2.6x float32 speed: room for more passes
+        self.members = (len(stored) if roomy else 1) if members is None else int(members)
+        if not 1 <= self.members <= len(stored):
+            raise ValueError(f"{self.path} holds {len(stored)} member(s); asked for {members}")
+        self.n_stored = len(stored)
+        self.models = []
+        for m in stored[:self.members]:
+            model = build_model(TrainConfig.from_dict(m["config"]))
+            model.load_state_dict(m["weights"])
+            self.models.append(fuse_conv_bn(model.eval()).to(memory_format=torch.channels_last))
+        self.model = self.models[0]
+        self._heads = _Heads(self.models, bf16=self.precision == "bf16")
+        # Auto: a second member gains more than the mirrored pass at the same cost, so TTA is for
+        # single models only, and only where bf16 leaves room for it.
+        self.tta = (roomy and self.members == 1) if tta is None else bool(tta)
 
     def predict_both(self, images: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """images: (N, H, W) -> (probs float32 (N, 8), fer2013 probs float32 (N, 7))."""
@@ -150,9 +181,7 @@ class Predictor:
                 if self.tta:  # one forward over [faces; mirrored faces] is cheaper than two
                     x = torch.cat([x, x.flip(-1)])
                 x = x.contiguous(memory_format=torch.channels_last)
-                logits, logits7 = self._heads(x)
-                a = logits.softmax(1)
-                b = logits7.softmax(1) if logits7 is not None else None
+                a, b = self._heads(x)
                 if self.tta:
                     half = len(a) // 2
                     a = (a[:half] + a[half:]) / 2

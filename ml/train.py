@@ -106,7 +106,9 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
     opt, sched = _make_optimizer(model, config, epochs * steps)
     start_epoch, history = 0, []
     if config.init and resume is None:  # continue training a previous model with a new schedule
-        model.load_state_dict(torch.load(config.init, map_location="cpu", weights_only=False)["weights"])
+        from ml.ensemble import members_of  # an ensemble warm-starts from its first member
+
+        model.load_state_dict(members_of(torch.load(config.init, map_location="cpu", weights_only=False))[0]["weights"])
     if resume is not None:
         model.load_state_dict(resume["weights"])
         state = resume["training_state"]
