@@ -27,7 +27,7 @@ class TrainConfig:
     """Everything that decides a training run; stored in the checkpoint to reproduce it."""
 
     label_mode: str = "soft"  # soft: FER+ vote distribution; majority: FER+ hard; fer2013
-    fer2013_weight: float = 0.5  # weight of the auxiliary FER2013 head's loss (0 = no head)
+    fer2013_weight: float = 2.0  # weight of the auxiliary FER2013 head's loss (0 = no head)
     epochs: int = 60
     batch_size: int = 128
     optimizer: str = "sgd"  # sgd (Nesterov) or adamw
@@ -35,10 +35,10 @@ class TrainConfig:
     schedule: str = "onecycle"  # onecycle or cosine
     warmup_frac: float = 0.15
     weight_decay: float = 5e-4
-    label_smoothing: float = 0.05
+    label_smoothing: float = 0.0
     widths: tuple[int, ...] = (16, 32, 64, 128)
-    depths: tuple[int, ...] = (1, 2, 2, 2)
-    dropout: float = 0.3
+    depths: tuple[int, ...] = (1, 2, 2, 3)
+    dropout: float = 0.1
     augment: bool = True
     seed: int = 0
     threads: int = 2
