@@ -13,9 +13,10 @@ Rows: by default every row whose usage is not ``Training``; ``--split`` picks on
   often given to FER+ contempt faces in Training).
 * ``macro_f1``, ``per_class_recall``, ``ece`` (15-bin expected calibration error of the top
   class) and the confusion matrix: on the FER+ majority faces.
-* ``faces_per_s``: faces scored per second by Predictor.predict_both (batch 256, with the
-  flip test-time augmentation if on: by default where bfloat16 is native, see ml.predict),
-  including resizing and both heads; ``inference`` says which precision and TTA ran.
+* ``faces_per_s``: faces scored per second by Predictor.predict_both (batch 256, as many
+  ensemble members and with flip test-time augmentation as ml.predict chooses for this CPU or
+  the flags ask), including resizing and both heads; ``inference`` says which precision, TTA
+  and number of members ran.
 """
 from __future__ import annotations
 
