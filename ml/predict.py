@@ -202,10 +202,13 @@ class Predictor:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(path: str, tta: bool | None) -> Predictor:
+def _cached(path: str, tta: bool | None, stamp: tuple[int, int]) -> Predictor:
     return Predictor(path, tta=tta)  # precision "auto": bf16 where the CPU runs it natively
 
 
 def load_predictor(path: str | Path | None = None, *, tta: bool | None = None) -> Predictor:
-    """The Predictor for ``path`` (default: shipped weights), loaded once per process."""
-    return _cached(str(Path(path) if path is not None else DEFAULT_WEIGHTS), tta)
+    """The Predictor for ``path`` (default: shipped weights), loaded once per process and again
+    only if the file changes (new weights under the same name)."""
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    st = path.stat()
+    return _cached(str(path), tta, (st.st_mtime_ns, st.st_size))

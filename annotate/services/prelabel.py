@@ -29,24 +29,34 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+SHIPPED_PREFIX = "shipped:"
+
+
 def model_version_ensure_default() -> ModelVersion:
-    """The active model version; on first use, a row for the shipped checkpoint (settings.FERLAB_MODEL_PATH)."""
+    """The active model version. On first use, and whenever the shipped checkpoint
+    (settings.FERLAB_MODEL_PATH) has changed since its version row was made (new weights in a
+    release), a row for the file as it is now is created and made active, so predictions are never
+    filed under weights that did not make them. A version a lead made active stays active."""
     from ml.config import CLASSES
 
-    active = ModelVersion.objects.filter(is_active=True).first()
-    if active is not None:
-        return active
     path = Path(settings.FERLAB_MODEL_PATH)
+    sha = _file_sha256(path) if path.exists() else ""
+    active = ModelVersion.objects.filter(is_active=True).first()
+    stale = (active is not None and active.name.startswith(SHIPPED_PREFIX) and active.checkpoint == str(path)
+             and sha and active.sha256 != sha)
+    if active is not None and not stale:
+        return active
     try:
         with transaction.atomic():
             version, _ = ModelVersion.objects.get_or_create(
-                name=f"shipped:{path.name}",
+                name=f"{SHIPPED_PREFIX}{path.name}" + (f"@{sha[:12]}" if sha else ""),
                 defaults={
-                    "checkpoint": str(path), "classes": list(CLASSES),
-                    "sha256": _file_sha256(path) if path.exists() else "",
+                    "checkpoint": str(path), "classes": list(CLASSES), "sha256": sha,
                     "config": {"trained_on_splits": DEFAULT_TRAINED_ON_SPLITS, "source": "FER2013 Training rows with FER+ votes"},
                 },
             )
+            if stale:
+                ModelVersion.objects.filter(pk=active.pk, is_active=True).update(is_active=False)
             if not ModelVersion.objects.filter(is_active=True).exists():
                 ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
     except IntegrityError:  # another worker created or activated one at the same moment
@@ -82,7 +92,7 @@ def item_images_load(*, items: list[tuple[int, str]]) -> np.ndarray:
 
 
 def _predictor(model_version: ModelVersion):
-    """The loaded model for this version; ml.predict caches it per checkpoint path and process."""
+    """The loaded model for this version; ml.predict caches it per checkpoint file and process."""
     from ml.predict import load_predictor
 
     return load_predictor(model_version.checkpoint)

@@ -28,6 +28,28 @@ def test_the_shipped_model_becomes_the_active_version_on_first_use(db, settings,
     assert model_version_ensure_default() == version and ModelVersion.objects.count() == 1
 
 
+def test_new_shipped_weights_become_a_new_active_version(db, settings, tmp_path):
+    """A release that replaces the shipped file must not file new predictions under the old weights."""
+    import torch
+
+    settings.FERLAB_MODEL_PATH = tiny_checkpoint(tmp_path / "shipped.pt")
+    first = model_version_ensure_default()
+    ckpt = torch.load(settings.FERLAB_MODEL_PATH, weights_only=False)
+    ckpt["weights"]["head.bias"] += 1.0
+    torch.save(ckpt, settings.FERLAB_MODEL_PATH)
+    second = model_version_ensure_default()
+    first.refresh_from_db()
+    assert second.pk != first.pk and second.is_active and not first.is_active
+    assert second.sha256 != first.sha256 and second.checkpoint == first.checkpoint
+    assert model_version_ensure_default() == second and ModelVersion.objects.count() == 2
+    # A version a lead made active is theirs to replace, whatever happens to the shipped file.
+    ModelVersion.objects.filter(pk=second.pk).update(is_active=False)
+    promoted = model_version_make(checkpoint=str(tmp_path / "retrained.pt"))
+    ckpt["weights"]["head.bias"] += 1.0
+    torch.save(ckpt, settings.FERLAB_MODEL_PATH)
+    assert model_version_ensure_default() == promoted and ModelVersion.objects.count() == 3
+
+
 def test_leads_start_prelabel_over_the_api(make_project, make_items, api_client, settings, tmp_path,
                                            django_capture_on_commit_callbacks):
     settings.FERLAB_MODEL_PATH = tiny_checkpoint(tmp_path / "shipped.pt")

@@ -106,6 +106,9 @@ def test_predictor_resizes_and_caches(faces, tiny_config):
     assert p.predict_proba(rgb).shape == (3, len(CLASSES))
     assert p.predict_fer2013(faces[0][:2]).shape == (2, 7)
     assert p.predict_proba(faces[0][:0]).shape == (0, len(CLASSES))
+    _train(faces, dataclasses.replace(tiny_config, seed=1))  # new weights under the same name
+    fresh = load_predictor(tiny_config.out)
+    assert fresh is not p and not np.allclose(fresh.predict_proba(faces[0][:4]), p.predict_proba(faces[0][:4]))
 
 
 def test_warm_start_from_a_checkpoint(faces, tiny_config, tmp_path):
