@@ -122,10 +122,12 @@ class _Heads:
     def __call__(self, x):
         with self._autocast():
             out = self.fn(x)
-        step = 2 if self.has_fer2013 else 1
-        p8 = sum(o.float().softmax(1) for o in out[::step]) / (len(out) // step)
-        p7 = sum(o.float().softmax(1) for o in out[1::2]) / (len(out) // 2) if self.has_fer2013 else None
-        return p8, p7
+        step = 2 if self.has_fer2013 else 1  # out: (logits8, logits7) per member, or logits8 alone
+
+        def mean_probs(logits):
+            return sum(t.float().softmax(1) for t in logits) / len(logits)
+
+        return mean_probs(out[::step]), (mean_probs(out[1::step]) if self.has_fer2013 else None)
 
 
 class Predictor:
@@ -156,13 +158,12 @@ class Predictor:
         if not 1 <= self.members <= len(stored):
             raise ValueError(f"{self.path} holds {len(stored)} member(s); asked for {members}")
         self.n_stored = len(stored)
-        self.models = []
+        models = []
         for m in stored[:self.members]:
             model = build_model(TrainConfig.from_dict(m["config"]))
             model.load_state_dict(m["weights"])
-            self.models.append(fuse_conv_bn(model.eval()).to(memory_format=torch.channels_last))
-        self.model = self.models[0]
-        self._heads = _Heads(self.models, bf16=self.precision == "bf16")
+            models.append(fuse_conv_bn(model.eval()).to(memory_format=torch.channels_last))
+        self._heads = _Heads(models, bf16=self.precision == "bf16")
         # Auto: a second member beats the mirrored pass (see the module doc), so TTA is for single
         # models only, and only where bf16 leaves room for it.
         self.tta = (roomy and self.members == 1) if tta is None else bool(tta)

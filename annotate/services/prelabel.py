@@ -40,10 +40,11 @@ def model_version_ensure_default() -> ModelVersion:
     from ml.config import CLASSES
 
     path = Path(settings.FERLAB_MODEL_PATH)
-    sha = _file_sha256(path) if path.exists() else ""
     active = ModelVersion.objects.filter(is_active=True).first()
-    stale = (active is not None and active.name.startswith(SHIPPED_PREFIX) and active.checkpoint == str(path)
-             and sha and active.sha256 != sha)
+    if active is not None and not (active.name.startswith(SHIPPED_PREFIX) and active.checkpoint == str(path)):
+        return active  # a version a lead made active: no need to read the shipped file
+    sha = _file_sha256(path) if path.exists() else ""
+    stale = active is not None and bool(sha) and active.sha256 != sha
     if active is not None and not stale:
         return active
     try:
