@@ -60,6 +60,15 @@ def native_bf16() -> bool:
         return False
 
 
+def native_amx() -> bool:
+    """True when the CPU also has AMX tiles (Intel Sapphire Rapids and later), where oneDNN's
+    bfloat16 convolutions run ~2.5x faster again than on AVX512-BF16 alone (Zen 4)."""
+    try:
+        return native_bf16() and bool(torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def build_model(config) -> FerNet:
     """config: ml.config.TrainConfig (or anything with widths, depths, dropout, fer2013_weight)."""
     return FerNet(widths=tuple(config.widths), depths=tuple(config.depths), dropout=config.dropout,

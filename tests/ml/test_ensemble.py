@@ -8,7 +8,7 @@ import torch
 
 from ml.ensemble import ENSEMBLE_FORMAT, combine, main
 from ml.labels import soft_labels
-from ml.model import native_bf16
+from ml.model import native_amx, native_bf16
 from ml.predict import Predictor
 from ml.train import train
 
@@ -53,10 +53,26 @@ def test_auto_runs_every_member_only_where_bf16_is_native(two_runs):
     assert (fp32.members, fp32.n_stored, fp32.tta) == (1, 2, False)
     bf16 = Predictor(combine_path, precision="bf16")
     assert bf16.members == (2 if native_bf16() else 1)
-    assert bf16.tta is False  # where bf16 is native a second member replaces the mirrored pass
+    assert bf16.tta is native_amx()  # without AMX a second member replaces the mirrored pass
     assert Predictor(combine_path, precision="fp32", members=2, tta=True).tta is True
     with pytest.raises(ValueError, match="holds 2 member"):
         Predictor(combine_path, precision="fp32", members=3)
+
+
+@pytest.mark.parametrize("cpu, precision, members, tta", [
+    ("avx2", "fp32", 1, False),  # float32: the first member alone, no mirroring
+    ("avx512_bf16", "bf16", 2, False),  # every member, and a member beats the mirrored pass
+    ("amx", "bf16", 2, True),  # room for every member and the mirrored pass
+])
+def test_auto_spends_the_headroom_each_cpu_has(two_runs, monkeypatch, cpu, precision, members, tta):
+    _, tmp = two_runs
+    main(["--out", str(tmp / "ens.pt"), str(tmp / "seed0.pt"), str(tmp / "seed1.pt")])
+    monkeypatch.setattr("ml.model.native_bf16", lambda: cpu != "avx2")
+    monkeypatch.setattr("ml.model.native_amx", lambda: cpu == "amx")
+    auto = Predictor(tmp / "ens.pt")
+    assert (auto.precision, auto.members, auto.tta) == (precision, members, tta)
+    single = Predictor(tmp / "seed0.pt")
+    assert (single.members, single.tta) == (1, cpu != "avx2")  # one model mirrors wherever bf16 is native
 
 
 def test_combine_refuses_what_it_cannot_average(faces, tiny_config, two_runs, tmp_path):

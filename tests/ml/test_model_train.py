@@ -137,3 +137,7 @@ def test_tta_auto_follows_native_bf16(faces, tiny_config):
     mirrored = Predictor(tiny_config.out, precision="fp32", tta=True).predict_proba(faces[0][:4])
     plain = Predictor(tiny_config.out, precision="fp32", tta=False).predict_proba(faces[0][:4])
     assert mirrored.shape == plain.shape and not np.allclose(mirrored, plain)
+    # With TTA each forward holds batch_size rows (half faces, half mirrors); any size gives the same.
+    for batch_size in (1, 3):
+        chunked = Predictor(tiny_config.out, precision="fp32", tta=True).predict_proba(faces[0][:4], batch_size=batch_size)
+        np.testing.assert_allclose(chunked, mirrored, atol=1e-5)
