@@ -72,7 +72,7 @@ def main() -> None:
     print(f"training: {epoch_s:.1f} s/epoch over {TRAINING_FACES} faces (2nd epoch of {n}, extrapolated);"
           f" {predictor.n_stored} x {predictor.config.epochs} epochs -> {epoch_s * runs / 60:.1f} min", flush=True)
     print(json.dumps({
-        "model": Path(args.model).name, "threads": args.threads, "tta": predictor.tta,
+        "model": Path(args.model).name, "threads": args.threads, "cpu_tier": predictor.cpu_tier, "tta": predictor.tta,
         "precision": predictor.precision, "members": predictor.members,
         "faces_per_s_batch1": round(b1, 1), "faces_per_s_batch256": round(b256, 1),
         "train_s_per_epoch": round(epoch_s, 1),

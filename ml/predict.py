@@ -20,10 +20,13 @@ the CPU has native bf16 (AVX512-BF16 / AMX): ~2.6x the float32 speed on the EPYC
 FERLab was first measured on, probabilities within ~0.01 of float32, PublicTest accuracy
 unchanged to 0.1 point. Elsewhere (AVX2 CPUs such as Zen 3), or with ``precision="fp32"``, it
 runs in float32, where the fused graph measured 1.22x the eager model (2,329 against 1,912
-faces/s, batch 256). The autos spend that bf16 headroom and no more, so the default stays above
-2,000 faces/s on two cores: ``members=None`` runs every member where bf16 is native and the first
-member elsewhere; ``tta=None`` mirrors only a single model where bf16 is native (for the shipped
-pair, two members beat one mirrored member on FER2013 by 0.4 point and run faster).
+faces/s, batch 256). On AMX tiles (Xeon Sapphire Rapids) bfloat16 runs ~2.5x faster again.
+The autos spend that headroom and no more, so the default stays above 2,000 faces/s on two cores:
+``PASS_BUDGET`` gives the forward passes per face each kind of CPU affords (float32 1, bf16 2,
+AMX 6); ``members=None`` runs as many members as fit, then ``tta=None`` mirrors them if twice
+that still fits (a second member beats one mirrored member on FER2013 by 0.4 point and runs
+faster). For the shipped three members: the first alone in float32, the first two on Zen 4, all
+three mirrored on AMX. ``Predictor.cpu_tier`` says which applied.
 See ml/MODEL_CARD.md for the accuracy of each combination.
 """
 from __future__ import annotations
@@ -59,6 +62,11 @@ def images_to_tensor(images: np.ndarray):
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+# Forward passes per face (members x mirrors) that each kind of CPU affords while the default stays
+# above 2,000 faces/s at batch 256 on two cores (bench/model_speed.py): float32 (AVX2, e.g. EPYC
+# Zen 3: ~2,300-2,900 faces/s per pass) one; native bfloat16 (AVX512-BF16, EPYC Zen 4: 3,296 faces/s
+# for two passes) two; bfloat16 on AMX tiles (Xeon Sapphire Rapids: 4,300-4,500 for six) six.
+PASS_BUDGET = {"fp32": 1, "bf16": 2, "amx": 6}
 TTA_CHOICES = {"auto": None, "on": True, "off": False}  # command-line word -> Predictor(tta=...)
 
 
@@ -66,12 +74,12 @@ def add_inference_arguments(parser) -> None:
     """``--tta auto|on|off`` (``--no-tta``), ``--precision auto|fp32|bf16`` and ``--members N`` on
     an argparse parser; ``predictor_options(args)`` turns them into Predictor keyword arguments."""
     parser.add_argument("--tta", choices=tuple(TTA_CHOICES), default="auto",
-                        help="mirrored second pass; auto: single models where bfloat16 is native (see ml.predict)")
+                        help="mirrored second pass; auto: where the CPU's pass budget holds it (ml.predict.PASS_BUDGET)")
     parser.add_argument("--no-tta", dest="tta", action="store_const", const="off", help="same as --tta off")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto: bfloat16 where the CPU runs it natively, else float32")
     parser.add_argument("--members", type=int, default=None,
-                        help="ensemble members to run (default: all where bfloat16 is native, else 1)")
+                        help="ensemble members to run (default: as many as the CPU's pass budget holds)")
 
 
 def predictor_options(args) -> dict:
@@ -153,9 +161,12 @@ class Predictor:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.precision = ("bf16" if native_bf16() else "fp32") if precision == "auto" else precision
-        roomy = self.precision == "bf16" and native_bf16()  # ~2.6x float32 speed: room for every member
-        roomier = roomy and native_amx()  # ~2.5x more again: room for the mirrored pass as well
-        self.members = (len(stored) if roomy else 1) if members is None else int(members)
+        if self.precision == "bf16" and native_bf16():
+            self.cpu_tier = "amx" if native_amx() else "bf16"
+        else:
+            self.cpu_tier = "fp32"
+        budget = PASS_BUDGET[self.cpu_tier]
+        self.members = min(len(stored), budget) if members is None else int(members)
         if not 1 <= self.members <= len(stored):
             raise ValueError(f"{self.path} holds {len(stored)} member(s); asked for {members}")
         self.n_stored = len(stored)
@@ -165,9 +176,9 @@ class Predictor:
             model.load_state_dict(m["weights"])
             models.append(fuse_conv_bn(model.eval()).to(memory_format=torch.channels_last))
         self._heads = _Heads(models, bf16=self.precision == "bf16")
-        # Auto: a second member beats the mirrored pass (see the module doc), so without AMX, TTA is
-        # for single models only, and only where bf16 leaves room for it.
-        self.tta = (roomier or (roomy and self.members == 1)) if tta is None else bool(tta)
+        # Auto: members first (a second member beats the mirrored pass), then mirroring if the
+        # budget still holds twice the members' passes.
+        self.tta = 2 * self.members <= budget if tta is None else bool(tta)
 
     def predict_both(self, images: np.ndarray, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """images: (N, H, W) -> (probs float32 (N, 8), fer2013 probs float32 (N, 7))."""

@@ -60,17 +60,20 @@ def test_auto_runs_every_member_only_where_bf16_is_native(two_runs):
 
 
 @pytest.mark.parametrize("cpu, precision, members, tta", [
-    ("avx2", "fp32", 1, False),  # float32: the first member alone, no mirroring
-    ("avx512_bf16", "bf16", 2, False),  # every member, and a member beats the mirrored pass
-    ("amx", "bf16", 2, True),  # room for every member and the mirrored pass
+    ("avx2", "fp32", 1, False),  # float32: one pass per face, the first member alone
+    ("avx512_bf16", "bf16", 2, False),  # two passes: two members, and a member beats a mirror
+    ("amx", "bf16", 3, True),  # six passes: every member, mirrored
 ])
-def test_auto_spends_the_headroom_each_cpu_has(two_runs, monkeypatch, cpu, precision, members, tta):
+def test_auto_spends_the_pass_budget_each_cpu_has(two_runs, monkeypatch, cpu, precision, members, tta):
     _, tmp = two_runs
-    main(["--out", str(tmp / "ens.pt"), str(tmp / "seed0.pt"), str(tmp / "seed1.pt")])
+    runs = [str(tmp / f"seed{s}.pt") for s in (0, 1, 0)]
+    main(["--out", str(tmp / "ens3.pt"), *runs])
     monkeypatch.setattr("ml.model.native_bf16", lambda: cpu != "avx2")
     monkeypatch.setattr("ml.model.native_amx", lambda: cpu == "amx")
-    auto = Predictor(tmp / "ens.pt")
+    auto = Predictor(tmp / "ens3.pt")
     assert (auto.precision, auto.members, auto.tta) == (precision, members, tta)
+    assert auto.cpu_tier == {"avx2": "fp32", "avx512_bf16": "bf16", "amx": "amx"}[cpu]
+    assert Predictor(tmp / "ens3.pt", members=2).tta is (cpu == "amx")  # explicit members: mirrors if they fit
     single = Predictor(tmp / "seed0.pt")
     assert (single.members, single.tta) == (1, cpu != "avx2")  # one model mirrors wherever bf16 is native
 
