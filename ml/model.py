@@ -62,7 +62,8 @@ def native_bf16() -> bool:
 
 def native_amx() -> bool:
     """True when the CPU also has AMX tiles (Intel Sapphire Rapids and later), where oneDNN's
-    bfloat16 convolutions run ~2.5x faster again than on AVX512-BF16 alone (Zen 4)."""
+    bfloat16 convolutions run ~2.9x faster than on AVX512-BF16 alone (two-member ensemble, two
+    cores: 9,531 faces/s against 3,296 on EPYC Zen 4)."""
     try:
         return native_bf16() and bool(torch.cpu._is_amx_tile_supported())
     except (AttributeError, RuntimeError):

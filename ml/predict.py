@@ -20,7 +20,7 @@ the CPU has native bf16 (AVX512-BF16 / AMX): ~2.6x the float32 speed on the EPYC
 FERLab was first measured on, probabilities within ~0.01 of float32, PublicTest accuracy
 unchanged to 0.1 point. Elsewhere (AVX2 CPUs such as Zen 3), or with ``precision="fp32"``, it
 runs in float32, where the fused graph measured 1.22x the eager model (2,329 against 1,912
-faces/s, batch 256). On AMX tiles (Xeon Sapphire Rapids) bfloat16 runs ~2.5x faster again.
+faces/s, batch 256). On AMX tiles (Xeon Sapphire Rapids) bfloat16 runs ~2.9x faster again.
 The autos spend that headroom and no more, so the default stays above 2,000 faces/s on two cores:
 ``PASS_BUDGET`` gives the forward passes per face each kind of CPU affords (float32 1, bf16 2,
 AMX 6); ``members=None`` runs as many members as fit, then ``tta=None`` mirrors them if twice
@@ -64,8 +64,9 @@ def images_to_tensor(images: np.ndarray):
 PRECISIONS = ("auto", "fp32", "bf16")
 # Forward passes per face (members x mirrors) that each kind of CPU affords while the default stays
 # above 2,000 faces/s at batch 256 on two cores (bench/model_speed.py): float32 (AVX2, e.g. EPYC
-# Zen 3: ~2,300-2,900 faces/s per pass) one; native bfloat16 (AVX512-BF16, EPYC Zen 4: 3,296 faces/s
-# for two passes) two; bfloat16 on AMX tiles (Xeon Sapphire Rapids: 4,300-4,500 for six) six.
+# Zen 3: 2,732-2,854 faces/s for the previous, slightly smaller model) one; native bfloat16
+# (AVX512-BF16, EPYC Zen 4: 2,941-3,296 for two passes) two; bfloat16 on AMX tiles (Xeon Sapphire
+# Rapids: 4,160-4,512 for six) six.
 PASS_BUDGET = {"fp32": 1, "bf16": 2, "amx": 6}
 TTA_CHOICES = {"auto": None, "on": True, "off": False}  # command-line word -> Predictor(tta=...)
 
