@@ -189,7 +189,8 @@ class Predictor:
 
         x_all = images_to_tensor(images)
         # With TTA one forward over [faces; mirrored faces] is cheaper than two, but it must stay
-        # batch_size rows: at 512 rows the graph ran 30% slower per face (AMX, 3 members).
+        # batch_size rows. At 512 rows the graph alone ran 30% slower per face, and mirrored scoring
+        # at batch 256 fell from 4,512 to 2,051 faces/s (AMX, three members).
         step = max(1, batch_size // 2) if self.tta else batch_size
         p8, p7 = [], []
         with torch.inference_mode():
