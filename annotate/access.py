@@ -2,7 +2,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 
 from annotate.exceptions import Forbidden, NotFound
-from annotate.models import Item, Membership, Project, Role
+from annotate.models import Item, Job, Membership, Project, QualityRun, Role
 from server.rows import fetch_one, row_shape
 
 
@@ -63,5 +63,34 @@ def access_item_in_project(*, project: Project, item_id: int) -> Item:
     return item
 
 
-def is_lead(*, user: AbstractBaseUser, project_id: int) -> bool:
-    return user.is_superuser or Membership.objects.filter(project_id=project_id, user=user, role=Role.LEAD).exists()
+def access_quality_run_in_project(*, project: Project, run_id: int) -> QualityRun:
+    """A quality run of a project the caller already has access to; NotFound for runs of other projects."""
+    run = QualityRun.objects.filter(pk=run_id, project=project).first()
+    if run is None:
+        raise NotFound("No such quality run in this project.")
+    return run
+
+
+def access_member_in_project(*, project: Project, user_id: int) -> Membership:
+    """A member of a project the caller already has access to, with their user; NotFound for anyone else."""
+    membership = Membership.objects.filter(project=project, user_id=user_id).select_related("user").first()
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership
+
+
+def access_job_as_lead(*, user: AbstractBaseUser, job_id: int) -> Job:
+    """A job of a project the user leads; a job with no project only for its creator (or a superuser).
+
+    Jobs of projects the user does not belong to are NotFound, so job ids do not leak.
+    """
+    from annotate.selectors.jobs import job_get
+
+    job = job_get(job_id=job_id)
+    if job.project_id is not None:
+        access_project_as_lead(user=user, project_id=job.project_id)
+    elif not user.is_authenticated:
+        raise Forbidden("Sign in first.", code="not_authenticated", status=401)
+    elif not (user.is_superuser or job.created_by_id == user.pk):
+        raise NotFound("No such job.")
+    return job

@@ -76,8 +76,8 @@ class PredictionAdmin(ReadOnlyAdmin):
 
 @admin.register(models.Job)
 class JobAdmin(ReadOnlyAdmin):
-    list_display = ["id", "kind", "project", "status", "progress_done", "progress_total", "stage", "created_at"]
-    list_filter = ["kind", "status"]
+    list_display = ["id", "kind", "project", "status", "queue", "worker", "progress_done", "progress_total", "stage", "created_at"]
+    list_filter = ["kind", "status", "queue"]
 
 
 class QualityItemResultInline(admin.TabularInline):
@@ -92,8 +92,8 @@ class QualityItemResultInline(admin.TabularInline):
 
 @admin.register(models.QualityRun)
 class QualityRunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "project", "status", "probability_source", "annotation_count", "created_at", "finished_at"]
-    list_filter = ["status", "project"]
+    list_display = ["id", "project", "probability_source", "annotation_count", "created_at", "finished_at"]
+    list_filter = ["project"]
 
 
 @admin.register(models.QualityItemResult)

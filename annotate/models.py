@@ -7,12 +7,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-FERPLUS_CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
-EXTRA_ANSWERS = ("unknown", "not_a_face")
+from ml.config import EXTRA_ANSWERS, FERPLUS_CLASSES
+
 DEFAULT_LABELS = list(FERPLUS_CLASSES + EXTRA_ANSWERS)
 DEFAULT_FLAGS = ["occluded", "non_frontal", "low_quality"]
-# FER2013's seven classes in their csv order (0..6), and where each lands in the FER+ schema.
-FER2013_CLASSES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
 
 def default_labels() -> list[str]:
@@ -33,6 +31,11 @@ class JobStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# A job in one of these states is over: it is never claimed, resumed or cancelled again.
+JOB_FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class Project(models.Model):
@@ -106,6 +109,10 @@ class Item(models.Model):
     # leases counted since the last time all of them had expired. Live = lease_count while lease_until is ahead.
     lease_count = models.PositiveIntegerField(default=0, help_text="Open leases counted (kept by the assignment service).")
     lease_until = models.DateTimeField(null=True, blank=True, help_text="When the latest counted lease expires.")
+    import_job = models.ForeignKey(
+        "Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="imported_items",
+        help_text="The import job that created the item (a cancelled import removes what it created).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -241,6 +248,10 @@ class Prediction(models.Model):
     probs = models.JSONField(help_text="Probabilities, one per class of the model version.")
     label = models.CharField(max_length=32)
     confidence = models.FloatField()
+    job = models.ForeignKey(
+        "Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions",
+        help_text="The job that scored it (a cancelled job removes its predictions).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -253,10 +264,15 @@ class JobKind(models.TextChoices):
     ANALYSE = "analyse", "Quality run"
     EXPORT = "export", "Export"
     TRAIN = "train", "Retrain"
+    PING = "ping", "Health check"
 
 
 class Job(models.Model):
-    """A background job's state and progress, as shown over the API and on progress bars."""
+    """A background job's state and progress, as shown over the API and on progress bars.
+
+    Every kind goes through annotate.services.jobs: enqueued there, claimed and run by the one task,
+    with its executor looked up in annotate.services.job_kinds.
+    """
 
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=16, choices=JobKind.choices)
@@ -268,6 +284,10 @@ class Job(models.Model):
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    queue = models.CharField(max_length=64, blank=True, help_text="The Celery queue the job was sent to.")
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker that ran the latest attempt.")
+    cancel_requested_at = models.DateTimeField(null=True, blank=True, help_text="A lead asked to cancel; the executor stops at its next progress point.")
+    cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -275,7 +295,10 @@ class Job(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["project", "kind", "-created_at"], name="job_project_idx")]
+        indexes = [
+            models.Index(fields=["project", "kind", "-created_at"], name="job_project_idx"),
+            models.Index(fields=["status", "heartbeat_at"], name="job_sweep_idx"),
+        ]
 
     @property
     def progress(self) -> float:
@@ -285,14 +308,14 @@ class Job(models.Model):
 class QualityRun(models.Model):
     """One analysis over a project, frozen: it records exactly which answers and predictions it used.
 
-    Annotations are append-only, so "every annotation with id <= annotation_watermark, with
+    A run is written once, in one transaction, when its job succeeds; so every row is a finished run
+    (the job's state says whether one is queued or running). Annotations are append-only, so "every annotation with id <= annotation_watermark, with
     corrections applied among those" identifies the input set; its count and a hash of the ids
     are stored to check that.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="quality_runs")
     job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="quality_run")
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="quality_runs")
     probability_source = models.CharField(max_length=32, blank=True, help_text="e.g. held-out-model, crossval-5fold.")
     annotation_watermark = models.BigIntegerField(default=0)
@@ -305,7 +328,7 @@ class QualityRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["project", "status", "-created_at"], name="quality_run_project_idx")]
+        indexes = [models.Index(fields=["project", "-created_at"], name="quality_run_project_idx")]
 
 
 class QualityItemResult(models.Model):

@@ -20,7 +20,7 @@ Two projects, same pool:
   that are ambiguous for people too (no FER+ majority), and the single-answer faces it leaves are where
   consensus errors are (measured: 27% fewer answers to match k=3 majority vote uncapped, 47% with cap 3).
 Also the Spearman correlation between the estimated annotator quality (QualityAnnotatorResult.quality: CROWDLAB's
-times 1 - bias, see ml.quality.annotator_bias; ``*_crowdlab`` figures use CROWDLAB's alone) and the true one (accuracy
+times 1 - bias, see ml.annotator_bias; ``*_crowdlab`` figures use CROWDLAB's alone) and the true one (accuracy
 against the ten-vote majority), how many injected spammers / biased ids rank at the bottom, and whether the biased
 ids' recorded bias (bias_from -> bias_to) names a biased class turned into neutral. Last line: JSON.
 """
@@ -93,13 +93,12 @@ def replay(*, project, members, crowd: Crowd, row_of: dict, bar) -> int:
 
 def analyse(project) -> "QualityRun":  # noqa: F821
     from annotate.models import Job, JobKind, QualityRun
-    from annotate.services.jobs import job_create
-    from annotate.services.quality import quality_run_execute
-    from annotate.services.quality_jobs import job_execute
+    from annotate.services.jobs import job_run_here
 
-    job = job_create(kind=JobKind.ANALYSE, project=project)
-    job_execute(job_id=job.pk, execute=quality_run_execute)
-    return QualityRun.objects.get(pk=Job.objects.get(pk=job.pk).result["quality_run"])
+    job = job_run_here(kind=JobKind.ANALYSE, project=project)
+    if job.status != "succeeded":
+        raise SystemExit(f"quality run failed: {job.error}")
+    return QualityRun.objects.get(pk=job.result["quality_run"])
 
 
 def score(project, run, *, truth: dict, rng: np.random.Generator) -> dict:
@@ -194,7 +193,8 @@ def main() -> None:
 
     from annotate.models import Item, Membership, Role
     from annotate.services.imports import items_import
-    from annotate.services.prelabel import model_version_ensure_default, predictions_create
+    from annotate.services.model_versions import model_version_ensure_default
+    from annotate.services.prelabel import predictions_create
     from annotate.services.projects import membership_set, project_create, user_ensure
     from ml.labels import majority_labels
 

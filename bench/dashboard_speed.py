@@ -140,8 +140,8 @@ def seed(*, n_items: int, n_answers: int, n_annotators: int, rng: np.random.Gene
                               "near_duplicates": [], "outliers": [], "probability_source": "held-out-model"})
         at = now - timedelta(days=2 - r)
         cur.execute(
-            "INSERT INTO annotate_qualityrun (project_id, status, probability_source, annotation_watermark, annotation_count, annotations_sha256,"
-            " prediction_count, params, summary, created_at, finished_at) VALUES (%s,'succeeded','held-out-model',%s,%s,'',%s,'{}',%s,%s,%s) RETURNING id",
+            "INSERT INTO annotate_qualityrun (project_id, probability_source, annotation_watermark, annotation_count, annotations_sha256,"
+            " prediction_count, params, summary, created_at, finished_at) VALUES (%s,'held-out-model',%s,%s,'',%s,'{}',%s,%s,%s) RETURNING id",
             [project.pk, n_answers, n_answers, n_items, summary, at, at],
         )
         runs.append(cur.fetchone()[0])

@@ -67,11 +67,10 @@ def main() -> None:
 
     from annotate.models import Job, JobKind, QualityItemResult, QualityRun
     from annotate.services.imports import items_import
-    from annotate.services.jobs import job_create
-    from annotate.services.prelabel import model_version_ensure_default, predictions_create
+    from annotate.services.jobs import job_run_here
+    from annotate.services.model_versions import model_version_ensure_default
+    from annotate.services.prelabel import predictions_create
     from annotate.services.projects import project_create, user_ensure
-    from annotate.services.quality import quality_run_execute
-    from annotate.services.quality_jobs import job_execute
     from ml.config import FER2013_TO_FERPLUS
     from ml.labels import majority_labels
 
@@ -95,9 +94,9 @@ def main() -> None:
     bar.close()
 
     print("quality run...", flush=True)
-    job = job_create(kind=JobKind.ANALYSE, project=project)
-    job_execute(job_id=job.pk, execute=quality_run_execute)
-    job = Job.objects.get(pk=job.pk)
+    job = job_run_here(kind=JobKind.ANALYSE, project=project)
+    if job.status != "succeeded":
+        raise SystemExit(f"quality run failed: {job.error}")
     run = QualityRun.objects.get(pk=job.result["quality_run"])
 
     results = list(QualityItemResult.objects.filter(run=run).values_list("item__source_row", "label_quality", "label_issue"))

@@ -94,17 +94,13 @@ def _with(obj, **fields):
 def measure(project_id: int) -> dict:
     """One analyse job, as the worker runs it, in this (fresh) process."""
     from annotate.models import Job, JobKind, Project, QualityRun
-    from annotate.services.jobs import job_create
-    from annotate.services.quality import quality_run_execute
-    from annotate.services.quality_jobs import job_execute
+    from annotate.services.jobs import job_run_here
 
     import ml.quality  # noqa: F401  (imports cleanlab/pandas/sklearn: counted in memory, not in the time)
 
-    job = job_create(kind=JobKind.ANALYSE, project=Project.objects.get(pk=project_id))
     t0 = time.perf_counter()
-    job_execute(job_id=job.pk, execute=quality_run_execute)
+    job = job_run_here(kind=JobKind.ANALYSE, project=Project.objects.get(pk=project_id))
     seconds = time.perf_counter() - t0
-    job = Job.objects.get(pk=job.pk)
     run = QualityRun.objects.get(pk=job.result["quality_run"])
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "stages": {k: round(v, 2) for k, v in run.summary["seconds"].items()}, "status": job.status,

@@ -1,5 +1,6 @@
 """Shared fixtures: users, projects, a temporary media folder, and a real Celery worker process."""
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -70,12 +71,14 @@ def _database_url_for_worker() -> str:
 
 
 class WorkerProcess:
-    """A `celery worker` subprocess consuming a queue of its own, over the real Redis broker."""
+    """A `celery worker` subprocess consuming queues of its own, over the real Redis broker."""
 
-    def __init__(self, *, queue: str, media_root: str, pool: str = "solo"):
-        self.queue, self.media_root, self.pool = queue, media_root, pool
+    def __init__(self, *, queues: list[str], name: str, media_root: str, pool: str = "solo", extra_env: dict | None = None):
+        self.queues, self.name, self.media_root, self.pool = queues, name, media_root, pool
+        self.extra_env = extra_env or {}
         self.process: subprocess.Popen | None = None
-        self.log_path = ROOT / "var" / f"worker-{queue}.log"
+        self.log_path = ROOT / "var" / f"worker-{name}.log"
+        self.hostname = f"{name}@{socket.gethostname()}"
 
     def start(self) -> "WorkerProcess":
         env = {
@@ -84,12 +87,13 @@ class WorkerProcess:
             "DATABASE_URL": _database_url_for_worker(),
             "FERLAB_MEDIA_ROOT": self.media_root,
             "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
         }
         self.log_path.parent.mkdir(exist_ok=True)
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "server", "worker", "-Q", self.queue, "-P", self.pool, "-c", "1",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO", "-n", f"{self.queue}@%h"],
+            [sys.executable, "-m", "celery", "-A", "server", "worker", "-Q", ",".join(self.queues), "-P", self.pool, "-c", "1",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO", "-n", self.hostname],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
@@ -117,22 +121,43 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, settings, _media_root):
-    """Start a real worker on Redis; tasks sent by this test go to its private queue, not in-process."""
+def job_queues(transactional_db, settings):
+    """Private Celery queues for this test's `default` and `ml` jobs; tasks go to the broker, not in-process."""
     if not broker_reachable():
         pytest.skip("Redis is not reachable (CELERY_BROKER_URL unset or down): no real worker to start")
     from server.celery import app
 
-    queue = f"ferlab-test-{uuid.uuid4().hex[:10]}"
-    saved = {key: app.conf[key] for key in ("task_always_eager", "task_default_queue", "task_routes")}
-    app.conf.update(task_always_eager=False, task_default_queue=queue, task_routes={})
+    tag = uuid.uuid4().hex[:10]
+    queues = {"default": f"ferlab-test-{tag}-default", "ml": f"ferlab-test-{tag}-ml"}
+    saved = {key: app.conf[key] for key in ("task_always_eager", "task_default_queue")}
+    app.conf.update(task_always_eager=False, task_default_queue=queues["default"])
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    worker = WorkerProcess(queue=queue, media_root=_media_root).start()
+    settings.FERLAB_JOB_QUEUES = queues
     try:
-        yield worker
+        yield queues
     finally:
-        worker.stop()
         app.conf.update(saved)
+
+
+@pytest.fixture
+def start_worker(job_queues, _media_root):
+    """start_worker(*queue names, name=...) -> a running WorkerProcess; every one is stopped after the test."""
+    workers: list[WorkerProcess] = []
+
+    def start(*queues: str, name: str, **options) -> WorkerProcess:
+        worker = WorkerProcess(queues=[job_queues[q] for q in queues], name=name, media_root=_media_root, **options).start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def celery_worker(start_worker):
+    """One real worker on Redis consuming both of this test's queues, as the demo's worker does."""
+    return start_worker("default", "ml", name=f"both-{uuid.uuid4().hex[:6]}")
 
 
 @pytest.fixture

@@ -1,41 +1,21 @@
-"""API: background jobs, pre-labelling, quality runs and their item and annotator results (ML leads only)."""
+"""API: pre-labelling, quality runs and their item and annotator results (ML leads only)."""
 from django.db import transaction
 from django.urls import path, reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.access import access_project_as_lead
-from annotate.exceptions import Forbidden, ValidationFailed
+from annotate.exceptions import ValidationFailed
+from annotate.api.jobs import JobOutput
 from annotate.models import JobKind
 from annotate.selectors.quality import (
-    ITEM_SORTS, job_get, jobs_for_project, quality_annotator_results, quality_item_results, quality_run_get,
-    quality_runs_for_project,
+    ITEM_SORTS, quality_annotator_results, quality_item_results, quality_run_get, quality_runs_for_project,
 )
-from annotate.services.prelabel import prelabel_start
-from annotate.services.quality import quality_run_start
+from annotate.services.jobs import job_enqueue
 
 MAX_PAGE = 500
-
-
-class JobOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    project = serializers.IntegerField(source="project_id", allow_null=True)
-    kind = serializers.CharField()
-    status = serializers.CharField()
-    stage = serializers.CharField()
-    progress_done = serializers.IntegerField()
-    progress_total = serializers.IntegerField()
-    progress = serializers.FloatField()
-    attempts = serializers.IntegerField()
-    params = serializers.JSONField()
-    result = serializers.JSONField()
-    error = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    started_at = serializers.DateTimeField(allow_null=True)
-    heartbeat_at = serializers.DateTimeField(allow_null=True)
-    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class QualityRunOutput(serializers.Serializer):
@@ -119,42 +99,10 @@ class QualityRunStartInput(serializers.Serializer):
     issue_threshold = serializers.FloatField(min_value=0, max_value=1, required=False)
 
 
-def _job_for_lead(request, job_id: int):
-    job = job_get(job_id=job_id)
-    if job.project_id is not None:
-        access_project_as_lead(user=request.user, project_id=job.project_id)
-    elif not (request.user.is_superuser or job.created_by_id == request.user.pk):
-        raise Forbidden("Only the job's creator may see it.", code="lead_only")
-    return job
-
-
 def _run_for_lead(request, run_id: int):
     run = quality_run_get(run_id=run_id)
     access_project_as_lead(user=request.user, project_id=run.project_id)
     return run
-
-
-class JobDetailApi(APIView):
-    @extend_schema(responses=JobOutput, summary="A background job's state and progress (leads)")
-    def get(self, request, job_id: int):
-        return Response(JobOutput(_job_for_lead(request, job_id)).data)
-
-
-class ProjectJobsApi(APIView):
-    @extend_schema(
-        parameters=[OpenApiParameter("kind", str, enum=list(JobKind.values)), OpenApiParameter("limit", int)],
-        responses=JobOutput(many=True), summary="The project's recent jobs, newest first (leads)",
-    )
-    def get(self, request, project_id: int):
-        access_project_as_lead(user=request.user, project_id=project_id)
-        kind = request.query_params.get("kind") or None
-        if kind and kind not in JobKind.values:
-            raise ValidationFailed(f"kind must be one of {', '.join(JobKind.values)}.", code="invalid_kind")
-        try:
-            limit = min(max(int(request.query_params.get("limit", 20)), 1), 100)
-        except ValueError:
-            raise ValidationFailed("limit must be a whole number.", code="invalid_limit") from None
-        return Response(JobOutput(jobs_for_project(project_id=project_id, kind=kind, limit=limit), many=True).data)
 
 
 class PrelabelApi(APIView):
@@ -162,7 +110,7 @@ class PrelabelApi(APIView):
     def post(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
         with transaction.atomic():
-            job = prelabel_start(project=project, created_by=request.user)
+            job = job_enqueue(kind=JobKind.PRELABEL, project=project, created_by=request.user)
         job.refresh_from_db()
         return Response(JobOutput(job).data, status=202)
 
@@ -179,7 +127,7 @@ class QualityRunListApi(APIView):
         data = QualityRunStartInput(data=request.data)
         data.is_valid(raise_exception=True)
         with transaction.atomic():
-            job = quality_run_start(project=project, created_by=request.user, params=dict(data.validated_data))
+            job = job_enqueue(kind=JobKind.ANALYSE, project=project, created_by=request.user, params=dict(data.validated_data))
         job.refresh_from_db()
         return Response(JobOutput(job).data, status=202)
 
@@ -220,8 +168,6 @@ class QualityRunAnnotatorsApi(APIView):
 
 
 urlpatterns = [
-    path("jobs/<int:job_id>/", JobDetailApi.as_view(), name="api-job"),
-    path("projects/<int:project_id>/jobs/", ProjectJobsApi.as_view(), name="api-project-jobs"),
     path("projects/<int:project_id>/prelabel/", PrelabelApi.as_view(), name="api-project-prelabel"),
     path("projects/<int:project_id>/quality-runs/", QualityRunListApi.as_view(), name="api-quality-runs"),
     path("quality-runs/<int:run_id>/", QualityRunDetailApi.as_view(), name="api-quality-run"),

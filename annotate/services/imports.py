@@ -10,15 +10,15 @@ import uuid
 import zipfile
 
 from django.core.files.storage import default_storage
-from django.db import OperationalError, connection, transaction
+from django.db import connection
 from django.utils.text import get_valid_filename
 
 from annotate.exceptions import ValidationFailed
-from annotate.models import Job, JobKind, JobStatus, Project
+from annotate.models import Annotation, Item, Job, JobKind, Project
 from annotate.services.imports_base import ImportReport, Progress
 from annotate.services.imports_fer import BadHeader, import_fer2013, import_ferplus
 from annotate.services.imports_images import import_images
-from annotate.services.jobs import job_create, job_fail, job_progress, job_start, job_succeed
+from annotate.services.jobs import DATABASE_ERRORS, JobCancelled, JobLost, JobOutcome, job_enqueue, job_progress
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ def items_import(
     cropped: bool = False,
     source: str | None = None,
     progress: Progress | None = None,
+    job: Job | None = None,
 ) -> ImportReport:
     """Import the file or folder at `path` into the project and report what happened.
 
@@ -73,11 +74,11 @@ def items_import(
             raise BadHeader(f"{path} does not exist")
         report.format = format = detect_format(path) if format == "auto" else format
         if format == "fer2013":
-            import_fer2013(project=project, path=path, source=source, report=report, labels_as_answers=labels_as_answers, progress=progress)
+            import_fer2013(project=project, path=path, source=source, report=report, labels_as_answers=labels_as_answers, progress=progress, job=job)
         elif format == "ferplus":
             import_ferplus(project=project, path=path, source=source, report=report, votes_as_answers=votes_as_answers, progress=progress)
         else:
-            import_images(project=project, path=path, source=source, report=report, cropped=cropped, progress=progress)
+            import_images(project=project, path=path, source=source, report=report, cropped=cropped, progress=progress, job=job)
     except BadHeader as exc:
         report.error = f"{source}: {exc}"
     except (zipfile.BadZipFile, IsADirectoryError, UnicodeDecodeError) as exc:
@@ -102,7 +103,7 @@ def import_job_create(
     *, project: Project, upload, created_by=None, format: str = "auto", labels_as_answers: bool = False,
     votes_as_answers: bool = False, cropped: bool = False,
 ) -> Job:
-    """Store an uploaded file under MEDIA_ROOT/uploads and queue its import as a job (run on commit)."""
+    """Store an uploaded file under MEDIA_ROOT/uploads and enqueue its import job (sent on commit)."""
     if format not in FORMATS:
         raise ValidationFailed(f"Unknown import format {format!r}; use one of {', '.join(FORMATS)}.", code="invalid_format")
     if upload.size > MAX_UPLOAD_BYTES:
@@ -113,47 +114,58 @@ def import_job_create(
         "upload": stored, "filename": filename, "format": format, "labels_as_answers": labels_as_answers,
         "votes_as_answers": votes_as_answers, "cropped": cropped,
     }
-    job = job_create(kind=JobKind.IMPORT, project=project, params=params, created_by=created_by)
-
-    from annotate.tasks.imports import import_run
-
-    transaction.on_commit(lambda: import_run.delay(job.pk))
-    return job
+    return job_enqueue(kind=JobKind.IMPORT, project=project, params=params, created_by=created_by)
 
 
-def import_job_run(*, job_id: int) -> Job:
-    """Run a queued import job: progress into the Job row, the report into Job.result."""
-    job = Job.objects.select_related("project").get(pk=job_id)
-    if job.status == JobStatus.SUCCEEDED:
-        return job  # a redelivered message: the import already ran
+def import_execute(*, job: Job) -> dict | JobOutcome:
+    """Run a claimed import job: progress into the Job row, the report as its result; the upload is deleted once read.
+
+    Rerunning is safe (a resumed job skips the exact duplicates its first attempt stored).
+    """
     params = job.params
-    job_start(job=job, stage="importing")
 
     def progress(done: int, total: int) -> None:
-        job_progress(job=job, done=done, total=total)
+        job_progress(job=job, done=done, total=total, stage="importing")
 
+    job_progress(job=job, done=0, stage="importing")
     local, temporary = _local_copy(params["upload"])
     try:
         report = items_import(
             project=job.project, path=local, format=params.get("format", "auto"), source=params.get("filename"),
             labels_as_answers=params.get("labels_as_answers", False), votes_as_answers=params.get("votes_as_answers", False),
-            cropped=params.get("cropped", False), progress=progress,
+            cropped=params.get("cropped", False), progress=progress, job=job,
         )
-    except OperationalError:
-        raise  # the database went away: the task retries, and a rerun skips what was stored
+    except (JobCancelled, JobLost, *DATABASE_ERRORS):
+        raise  # the engine cleans up, or the task retries and the rerun skips what was stored
     except Exception as exc:
-        logger.exception("import job %s failed", job_id)
-        return job_fail(job=job, error=f"The import stopped: {exc}")
+        logger.exception("import job %s failed", job.pk)
+        return JobOutcome(error=f"The import stopped: {exc}", result={})
     finally:
         if temporary:
             shutil.rmtree(os.path.dirname(local), ignore_errors=True)
-    result = report.as_dict()
     default_storage.delete(params["upload"])
-    if not report.ok:
-        Job.objects.filter(pk=job.pk).update(result=result)
-        job.result = result
-        return job_fail(job=job, error=report.error)
-    return job_succeed(job=job, result=result)
+    result = report.as_dict()
+    return result if report.ok else JobOutcome(error=report.error, result=result)
+
+
+def import_cleanup(*, job: Job) -> dict:
+    """Remove what a cancelled import created: its faces (with their crops and imported answers) and its upload.
+
+    Faces that an annotator already answered while the import ran are kept (answers are never lost).
+    """
+    created = Item.objects.filter(import_job=job)
+    answered = set(Annotation.objects.filter(item__in=created).exclude(source="import").values_list("item_id", flat=True))
+    doomed = list(created.exclude(pk__in=answered).values_list("pk", "crop", "image"))
+    for start in range(0, len(doomed), 1000):
+        Item.objects.filter(pk__in=[pk for pk, _, _ in doomed[start:start + 1000]]).delete()
+    for _, *names in doomed:
+        for name in names:
+            if name:
+                default_storage.delete(name)
+    upload = job.params.get("upload")
+    if upload and default_storage.exists(upload):
+        default_storage.delete(upload)
+    return {"items_removed": len(doomed), "items_kept_answered": len(answered)}
 
 
 def _local_copy(name: str) -> tuple[str, bool]:

@@ -149,8 +149,9 @@ class ItemWriter:
     and a rerun skips it as duplicates.
     """
 
-    def __init__(self, *, project: Project, report: ImportReport, answer_user=None, batch_size: int = BATCH_SIZE):
+    def __init__(self, *, project: Project, report: ImportReport, answer_user=None, batch_size: int = BATCH_SIZE, job=None):
         self.project, self.report, self.answer_user, self.batch_size = project, report, answer_user, batch_size
+        self.job = job  # items are tagged with their import job, so a cancelled import can remove them
         self.files = FileWriter()
         self.pending: list[PendingItem] = []
         self.pending_bytes = 0
@@ -246,6 +247,7 @@ class ItemWriter:
                 project=self.project, image=image_name, crop=crop_name, content_hash=p.content_hash, perceptual_hash=phash,
                 width=p.width, height=p.height, source=p.source[:300], source_row=p.source_row, split=p.split[:32],
                 reference_label=p.reference_label, answer_count=1 if p.answer_label and self.answer_user else 0,
+                import_job=self.job,
             )
             for p, phash, (crop_name, image_name) in zip(batch, hashes, stored)
         ]

@@ -9,17 +9,18 @@ from typing import BinaryIO, Iterator
 from django.db import transaction
 from django.db.models import F
 
-from annotate.models import FER2013_CLASSES, Annotation, Item, Project
+from annotate.models import Annotation, Item, Project
 from annotate.services.imports_base import (
     BATCH_SIZE, ImportReport, ItemWriter, PendingItem, Progress, Ticker, import_user_ensure,
 )
 from ml import faces
+from ml.config import EXTRA_ANSWERS, FER2013_CLASSES, FERPLUS_CLASSES, VOTE_NAMES
 
 LINE_LIMIT = 64 * 1024  # a FER2013 line is under 10 kB; longer lines are skipped without reading them whole
 FER2013_ANNOTATOR = "fer2013-original"
 FERPLUS_ANNOTATORS = [f"ferplus-crowd-{i:02d}" for i in range(1, 11)]
-FERPLUS_VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
-FERPLUS_LABELS = dict(zip(FERPLUS_VOTE_COLUMNS, FERPLUS_VOTE_COLUMNS[:9] + ("not_a_face",)))
+FERPLUS_VOTE_COLUMNS = VOTE_NAMES
+FERPLUS_LABELS = dict(zip(VOTE_NAMES, FERPLUS_CLASSES + EXTRA_ANSWERS))  # vote column -> project label
 
 
 class BadHeader(ValueError):
@@ -64,13 +65,13 @@ def _where(row: int) -> str:
     return f"row {row} (line {row + 2})"
 
 
-def import_fer2013(*, project: Project, path: str, source: str, report: ImportReport, labels_as_answers: bool = False,
+def import_fer2013(*, project: Project, path: str, source: str, report: ImportReport, labels_as_answers: bool = False, job=None,
                    progress: Progress | None = None) -> None:
     """Each row becomes an item (48x48 crop, split = Usage); the label is the reference label or an answer."""
     ticker = Ticker(progress, count_lines(path))
     labels = set(project.labels)
     user = import_user_ensure(project=project, username=FER2013_ANNOTATOR) if labels_as_answers else None
-    with open(path, "rb") as fh, ItemWriter(project=project, report=report, answer_user=user) as writer:
+    with open(path, "rb") as fh, ItemWriter(project=project, report=report, answer_user=user, job=job) as writer:
         rows = csv.reader(bounded_lines(fh, report))
         header = read_header(rows)
         lowered = [h.lower() for h in header]
@@ -118,7 +119,11 @@ def import_fer2013(*, project: Project, path: str, source: str, report: ImportRe
 
 def import_ferplus(*, project: Project, path: str, source: str, report: ImportReport, votes_as_answers: bool = False,
                    progress: Progress | None = None) -> None:
-    """Attach FER+ votes to the items of a fer2013.csv imported before, matched on the row number."""
+    """Attach FER+ votes to the items of a fer2013.csv imported before, matched on the row number.
+
+    Rows are read and checked first (the progress points, where a cancel stops it with nothing written),
+    then every vote is written in one transaction: a votes import lands whole or not at all.
+    """
     ticker = Ticker(progress, count_lines(path))
     if votes_as_answers:
         missing = [FERPLUS_LABELS[c] for c in FERPLUS_VOTE_COLUMNS if FERPLUS_LABELS[c] not in project.labels]
@@ -134,7 +139,7 @@ def import_ferplus(*, project: Project, path: str, source: str, report: ImportRe
             raise BadHeader(
                 f"wrong columns {','.join(header)[:200]!r}: a FER+ csv needs Usage,Image name,{','.join(FERPLUS_VOTE_COLUMNS)}"
             )
-        batch: list[tuple[int, str, dict]] = []
+        batches: list[list[tuple[int, str, dict]]] = [[]]
         for row_no, row in enumerate(rows):
             report.seen += 1
             ticker(row_no)
@@ -152,12 +157,13 @@ def import_ferplus(*, project: Project, path: str, source: str, report: ImportRe
             if not 0 < sum(votes.values()) <= len(FERPLUS_ANNOTATORS):
                 report.skip(where, "bad_votes", f"{sum(votes.values())} votes; expected 1..{len(FERPLUS_ANNOTATORS)}")
                 continue
-            batch.append((row_no, row[0].strip(), votes))
-            if len(batch) >= BATCH_SIZE:
-                _apply_votes(project, batch, report, crowd if votes_as_answers else None)
-                batch = []
-        _apply_votes(project, batch, report, crowd if votes_as_answers else None)
+            batches[-1].append((row_no, row[0].strip(), votes))
+            if len(batches[-1]) >= BATCH_SIZE:
+                batches.append([])
     ticker(report.seen, final=True)
+    with transaction.atomic():
+        for batch in batches:
+            _apply_votes(project, batch, report, crowd if votes_as_answers else None)
 
 
 def _apply_votes(project: Project, batch: list[tuple[int, str, dict]], report: ImportReport, crowd: list | None) -> None:

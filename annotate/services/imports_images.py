@@ -150,13 +150,13 @@ def labels_from_path(parts: tuple[str, ...], labels: set[str]) -> tuple[str, str
     return (label, split, None) if label in labels else ("", split, parts[-2])
 
 
-def import_images(*, project: Project, path: str, source: str, report: ImportReport, cropped: bool = False,
+def import_images(*, project: Project, path: str, source: str, report: ImportReport, cropped: bool = False, job=None,
                   progress: Progress | None = None) -> None:
     """Detect, crop and store each face image; skip (and report) anything that is not one."""
     total, entries = zip_entries(path, report) if zipfile.is_zipfile(path) and not os.path.isdir(path) else folder_entries(path, report)
     ticker = Ticker(progress, total)
     labels, unknown_folders = set(project.labels), set()
-    with ItemWriter(project=project, report=report, batch_size=100) as writer:
+    with ItemWriter(project=project, report=report, batch_size=100, job=job) as writer:
         for done, entry in enumerate(entries):
             report.seen += 1
             ticker(done)

@@ -3,8 +3,8 @@
 A run is computed in the worker from a frozen input (live answers up to a watermark, the project's
 included items, one model version's out-of-sample probabilities; see quality_inputs) and written in one
 transaction at the end, directly as ``succeeded``: a worker killed mid-run leaves no partial run, only
-its Job (marked failed by jobs_fail_stale once the heartbeat stops), and running the job again completes
-it. Inputs with the same fingerprint as a succeeded run return that run and change nothing.
+its Job (resumed by the job sweep once the heartbeat stops), and running the job again completes it; a
+cancel stops it at the next step with nothing written but the predictions it made, which its cleanup removes. Inputs with the same fingerprint as a succeeded run return that run and change nothing.
 
 Numbers: QualityItemResult.active_learning_score and Item.priority hold 1 - ActiveLab's score, so higher
 means another answer is worth more (the assignment service serves the highest first). label_issue is
@@ -12,21 +12,26 @@ cleanlab's confident-learning flag for single labels and ``consensus_quality < i
 with two or more answers. QualityAnnotatorResult.quality, what annotators are ranked by, is CROWDLAB's
 annotator quality (crowdlab_quality, random errors) times 1 - bias (systematic confusion of bias_from faces
 into bias_to beyond what their peers on the same faces answer, the peers being the co-annotators and the run's
-model probabilities as one more annotator, so faces answered once count too; ml.quality.annotator_bias).
+model probabilities as one more annotator, so faces answered once count too; ml.annotator_bias.annotator_bias).
 """
-import json
 import time
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from annotate import fastpaths
+from annotate.fastpaths.item_results import item_results_insert_orm, item_results_insert_postgres
+from annotate.fastpaths.priorities import priorities_write_orm, priorities_write_postgres
 from annotate.models import (
-    Annotation, Item, Job, JobKind, JobStatus, ModelVersion, Project, QualityAnnotatorResult, QualityItemResult, QualityRun,
+    Annotation, Item, Job, JobKind, JobStatus, Project, QualityAnnotatorResult, QualityRun,
 )
-from annotate.services.jobs import job_create, job_progress
-from annotate.services.prelabel import item_images_load, model_version_ensure_default, predictions_create
+from annotate.services.images import item_images_load
+from annotate.services.jobs import job_enqueue, job_progress
+from annotate.services.model_versions import model_version_for
+from annotate.services.prelabel import predictions_create
+from annotate.services.priorities import BOOSTED_PRIORITY
 from annotate.services.quality_inputs import (
     answers_sha256, fingerprint, predictions_load, probabilities_out_of_sample, quality_inputs_load,
 )
@@ -34,19 +39,7 @@ from annotate.services.quality_inputs import (
 ISSUE_THRESHOLD = 0.5
 REANALYSE_MIN_NEW_ANSWERS = 50
 NEAR_DUPLICATE_DISTANCE = 4
-# A lead's "request more answers" sets a priority above any active-learning score (those lie in [0, 1]);
-# a run leaves such a boost alone until the item has its extra answers.
-BOOSTED_PRIORITY = 1.0
 WRITE_BATCH = 2000
-
-
-def quality_run_start(*, project: Project, created_by=None, params: dict | None = None) -> Job:
-    """Create an analyse job and enqueue it once the surrounding transaction commits."""
-    from annotate.tasks.quality import analyse
-
-    job = job_create(kind=JobKind.ANALYSE, project=project, params=params or {}, created_by=created_by)
-    transaction.on_commit(lambda: analyse.delay(job.pk))
-    return job
 
 
 def _run_params(job: Job) -> dict:
@@ -73,10 +66,10 @@ def quality_run_execute(*, job: Job) -> dict:
     timings: dict[str, float] = {}
     started = time.monotonic()
     project = job.project
-    model_version = ModelVersion.objects.get(pk=job.params["model_version"]) if job.params.get("model_version") else model_version_ensure_default()
+    model_version = model_version_for(model_version_id=job.params.get("model_version"))
     params = _run_params(job)
     job_progress(job=job, done=0, total=6, stage="pre-labelling items without a prediction")
-    predictions_create(project=project, model_version=model_version)
+    predictions_create(project=project, model_version=model_version, job=job)
     timings["prelabel"] = time.monotonic() - started
 
     job_progress(job=job, done=1, stage="reading answers")
@@ -85,7 +78,7 @@ def quality_run_execute(*, job: Job) -> dict:
     probs, prediction_count = predictions_load(project=project, inputs=inputs, model_version=model_version)
     key = fingerprint(inputs, model_version=model_version, prediction_count=prediction_count, params=params)
     timings["read"] = time.monotonic() - started - sum(timings.values())
-    existing = QualityRun.objects.filter(project=project, status=JobStatus.SUCCEEDED, params__fingerprint=key).order_by("id").first()
+    existing = QualityRun.objects.filter(project=project, params__fingerprint=key).order_by("id").first()
     if existing is not None:
         return {"quality_run": existing.pk, "reused": True}
 
@@ -121,7 +114,8 @@ def quality_run_execute(*, job: Job) -> dict:
 
 
 def _summary(*, inputs, result, probs: np.ndarray, source: dict) -> dict:
-    import ml.quality as mlq
+    from ml.consensus import low_confidence_outliers
+    from ml.faces import near_duplicate_pairs
 
     labels = inputs.labels
     per_class = {
@@ -131,12 +125,12 @@ def _summary(*, inputs, result, probs: np.ndarray, source: dict) -> dict:
     }
     balance = np.bincount(result.consensus[result.consensus >= 0], minlength=len(labels))
     hashed = np.flatnonzero(inputs.has_hash)
-    pairs = mlq.near_duplicate_pairs(inputs.perceptual_hash[hashed], max_distance=NEAR_DUPLICATE_DISTANCE)
+    pairs = near_duplicate_pairs(inputs.perceptual_hash[hashed], max_distance=NEAR_DUPLICATE_DISTANCE)
     outliers: dict[int, str] = {}
     if "not_a_face" in labels:
         for i in np.flatnonzero(result.consensus == labels.index("not_a_face")):
             outliers[int(inputs.item_ids[i])] = "not_a_face consensus"
-    for i in mlq.low_confidence_outliers(probs):
+    for i in low_confidence_outliers(probs):
         outliers.setdefault(int(inputs.item_ids[i]), "low model confidence")
     kinds, kind_counts = np.unique(result.kind.astype(str), return_counts=True)
     return {
@@ -167,12 +161,12 @@ def _results_write(*, job, project, model_version, inputs, result, probs, summar
     with transaction.atomic():
         # One writer per project at a time: a concurrent run with the same inputs finds this one and stops.
         Project.objects.select_for_update().filter(pk=project.pk).first()
-        existing = QualityRun.objects.filter(project=project, status=JobStatus.SUCCEEDED, params__fingerprint=params["fingerprint"]).first()
+        existing = QualityRun.objects.filter(project=project, params__fingerprint=params["fingerprint"]).first()
         if existing is not None:
             return existing, False
         run = QualityRun.objects.create(
             project=project, job=job if not QualityRun.objects.filter(job=job).exists() else None,
-            status=JobStatus.SUCCEEDED, model_version=model_version, probability_source=source,
+            model_version=model_version, probability_source=source,
             annotation_watermark=inputs.watermark, annotation_count=len(inputs.answer_ids),
             annotations_sha256=answers_sha256(inputs), prediction_count=prediction_count, params=params,
             summary=summary, finished_at=timezone.now(),
@@ -206,38 +200,18 @@ def _results_write(*, job, project, model_version, inputs, result, probs, summar
 
 
 def _item_results_insert(*, run: QualityRun, rows: list[dict]) -> None:
-    """Insert a run's item rows: COPY on PostgreSQL (7x faster than INSERT at 36k rows), bulk_create elsewhere."""
-    if connection.vendor != "postgresql" or not rows:
-        QualityItemResult.objects.bulk_create([QualityItemResult(run=run, **row) for row in rows], batch_size=WRITE_BATCH)
-        return
-    names = list(rows[0])
-    columns = ["run_id"] + [QualityItemResult._meta.get_field(n.removesuffix("_id")).column if n.endswith("_id") else
-                            QualityItemResult._meta.get_field(n).column for n in names]
-    with connection.cursor() as cursor, cursor.cursor.copy(
-        f"COPY {QualityItemResult._meta.db_table} ({', '.join(columns)}) FROM STDIN"
-    ) as copy:
-        for row in rows:
-            copy.write_row([run.pk] + [json.dumps(row[n]) if n == "votes" else row[n] for n in names])
+    """Insert a run's item rows: by COPY on PostgreSQL, bulk_create elsewhere (annotate.fastpaths.item_results)."""
+    if fastpaths.enabled():
+        item_results_insert_postgres(run_id=run.pk, rows=rows)
+    else:
+        item_results_insert_orm(run_id=run.pk, rows=rows, batch_size=WRITE_BATCH)
 
 
 def _priorities_write(*, project: Project, item_ids: np.ndarray, priority: np.ndarray) -> None:
-    """Set Item.priority in bulk (one statement on PostgreSQL), sparing items a lead boosted that still wait for answers."""
-    table = Item._meta.db_table
-    keep_boost = f"NOT ({table}.priority >= %s AND {table}.answer_count < %s + {table}.extra_answers)"
-    ids, values = item_ids.tolist(), np.nan_to_num(priority, nan=0.0).round(6).tolist()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"UPDATE {table} SET priority = v.p FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::float8[]) AS p) AS v "
-                f"WHERE {table}.id = v.id AND {keep_boost}",
-                [ids, values, BOOSTED_PRIORITY, project.overlap_target],
-            )
-        else:
-            for start in range(0, len(ids), WRITE_BATCH):
-                cursor.executemany(
-                    f"UPDATE {table} SET priority = %s WHERE id = %s AND {keep_boost}",
-                    [(p, i, BOOSTED_PRIORITY, project.overlap_target) for i, p in zip(ids[start:start + WRITE_BATCH], values[start:start + WRITE_BATCH])],
-                )
+    """Set Item.priority in bulk, sparing items a lead boosted that still wait for answers (annotate.fastpaths.priorities)."""
+    write = priorities_write_postgres if fastpaths.enabled() else priorities_write_orm
+    write(project=project, item_ids=item_ids.tolist(), priorities=np.nan_to_num(priority, nan=0.0).round(6).tolist(),
+          boosted=BOOSTED_PRIORITY)
 
 
 def projects_reanalyse(*, min_new_answers: int = REANALYSE_MIN_NEW_ANSWERS) -> list[int]:
@@ -247,9 +221,9 @@ def projects_reanalyse(*, min_new_answers: int = REANALYSE_MIN_NEW_ANSWERS) -> l
         busy = Job.objects.filter(project=project, kind=JobKind.ANALYSE, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists()
         if busy:
             continue
-        last = QualityRun.objects.filter(project=project, status=JobStatus.SUCCEEDED).order_by("-annotation_watermark").first()
+        last = QualityRun.objects.filter(project=project).order_by("-annotation_watermark").first()
         new = Annotation.objects.filter(project=project, id__gt=last.annotation_watermark if last else 0).count()
         if new >= min_new_answers:
             with transaction.atomic():
-                started.append(quality_run_start(project=project, params={"trigger": "periodic"}).pk)
+                started.append(job_enqueue(kind=JobKind.ANALYSE, project=project, params={"trigger": "periodic"}).pk)
     return started

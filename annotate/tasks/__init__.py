@@ -1,7 +1,2 @@
-"""Celery tasks: thin interfaces (id in, load, one service call, retry policy), enqueued on commit.
-
-Celery's autodiscovery imports this package; each concern's module is imported here.
-"""
-from annotate.tasks.health import ping  # noqa: F401
-from annotate.tasks.quality import analyse, jobs_fail_stale, prelabel, projects_reanalyse  # noqa: F401
-from annotate.tasks.imports import import_run  # noqa: F401
+"""Celery tasks: thin interfaces (id in, one service call, one retry policy). Celery's autodiscovery imports this package."""
+from annotate.tasks.jobs import job_run, jobs_sweep, projects_reanalyse  # noqa: F401

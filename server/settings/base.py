@@ -149,11 +149,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"annotate.tasks.model_train": {"queue": "ml"}}
+# Jobs are sent to the queue their kind needs (annotate.services.job_kinds): `default` workers take imports and
+# light work, `ml` workers everything that loads torch. This maps those names to Celery queues.
+FERLAB_JOB_QUEUES = {"default": "default", "ml": "ml"}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE = {
     "reanalyse-projects": {"task": "annotate.tasks.projects_reanalyse", "schedule": 300.0},
-    "expire-jobs": {"task": "annotate.tasks.jobs_fail_stale", "schedule": 120.0},
+    "sweep-jobs": {"task": "annotate.tasks.jobs_sweep", "schedule": 60.0},
 }
 
 FERLAB_MODEL_PATH = env.MODEL_PATH

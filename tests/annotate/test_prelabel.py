@@ -2,7 +2,8 @@
 import numpy as np
 
 from annotate.models import JobStatus, ModelVersion, Prediction
-from annotate.services.prelabel import model_version_ensure_default, predictions_create
+from annotate.services.model_versions import model_version_ensure_default
+from annotate.services.prelabel import predictions_create
 from tests.annotate.test_quality_support import model_version_make, tiny_checkpoint
 
 

@@ -1,0 +1,39 @@
+"""Job reads: one job, a project's jobs newest first, and what a finished job produced."""
+from django.db.models import QuerySet
+from django.urls import reverse
+
+from annotate.exceptions import NotFound
+from annotate.models import Job, JobKind, JobStatus
+
+
+def job_get(*, job_id: int) -> Job:
+    job = Job.objects.select_related("created_by", "cancelled_by").filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("No such job.")
+    return job
+
+
+def jobs_for_project(*, project_id: int, kind: str | None = None, status: str | None = None) -> QuerySet[Job]:
+    """The project's jobs, newest first (with who started and who cancelled them)."""
+    jobs = Job.objects.filter(project_id=project_id).select_related("created_by", "cancelled_by")
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    if status:
+        jobs = jobs.filter(status=status)
+    return jobs.order_by("-created_at", "-id")
+
+
+def job_output(*, job: Job) -> dict | None:
+    """What a succeeded job produced, as {"label", "url"} for a page to link to; None while there is nothing."""
+    if job.status != JobStatus.SUCCEEDED or job.project_id is None:
+        return None
+    result = job.result or {}
+    if job.kind == JobKind.ANALYSE and result.get("quality_run"):
+        reused = " (inputs unchanged: the earlier run)" if result.get("reused") else ""
+        return {"label": f"quality run {result['quality_run']}{reused}", "url": reverse("project-overview", args=[job.project_id])}
+    if job.kind == JobKind.IMPORT:
+        return {"label": f"{result.get('imported', 0)} faces imported, {result.get('skipped_count', 0)} skipped (report)",
+                "url": reverse("api-job", args=[job.pk])}
+    if job.kind == JobKind.PRELABEL:
+        return {"label": f"{result.get('scored', 0)} faces scored", "url": reverse("project-issues", args=[job.project_id])}
+    return None
