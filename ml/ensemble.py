@@ -2,11 +2,8 @@
 ``python -m ml.ensemble --out PATH RUN.pt RUN.pt ...``.
 
 Members are ordinary ``ml.train`` checkpoints of the same data (typically the same recipe with
-different seeds). The ensemble file is one ``torch.save`` dict: ``format`` (ENSEMBLE_FORMAT),
-``classes``, ``data_sha256``, ``members`` (the members' checkpoints without training state, in
-the order given) and ``metrics`` (summed training seconds, the members' epochs).
-``ml.predict.Predictor`` averages the members' probabilities; see there for how many members
-it runs on which CPU.
+different seeds); the file format is ml.checkpoint's ENSEMBLE_FORMAT. ``ml.predict.Predictor``
+averages the members' probabilities; see there for how many members it runs on which CPU.
 """
 from __future__ import annotations
 
@@ -14,13 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-ENSEMBLE_FORMAT = "ferlab-ensemble/1"
-MEMBER_KEYS = ("format", "weights", "config", "classes", "metrics", "data_sha256", "epoch")
-
-
-def members_of(ckpt: dict) -> list[dict]:
-    """A loaded checkpoint -> its member checkpoints ([ckpt] for a single model)."""
-    return list(ckpt["members"]) if ckpt.get("format") == ENSEMBLE_FORMAT else [ckpt]
+from ml.checkpoint import ENSEMBLE_FORMAT, MEMBER_KEYS, load_checkpoint, members_of, save_checkpoint
 
 
 def combine(ckpts: list[dict]) -> dict:
@@ -48,16 +39,12 @@ def combine(ckpts: list[dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import torch
-
-    from ml.train import save_checkpoint
-
     p = argparse.ArgumentParser(prog="python -m ml.ensemble", description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", help="finished ml.train checkpoints (or ensembles) to combine")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     try:
-        ens = combine([torch.load(r, map_location="cpu", weights_only=False) for r in args.runs])
+        ens = combine([load_checkpoint(r) for r in args.runs])
     except ValueError as e:
         raise SystemExit(f"ml.ensemble: {e}") from None
     save_checkpoint(ens, args.out)

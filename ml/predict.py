@@ -146,11 +146,11 @@ class Predictor:
                  precision: str = "auto", members: int | None = None):
         import torch
 
-        from ml.ensemble import members_of
+        from ml.checkpoint import load_checkpoint, members_of
         from ml.model import build_model, fuse_conv_bn, native_amx, native_bf16
 
         self.path = Path(path) if path is not None else DEFAULT_WEIGHTS
-        ckpt = torch.load(self.path, map_location="cpu", weights_only=False)
+        ckpt = load_checkpoint(self.path)
         if tuple(ckpt["classes"]) != CLASSES:
             raise ValueError(f"{self.path}: classes {ckpt['classes']} are not {CLASSES}")
         stored = members_of(ckpt)

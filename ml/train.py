@@ -1,11 +1,11 @@
 """Train the expression model: ``python -m ml.train [--npz PATH] [--epochs N] [--resume] ...``.
 
-A checkpoint is one ``torch.save`` dict: ``weights`` (state_dict), ``config`` (TrainConfig as
-a dict), ``classes``, ``metrics``, ``data_sha256`` (hash of the training arrays), ``epoch`` and,
-while a run is unfinished, ``training_state`` (optimizer, scheduler) so ``--resume`` continues it
-exactly. ``--init PATH`` warm-starts from another checkpoint's weights with a fresh schedule
-(the path is kept in the config), e.g. to retrain a model version on curated labels. The same seed gives the same weights: shuffling, augmentation and dropout are seeded
-per epoch, so a resumed run matches an uninterrupted one.
+The checkpoint (ml.checkpoint's MODEL_FORMAT) is saved after every epoch; while the run is
+unfinished it holds the optimizer and scheduler state, so ``--resume`` continues it exactly.
+``--init PATH`` warm-starts from another checkpoint's weights (an ensemble's first member) with
+a fresh schedule (the path is kept in the config), e.g. to retrain a model version on curated
+labels. The same seed gives the same weights: shuffling, augmentation and dropout are seeded per
+epoch, so a resumed run matches an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.checkpoint import MODEL_FORMAT, load_checkpoint, members_of, save_checkpoint
 from ml.config import CLASSES, TrainConfig
 from ml.labels import targets_for
-
-FORMAT = "ferlab-cnn/1"
 
 
 def _soft_ce(logits, target, *, smoothing: float):
@@ -106,9 +105,7 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
     opt, sched = _make_optimizer(model, config, epochs * steps)
     start_epoch, history = 0, []
     if config.init and resume is None:  # continue training a previous model with a new schedule
-        from ml.ensemble import members_of  # an ensemble warm-starts from its first member
-
-        model.load_state_dict(members_of(torch.load(config.init, map_location="cpu", weights_only=False))[0]["weights"])
+        model.load_state_dict(members_of(load_checkpoint(config.init))[0]["weights"])
     if resume is not None:
         model.load_state_dict(resume["weights"])
         state = resume["training_state"]
@@ -161,7 +158,7 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
         log(f"epoch {epoch + 1}/{epochs} loss {total / max(count, 1):.4f} {seconds:.0f}s")
         done = epoch + 1 == epochs or out_of_time or (config.max_seconds > 0 and seconds > config.max_seconds)
         ckpt = {
-            "format": FORMAT, "weights": model.state_dict(), "config": config.to_dict(),
+            "format": MODEL_FORMAT, "weights": model.state_dict(), "config": config.to_dict(),
             "classes": list(CLASSES), "data_sha256": data_sha256, "epoch": epoch + 1,
             "metrics": {"history": history, "train_seconds": round(seconds, 1), "n_train": int(len(rows)),
                         "epochs_run": epoch + 1, "threads": config.threads,
@@ -176,22 +173,9 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
     return ckpt
 
 
-def save_checkpoint(ckpt: dict, path: str | Path) -> None:
-    """Write atomically, so a killed run never leaves a half-written file to resume from."""
-    import torch
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
-
-
 def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training", resume: bool = False,
               progress: bool = True) -> dict:
     """Train on the rows of a shared-format npz whose usage is ``usage`` (never the test rows)."""
-    import torch
-
     from ml.data import arrays_sha256, load_npz
 
     data = load_npz(path, usage=usage)
@@ -207,7 +191,7 @@ def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training",
     sha = arrays_sha256(data.images, data.votes, data.fer2013)
     state = None
     if resume and config.out and Path(config.out).exists():
-        state = torch.load(config.out, map_location="cpu", weights_only=False)
+        state = load_checkpoint(config.out)
         if state.get("training_state") is None:
             raise SystemExit(f"{config.out} is a finished run; nothing to resume")
         if state["data_sha256"] != sha or TrainConfig.from_dict(state["config"]) != config:
