@@ -1,4 +1,4 @@
-"""Face images as plain arrays: safe decoding, Haar face detection, margin crops, hashes (no Django)."""
+"""Face images as plain arrays: safe decoding, Haar face detection, margin crops, hashes and near duplicates."""
 from __future__ import annotations
 
 import hashlib
@@ -236,14 +236,45 @@ def dhash(grey: np.ndarray) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def hamming(a: int, b: int) -> int:
-    """Bits that differ between two 64-bit hashes (signed or unsigned)."""
-    return ((a ^ b) & 0xFFFF_FFFF_FFFF_FFFF).bit_count()
-
-
 def hamming_many(h: int, hashes: np.ndarray) -> np.ndarray:
     """Hamming distances from one hash to many: hashes int64 (N,) -> uint8 (N,)."""
     return np.bitwise_count(np.bitwise_xor(hashes.view(np.uint64), np.uint64(h & 0xFFFF_FFFF_FFFF_FFFF)))
+
+
+def near_duplicate_pairs(hashes: np.ndarray, *, max_distance: int = 4, max_pairs: int = 1000) -> np.ndarray:
+    """64-bit perceptual hashes int64 (N,) -> int (P, 3) rows (i, j, Hamming distance), i < j, closest first.
+
+    Multi-index hashing: split the 64 bits into max_distance + 1 chunks; two hashes within the distance
+    agree exactly on at least one chunk (pigeonhole), so only items sharing a chunk value are compared.
+    """
+    h = np.asarray(hashes, dtype=np.int64).view(np.uint64)
+    n = len(h)
+    if n < 2:
+        return np.zeros((0, 3), dtype=np.int64)
+    chunks = max_distance + 1
+    bounds = np.linspace(0, 64, chunks + 1).astype(int)
+    found: set[tuple[int, int]] = set()
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        key = (h >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+        ends = np.r_[starts[1:], n]
+        for s, e in zip(starts, ends):
+            if e - s < 2 or e - s > 2000:  # a huge bucket is a degenerate hash (blank images), not a duplicate signal
+                continue
+            group = order[s:e]
+            gi, gj = np.triu_indices(len(group), 1)
+            a, b = group[gi], group[gj]
+            dist = np.bitwise_count(h[a] ^ h[b])
+            for x, y in zip(a[dist <= max_distance], b[dist <= max_distance]):
+                found.add((int(min(x, y)), int(max(x, y))))
+    if not found:
+        return np.zeros((0, 3), dtype=np.int64)
+    pairs = np.array(sorted(found), dtype=np.int64)
+    dist = np.bitwise_count(h[pairs[:, 0]] ^ h[pairs[:, 1]]).astype(np.int64)
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], dist))[:max_pairs]
+    return np.column_stack([pairs[order], dist[order]])
 
 
 def png_bytes(grey: np.ndarray) -> bytes:

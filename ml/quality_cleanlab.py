@@ -1,10 +1,12 @@
-"""Vectorised stand-ins for the slow inner loops of cleanlab 2.9's CROWDLAB and ActiveLab, swapped in for a call.
+"""Vectorised stand-ins for the slow inner loops of cleanlab's CROWDLAB and ActiveLab, swapped in for a call.
 
 cleanlab loops over annotators and items in Python on a dense (N, M) matrix: at 36,000 items x 300
 annotators one CROWDLAB call spends ~20 s in three helpers whose results depend only on the A given
 answers. The stand-ins below compute the same numbers from the answers directly (equal up to float
-rounding; tests/ml/test_quality.py checks them against the originals), and are installed only while a
-call runs (worker processes run one task at a time).
+rounding; tests/ml/test_quality_cleanlab.py checks them against the originals), and are installed only
+while a call runs (worker processes run one task at a time). They replace private cleanlab functions, so
+they are installed only under the cleanlab release they were checked against (CHECKED_CLEANLAB_VERSION);
+under any other, cleanlab's own code runs and a warning is logged once.
 
 The temperature search that ActiveLab runs also counts answers per class; cleanlab's ``value_counts``
 treats float class indices (the NaN-padded matrix) like strings and packs the counts into the first
@@ -14,11 +16,31 @@ not only a speed-up, and is left out with ``exact=True``.
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import numpy as np
 
+# The cleanlab release (requirements.txt pins it) whose private helpers the stand-ins reproduce; another
+# release may change their signatures or their numbers, and a stand-in would then silently differ.
+CHECKED_CLEANLAB_VERSION = "2.9.0"
 
+log = logging.getLogger(__name__)
+_warned: set[str] = set()  # cleanlab versions already warned about in this process
 _cache: dict = {}
+
+
+def speedups_supported() -> bool:
+    """True under the checked cleanlab release; otherwise False, with one logged warning per process and version."""
+    import cleanlab
+
+    version = str(getattr(cleanlab, "__version__", "unknown"))
+    if version == CHECKED_CLEANLAB_VERSION:
+        return True
+    if version not in _warned:
+        _warned.add(version)
+        log.warning("cleanlab %s is installed, but the CROWDLAB/ActiveLab stand-ins were checked against %s: "
+                    "running cleanlab's own (slower) code", version, CHECKED_CLEANLAB_VERSION)
+    return False
 
 
 def _answers(labels_multiannotator: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,7 +150,11 @@ def _soft_cross_entropy(labels_multiannotator: np.ndarray, pred_probs: np.ndarra
 
 @contextlib.contextmanager
 def cleanlab_speedups(*, exact: bool = False):
-    """Install the stand-ins for the duration of the block (``exact``: only those equal to cleanlab's own)."""
+    """Install the stand-ins for the duration of the block (``exact``: only those equal to cleanlab's own);
+    under a cleanlab release other than CHECKED_CLEANLAB_VERSION, install nothing (see speedups_supported)."""
+    if not speedups_supported():
+        yield
+        return
     import cleanlab.multiannotator as ma
     from cleanlab.internal import multiannotator_utils as utils
 

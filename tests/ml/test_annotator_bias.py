@@ -1,8 +1,9 @@
-"""Annotator quality catches systematic bias (ml.quality.annotator_bias), not only random errors, on crafted crowds."""
+"""Annotator quality catches systematic bias (ml.annotator_bias), not only random errors, on crafted crowds."""
 import numpy as np
 import pytest
 
 from ml import quality as q
+from ml.annotator_bias import annotator_bias, worst_classes
 
 K = 8
 
@@ -103,7 +104,7 @@ def test_annotator_bias_reads_plain_arrays():
     answers = np.tile([0, 3, 3], 10)
     counts = np.zeros((10, K), dtype=int)
     np.add.at(counts, (items, answers), 1)
-    bias, cell = q.annotator_bias(items, annotators, answers, np.full(10, 3), counts, in_consensus=np.ones(3, bool))
+    bias, cell = annotator_bias(items, annotators, answers, np.full(10, 3), counts, in_consensus=np.ones(3, bool))
     assert cell.tolist() == [[3, 0], [-1, -1], [-1, -1]]
     assert bias[1] == bias[2] == 0
     # 10 of 10: the 99.9% lower bound is 0.501; the peers' rate is their pseudo-answer's (1/3 of answers on
@@ -112,7 +113,7 @@ def test_annotator_bias_reads_plain_arrays():
     # Left out of the consensus counts, their own answers are not in `counts`: the same result.
     counts_without = counts.copy()
     counts_without[:, 0] -= 1
-    again, cell_again = q.annotator_bias(items, annotators, answers, np.full(10, 3), counts_without,
+    again, cell_again = annotator_bias(items, annotators, answers, np.full(10, 3), counts_without,
                                          in_consensus=np.array([False, True, True]))
     assert cell_again.tolist() == cell.tolist() and again[0] == pytest.approx(bias[0])
 
@@ -152,7 +153,7 @@ def test_a_biased_annotator_who_mostly_answers_alone_is_caught_through_the_model
     # CROWDLAB alone ranks them above the weaker honest ones.
     assert result.annotator_crowdlab_quality[biased] > result.annotator_crowdlab_quality[6:8].min()
     # Without the model only their 30 shared faces count (one of them class 3): no bias can be shown.
-    without, _ = q.annotator_bias(items, annotators, answers, result.consensus, result.counts,
+    without, _ = annotator_bias(items, annotators, answers, result.consensus, result.counts,
                                   in_consensus=np.ones(m, bool))
     assert without[biased] < 0.05
 
@@ -173,6 +174,12 @@ def test_where_co_annotators_answered_they_outweigh_a_model_that_is_wrong_on_a_c
     assert (result.consensus[wrong] == 3).mean() > 0.9
     assert result.annotator_bias.max() < 0.01
     # The same faces with the model counted as ten annotators: it sets the reference, and everyone "turns 0 into 3".
-    heavy, cell = q.annotator_bias(items, annotators, answers, result.consensus, result.counts,
+    heavy, cell = annotator_bias(items, annotators, answers, result.consensus, result.counts,
                                    in_consensus=np.ones(6, bool), pred_probs=probs, model_weight=10)
     assert heavy.min() > 0.05 and (cell == [0, 3]).all()
+
+
+def test_worst_class_is_the_consensus_class_they_get_wrong_most():
+    confusion = np.zeros((1, 3, 3), dtype=int)
+    confusion[0] = [[5, 0, 0], [1, 4, 0], [3, 0, 2]]
+    assert worst_classes(confusion).tolist() == [2]

@@ -95,10 +95,34 @@ def test_dhash_is_stable_under_resizing_and_separates_different_faces():
     ha = faces.dhash(a)
     assert -(1 << 63) <= ha < (1 << 63)
     resized = cv2.resize(cv2.resize(a, (96, 96)), (48, 48), interpolation=cv2.INTER_AREA)
-    assert faces.hamming(ha, faces.dhash(resized)) <= 4
-    assert faces.hamming(ha, faces.dhash(b)) > 10
-    many = np.array([faces.dhash(a), faces.dhash(b), -1], dtype=np.int64)
-    assert list(faces.hamming_many(ha, many)) == [0, faces.hamming(ha, faces.dhash(b)), faces.hamming(ha, -1)]
+    many = np.array([faces.dhash(a), faces.dhash(resized), faces.dhash(b), -1], dtype=np.int64)
+    distances = faces.hamming_many(ha, many).tolist()
+    assert distances[0] == 0 and distances[1] <= 4 and distances[2] > 10
+    bits = [((ha ^ int(h)) & 0xFFFF_FFFF_FFFF_FFFF).bit_count() for h in many]  # signed hashes compare as 64-bit words
+    assert distances == bits
+
+
+def test_near_duplicates_are_found_by_hamming_distance():
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(-2**63, 2**63 - 1, 500, dtype=np.int64)
+    hashes[10] = hashes[20] ^ np.int64(0b1011)  # 3 bits apart
+    hashes[30] = hashes[40] ^ np.int64(0b1111111)  # 7 bits apart: too far
+    pairs = faces.near_duplicate_pairs(hashes, max_distance=4)
+    assert pairs.tolist() == [[10, 20, 3]]
+
+
+def test_near_duplicate_pairs_match_comparing_every_pair():
+    rng = np.random.default_rng(1)
+    base = rng.integers(-2**63, 2**63 - 1, 40, dtype=np.int64)
+    copies = [b ^ np.int64(sum(1 << int(bit) for bit in rng.choice(63, rng.integers(0, 7), replace=False)))
+              for b in base for _ in range(2)]  # 0..6 bits flipped: some within the distance, some not
+    hashes = np.r_[base, np.array(copies, dtype=np.int64)]
+    every = [(i, j, int(faces.hamming_many(int(hashes[i]), hashes[j:j + 1])[0]))
+             for i in range(len(hashes)) for j in range(i + 1, len(hashes))]
+    near = sorted((d, i, j) for i, j, d in every if d <= 4)
+    assert len(near) > 40
+    assert faces.near_duplicate_pairs(hashes, max_distance=4).tolist() == [[i, j, d] for d, i, j in near]
+    assert faces.near_duplicate_pairs(hashes, max_distance=4, max_pairs=5).tolist() == [[i, j, d] for d, i, j in near[:5]]
 
 
 def test_content_hash_and_png_round_trip():
