@@ -5,14 +5,19 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+# The label vocabulary, defined once for ml/ and annotate/ (which imports it; this module stays free of torch).
 # The FER+ eight, in the order of the FER+ vote columns; model outputs follow it.
-CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
-# The FER+ vote columns: the eight emotions, then two non-emotion answers.
+FERPLUS_CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+CLASSES = FERPLUS_CLASSES
+# The two non-emotion answers a project offers besides the eight (FER+'s "unknown" and "NF" votes).
+EXTRA_ANSWERS = ("unknown", "not_a_face")
+# The FER+ vote columns: the eight emotions, then the two non-emotion answers as FER+ names them.
 VOTE_NAMES = CLASSES + ("unknown", "NF")
 UNKNOWN, NOT_A_FACE = 8, 9
-# The original FER2013 labels 0..6 and where each lands among CLASSES.
-FER2013_CLASSES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
+# The original FER2013 labels 0..6 (its csv's Angry, Disgust, Fear, Happy, Sad, Surprise, Neutral): where
+# each lands among CLASSES, and so its name in the FER+ vocabulary.
 FER2013_TO_FERPLUS = (4, 5, 6, 1, 3, 2, 0)
+FER2013_CLASSES = tuple(CLASSES[i] for i in FER2013_TO_FERPLUS)
 # Contempt has no FER2013 class; on the Training split the FER2013 label most often given
 # to FER+ contempt faces is Angry (52 of 132), so contempt's probability goes there.
 CONTEMPT_TO_FER2013 = 0
