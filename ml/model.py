@@ -19,8 +19,8 @@ class FerNet(nn.Module):
     pooling, dropout and linear heads. Input float (N, 1, H, W) in [0, 1]; forward returns
     logits (N, 8) over ml.config.CLASSES; ``heads`` also returns FER2013 logits (N, 7) or None.
 
-    Measured on two CPU cores (bench/model_speed.py): one conv at full 48x48 resolution and the
-    rest at 24/12/6 gives most of the accuracy of wider nets at a third of the cost.
+    One conv at full 48x48 resolution, where a conv costs most, and the rest at 24/12/6 px: the
+    trade of speed for accuracy that ml/MODEL_CARD.md ("Why this size") measured.
     """
 
     def __init__(self, *, widths=(16, 32, 64, 128), depths=(1, 2, 2, 3), num_classes: int = 8,
@@ -62,8 +62,8 @@ def native_bf16() -> bool:
 
 def native_amx() -> bool:
     """True when the CPU also has AMX tiles (Intel Sapphire Rapids and later), where oneDNN's
-    bfloat16 convolutions run ~2.9x faster than on AVX512-BF16 alone (two-member ensemble, two
-    cores: 9,531 faces/s against 3,296 on EPYC Zen 4)."""
+    bfloat16 convolutions run several times faster than on AVX512-BF16 alone, so ml.predict can
+    afford more forward passes per face there."""
     try:
         return native_bf16() and bool(torch.cpu._is_amx_tile_supported())
     except (AttributeError, RuntimeError):
@@ -78,7 +78,8 @@ def build_model(config) -> FerNet:
 
 @torch.no_grad()
 def fuse_conv_bn(model: FerNet) -> FerNet:
-    """Fold each BatchNorm into the conv before it (eval only): ~1.3x faster inference."""
+    """Fold each BatchNorm into the conv before it (eval only): one op instead of two per layer, with
+    the same outputs up to float rounding."""
     layers = list(model.features)
     out: list[nn.Module] = []
     i = 0

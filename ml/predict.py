@@ -16,18 +16,15 @@ mirrored and the two probability vectors are averaged. ``predict_fer2013(images)
 
 Speed: BatchNorm is folded into the convs and the members are traced into one frozen graph that
 oneDNN fuses (conv + bias + ReLU in one kernel). ``precision="auto"`` runs it in bfloat16 where
-the CPU has native bf16 (AVX512-BF16 / AMX): ~2.6x the float32 speed on the EPYC (Zen 4) cores
-FERLab was first measured on, probabilities within ~0.01 of float32, PublicTest accuracy
-unchanged to 0.1 point. Elsewhere (AVX2 CPUs such as Zen 3), or with ``precision="fp32"``, it
-runs in float32, where the fused graph measured 1.22x the eager model (2,329 against 1,912
-faces/s, batch 256). On AMX tiles (Xeon Sapphire Rapids) bfloat16 runs ~2.9x faster again.
-The autos spend that headroom and no more, so the default stays above 2,000 faces/s on two cores:
-``PASS_BUDGET`` gives the forward passes per face each kind of CPU affords (float32 1, bf16 2,
-AMX 6); ``members=None`` runs as many members as fit, then ``tta=None`` mirrors them if twice
-that still fits (a second member beats one mirrored member on FER2013 by 0.4 point and runs
-faster). For the shipped three members: the first alone in float32, the first two on Zen 4, all
-three mirrored on AMX. ``Predictor.cpu_tier`` says which applied.
-See ml/MODEL_CARD.md for the accuracy of each combination.
+the CPU has native bf16 (AVX512-BF16, or AMX tiles, which run it faster still), since that is
+several times the float32 speed at the same accuracy; elsewhere (AVX2 CPUs), or with
+``precision="fp32"``, it runs in float32. The autos spend the speed a CPU has on accuracy, and no
+more than keeps the speed target: ``PASS_BUDGET`` gives the forward passes per face each kind of
+CPU affords; ``members=None`` runs as many members as fit, then ``tta=None`` mirrors them if
+twice that still fits (a second member scores better than one mirrored member, and runs faster).
+For the shipped three members: the first alone in float32, the first two with bf16, all three
+mirrored on AMX. ``Predictor.cpu_tier`` says which applied. ml/MODEL_CARD.md has the measured
+speed and accuracy of each combination.
 """
 from __future__ import annotations
 
@@ -62,11 +59,10 @@ def images_to_tensor(images: np.ndarray):
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
-# Forward passes per face (members x mirrors) that each kind of CPU affords while the default stays
-# above 2,000 faces/s at batch 256 on two cores (bench/model_speed.py): float32 (AVX2, e.g. EPYC
-# Zen 3: 2,732-2,854 faces/s for the previous, slightly smaller model) one; native bfloat16
-# (AVX512-BF16, EPYC Zen 4: 2,941-3,296 for two passes) two; bfloat16 on AMX tiles (Xeon Sapphire
-# Rapids: 4,160-4,512 for six) six.
+# Forward passes per face (members x mirrors) that each kind of CPU affords while the default keeps
+# the model card's speed target (faces/s at batch 256 on two cores, bench/model_speed.py): float32
+# (AVX2), native bfloat16 (AVX512-BF16) and bfloat16 on AMX tiles. The model card's "What runs
+# where" table has the speed measured for each.
 PASS_BUDGET = {"fp32": 1, "bf16": 2, "amx": 6}
 TTA_CHOICES = {"auto": None, "on": True, "off": False}  # command-line word -> Predictor(tta=...)
 
@@ -113,8 +109,9 @@ class _Heads:
         example = torch.rand(8, 1, IMAGE_SIZE, IMAGE_SIZE).contiguous(memory_format=torch.channels_last)
         torch.jit.enable_onednn_fusion(True)
         # TorchScript is deprecated in favour of torch.compile, but on these CPUs the traced, frozen
-        # oneDNN graph measured 5,330 forward passes/s against torch.compile's 3,660, and it is
-        # ready at once (compile took 24 s per process). Revisit when TorchScript is removed.
+        # oneDNN graph ran faster than torch.compile's and is ready at once, where compiling takes
+        # seconds per process (ml/MODEL_CARD.md, "Why the inference path is built this way").
+        # Revisit when TorchScript is removed.
         with torch.no_grad(), self._autocast(), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             self.fn = torch.jit.freeze(torch.jit.trace(All(models).eval(), example, check_trace=False))
@@ -189,8 +186,7 @@ class Predictor:
 
         x_all = images_to_tensor(images)
         # With TTA one forward over [faces; mirrored faces] is cheaper than two, but it must stay
-        # batch_size rows. At 512 rows the graph alone ran 30% slower per face, and mirrored scoring
-        # at batch 256 fell from 4,512 to 2,051 faces/s (AMX, three members).
+        # batch_size rows: forwards of twice that ran much slower per face (ml/MODEL_CARD.md).
         step = max(1, batch_size // 2) if self.tta else batch_size
         p8, p7 = [], []
         with torch.inference_mode():
