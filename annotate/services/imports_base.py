@@ -194,8 +194,25 @@ class ItemWriter:
             if exc_type is None:
                 self.flush()
                 self._commit()
+            else:
+                self._discard_inflight()
         finally:
             self.files.close()
+
+    def _discard_inflight(self) -> None:
+        """On a stop (a cancel, an error) the files of the batch not yet committed would belong to no item: delete them."""
+        if self._inflight is None:
+            return
+        _, _, future = self._inflight
+        self._inflight = None
+        try:
+            names = [name for name in future.result() if name]
+        except Exception:  # the write itself failed: nothing more to remove than what it wrote
+            return
+        used = set(Item.objects.filter(project=self.project, crop__in=names).values_list("crop", flat=True))
+        used |= set(Item.objects.filter(project=self.project, image__in=names).values_list("image", flat=True))
+        for name in set(names) - used:
+            self.files.storage.delete(name)
 
     def flush(self) -> None:
         """Send the pending batch's files to the writer thread, then insert the previous batch's rows

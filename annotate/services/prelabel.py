@@ -13,7 +13,7 @@ PRELABEL_BATCH = 256
 
 
 def predictions_create(*, project: Project, model_version: ModelVersion, job: Job | None = None,
-                       batch_size: int = PRELABEL_BATCH, done_before: int = 0, total: int | None = None,
+                       batch_size: int | None = None, done_before: int = 0, total: int | None = None,
                        on_batch: Callable[[int, int], None] | None = None) -> int:
     """Score every item of the project that has no prediction from this model version yet; returns how many.
 
@@ -34,6 +34,7 @@ def predictions_create(*, project: Project, model_version: ModelVersion, job: Jo
     if model_version.classes and list(model_version.classes) != classes:
         raise ValidationFailed("The checkpoint's classes differ from the model version's.", code="model_classes")
     total = total if total is not None else done_before + len(todo)
+    batch_size = batch_size or PRELABEL_BATCH
     done = 0
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]

@@ -8,10 +8,14 @@ from django.urls import path, reverse
 
 from annotate.access import access_project_as_lead
 from annotate.exceptions import FERLabError
-from annotate.selectors.audit import overview_progress, quality_run_latest, run_summary
+from annotate.selectors.audit import overview_progress, run_summary
 from annotate.selectors.audit_issues import issue_filter_options
+from annotate.selectors.quality import quality_run_latest
 
-TABS = (("overview", "project-overview"), ("issues", "project-issues"), ("annotators", "project-annotators"), ("agreement", "project-agreement"))
+TABS = (
+    ("overview", "project-overview"), ("issues", "project-issues"), ("annotators", "project-annotators"),
+    ("agreement", "project-agreement"), ("jobs", "project-jobs"),
+)
 
 
 def lead_page(tab: str):
@@ -43,7 +47,7 @@ def lead_page(tab: str):
 
 @lead_page("overview")
 def project_overview(request, project):
-    run = quality_run_latest(project=project)
+    run = quality_run_latest(project_id=project.pk)
     return {"progress": overview_progress(project=project), "summary": run_summary(run=run), "run": run}
 
 
@@ -62,9 +66,15 @@ def project_agreement(request, project):
     return {}
 
 
+@lead_page("jobs")
+def project_jobs(request, project):
+    return {}
+
+
 urlpatterns = [
     path("projects/<int:project_id>/", project_overview, name="project-overview"),
     path("projects/<int:project_id>/issues/", project_issues, name="project-issues"),
     path("projects/<int:project_id>/annotators/", project_annotators, name="project-annotators"),
     path("projects/<int:project_id>/agreement/", project_agreement, name="project-agreement"),
+    path("projects/<int:project_id>/jobs/", project_jobs, name="project-jobs"),
 ]

@@ -37,7 +37,7 @@ def test_leads_list_and_read_runs(project_with_run, api_client):
     assert annotators[0]["annotator"] == people[2].pk  # the one who said sadness four times is last in quality
     assert len(annotators[0]["confusion"]) == len(project.labels)
     jobs = api_client.get(f"/api/projects/{project.pk}/jobs/?kind=analyse").json()
-    assert len(jobs) == 1 and jobs[0]["progress"] == 1.0
+    assert jobs["count"] == 1 and jobs["results"][0]["progress"] == 1.0
 
 
 def test_item_results_filter_sort_and_page(project_with_run, api_client):

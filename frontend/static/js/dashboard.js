@@ -59,7 +59,7 @@ export async function followJob(jobId, onUpdate, { interval = 1000 } = {}) {
   for (;;) {
     const job = await api(`/api/jobs/${jobId}/`);
     onUpdate(job);
-    if (job.status === "succeeded" || job.status === "failed") return job;
+    if (["succeeded", "failed", "cancelled"].includes(job.status)) return job;
     await new Promise((r) => setTimeout(r, interval));
   }
 }
