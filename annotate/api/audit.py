@@ -1,21 +1,21 @@
 """API: the lead's audit dashboard: overview figures, label-issue queue, reviews, annotators, agreement."""
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import access_item_in_project, access_project_as_lead
+from annotate.access import access_item_in_project, access_project_as_lead, access_quality_run_in_project
 from annotate.exceptions import NotFound, ValidationFailed
-from annotate.models import Item, QualityRun, ReviewAction
-from annotate.selectors.audit import (
-    agreement_trend, answers_per_hour, class_balance, overview_progress, quality_run_latest, run_summary,
-)
+from annotate.models import QualityRun, ReviewAction
+from annotate.selectors.audit import agreement_trend, answers_per_hour, class_balance, overview_progress, run_summary
 from annotate.selectors.audit_agreement import agreement_report
 from annotate.selectors.audit_annotators import annotator_confusion, annotator_table
 from annotate.selectors.audit_issues import (
-    IssueFilters, issue_page, item_answers, item_state, review_latest_by_item, review_list_for_item,
+    STATES, IssueFilters, issue_page, item_answers, item_state, review_latest_by_item, review_list_for_item,
 )
+from annotate.selectors.quality import quality_run_latest
 from annotate.services.members import membership_update
 from annotate.services.reviews import review_create, review_undo
 
@@ -23,7 +23,7 @@ UNDO = "undo"
 
 
 def _run_or_404(project) -> QualityRun:
-    run = quality_run_latest(project=project)
+    run = quality_run_latest(project_id=project.pk)
     if run is None:
         raise NotFound("No quality run has finished for this project yet.", code="no_quality_run")
     return run
@@ -40,7 +40,7 @@ class OverviewApi(APIView):
     @extend_schema(responses=OverviewOutput, summary="Progress, class balance and agreement trend (leads)")
     def get(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        run = quality_run_latest(project=project)
+        run = quality_run_latest(project_id=project.pk)
         return Response({
             "progress": overview_progress(project=project),
             "class_balance": class_balance(project=project, run=run),
@@ -54,25 +54,32 @@ class HourOutput(serializers.Serializer):
     answers = serializers.IntegerField()
 
 
+class ClampedIntegerField(serializers.IntegerField):
+    """A whole number brought into [low, high] rather than refused (a page past the end is no error); empty means absent."""
+
+    def __init__(self, *, low: int, high: int, **kwargs):
+        super().__init__(**kwargs)
+        self.low, self.high = low, high
+
+    def get_value(self, dictionary):
+        value = super().get_value(dictionary)
+        return empty if value == "" else value
+
+    def to_internal_value(self, data) -> int:
+        return max(self.low, min(self.high, super().to_internal_value(data)))
+
+
+class AnswersPerHourQuery(serializers.Serializer):
+    days = ClampedIntegerField(low=1, high=90, default=14, help_text="How far back (1..90, default 14)")
+
+
 class AnswersPerHourApi(APIView):
-    @extend_schema(
-        parameters=[OpenApiParameter("days", int, description="How far back (1..90, default 14)")],
-        responses=HourOutput(many=True), summary="Answers per hour (leads)",
-    )
+    @extend_schema(parameters=[AnswersPerHourQuery], responses=HourOutput(many=True), summary="Answers per hour (leads)")
     def get(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        days = _int(request.query_params.get("days"), default=14, low=1, high=90, name="days")
-        return Response(answers_per_hour(project=project, days=days))
-
-
-def _int(value, *, default: int, low: int, high: int, name: str) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValidationFailed(f"{name} must be a whole number.", code="invalid_parameter") from None
-    return max(low, min(high, number))
+        query = AnswersPerHourQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(answers_per_hour(project=project, days=query.validated_data["days"]))
 
 
 class IssueRowOutput(serializers.Serializer):
@@ -103,44 +110,46 @@ class IssuePageOutput(serializers.Serializer):
     results = IssueRowOutput(many=True)
 
 
-ISSUE_PARAMETERS = [
-    OpenApiParameter("label", str, description="Consensus label"),
-    OpenApiParameter("pair", str, description="Two labels, comma-separated: top-2 votes or consensus vs model"),
-    OpenApiParameter("annotator", int, description="Items this annotator answered"),
-    OpenApiParameter("flag", str, description="label_issue, model_disagrees, or an answer flag"),
-    OpenApiParameter("split", str),
-    OpenApiParameter("state", str, enum=["open", "settled"]),
-    OpenApiParameter("offset", int),
-    OpenApiParameter("limit", int),
-]
+class IssueListQuery(serializers.Serializer):
+    label = serializers.CharField(required=False, allow_blank=True, default="", help_text="Consensus label")
+    pair = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Two labels, comma-separated: top-2 votes or consensus vs model",
+    )
+    annotator = ClampedIntegerField(low=0, high=2**62, default=0, help_text="Items this annotator answered")
+    flag = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, default="", help_text="label_issue, model_disagrees, or an answer flag",
+    )
+    split = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    state = serializers.ChoiceField(choices=STATES, required=False, allow_blank=True, default="")
+    offset = ClampedIntegerField(low=0, high=10**7, default=0)
+    limit = ClampedIntegerField(low=1, high=200, default=50, help_text="Rows per page (1..200, default 50)")
 
 
-def issue_filters_from(params, *, labels: list[str]) -> IssueFilters:
-    """Validate the filter query parameters shared by the issues API and page."""
+def issue_filters_from(query: dict, *, labels: list[str]) -> IssueFilters:
+    """The filters of a validated IssueListQuery, with its labels checked against the project's."""
     pair = None
-    if params.get("pair"):
-        parts = [p.strip() for p in params["pair"].split(",")]
+    if query["pair"]:
+        parts = [p.strip() for p in query["pair"].split(",")]
         if len(parts) != 2 or parts[0] == parts[1] or not set(parts) <= set(labels):
             raise ValidationFailed("pair must be two different project labels, e.g. fear,surprise.", code="invalid_pair")
         pair = (parts[0], parts[1])
-    label = params.get("label", "")
+    label = query["label"]
     if label and label not in labels:
         raise ValidationFailed(f"{label!r} is not one of the project's labels.", code="invalid_label")
-    annotator = _int(params.get("annotator"), default=0, low=0, high=2**62, name="annotator") or None
     return IssueFilters(
-        label=label, pair=pair, annotator=annotator, flag=params.get("flag", "")[:32],
-        split=params.get("split", "")[:32], state=params.get("state", ""),
+        label=label, pair=pair, annotator=query["annotator"] or None, flag=query["flag"], split=query["split"], state=query["state"],
     )
 
 
 class IssueListApi(APIView):
-    @extend_schema(parameters=ISSUE_PARAMETERS, responses=IssuePageOutput, summary="Label issues, worst first (leads)")
+    @extend_schema(parameters=[IssueListQuery], responses=IssuePageOutput, summary="Label issues, worst first (leads)")
     def get(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        filters = issue_filters_from(request.query_params, labels=project.labels)
-        offset = _int(request.query_params.get("offset"), default=0, low=0, high=10**7, name="offset")
-        limit = _int(request.query_params.get("limit"), default=50, low=1, high=200, name="limit")
-        page = issue_page(project=project, run=_run_or_404(project), filters=filters, offset=offset, limit=limit)
+        query = IssueListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        filters = issue_filters_from(q, labels=project.labels)
+        page = issue_page(project=project, run=_run_or_404(project), filters=filters, offset=q["offset"], limit=q["limit"])
         return Response(IssuePageOutput(page).data)
 
 
@@ -175,14 +184,10 @@ class ReviewCreateApi(APIView):
         if v["action"] == UNDO:
             review = review_undo(item=item, reviewer=request.user)
         else:
-            run = None
-            if v["quality_run"]:
-                run = QualityRun.objects.filter(pk=v["quality_run"], project=project).first()
-                if run is None:
-                    raise NotFound("No such quality run in this project.")
+            run = access_quality_run_in_project(project=project, run_id=v["quality_run"]) if v["quality_run"] else None
             review = review_create(item=item, reviewer=request.user, action=v["action"], label=v["label"], quality_run=run, note=v["note"])
         state = item_state(review=review_latest_by_item(item_ids=[item.pk]).get(item.pk))
-        fresh = Item.objects.only("excluded", "extra_answers", "priority").get(pk=item.pk)
+        fresh = review.item  # the row the service locked and updated
         return Response(ReviewStateOutput({
             "item": item.pk, "review": review.pk, "action": review.action, "label": review.label,
             "final_label": state["final_label"], "state": state["state"],
@@ -259,7 +264,7 @@ class AnnotatorListApi(APIView):
     @extend_schema(responses=AnnotatorListOutput, summary="Annotators with quality, speed and status (leads)")
     def get(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        run = quality_run_latest(project=project)
+        run = quality_run_latest(project_id=project.pk)
         return Response(AnnotatorListOutput({"run": run.id if run else None, "results": annotator_table(project=project, run=run)}).data)
 
 
@@ -278,7 +283,7 @@ class AnnotatorConfusionApi(APIView):
     @extend_schema(responses=AnnotatorConfusionOutput, summary="One annotator's confusion against consensus (leads)")
     def get(self, request, project_id: int, user_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        body = annotator_confusion(project=project, run=quality_run_latest(project=project), user_id=user_id)
+        body = annotator_confusion(project=project, run=quality_run_latest(project_id=project.pk), user_id=user_id)
         return Response(AnnotatorConfusionOutput(body).data)
 
 

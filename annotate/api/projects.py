@@ -1,7 +1,6 @@
 """API: projects the caller belongs to, their members, and item images (access-checked)."""
 import mimetypes
 
-from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import FileResponse, JsonResponse
@@ -17,6 +16,7 @@ from annotate.access import access_item, access_membership, access_project_as_le
 from annotate.exceptions import Forbidden, NotFound, error_body
 from annotate.models import Item, Role
 from annotate.selectors.projects import project_list_for_user, project_progress
+from annotate.selectors.users import user_get_by_username
 from annotate.services.projects import membership_set, project_create
 from annotate.signing import item_image_token_read
 
@@ -94,9 +94,7 @@ class MembershipApi(APIView):
         project = access_project_as_lead(user=request.user, project_id=project_id)
         data = MembershipInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = get_user_model().objects.filter(username=data.validated_data["username"]).first()
-        if user is None:
-            raise NotFound("No such user.")
+        user = user_get_by_username(username=data.validated_data["username"])
         membership = membership_set(project=project, user=user, role=data.validated_data["role"])
         return Response({"username": user.username, "role": membership.role})
 

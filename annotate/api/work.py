@@ -1,15 +1,14 @@
 """API: an annotator's work: lease faces, submit / correct / skip, their own answers and stats."""
-from django.contrib.auth import get_user_model
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import access_membership, access_project, access_project_as_lead
-from annotate.exceptions import NotFound, ValidationFailed
-from annotate.models import AssignmentStatus, Membership
+from annotate.access import access_member_in_project, access_membership, access_project, access_project_as_lead
+from annotate.exceptions import ValidationFailed
+from annotate.models import AssignmentStatus
 from annotate.selectors.stats import annotator_stats
 from annotate.selectors.work import (
     annotation_get_for_annotator,
@@ -114,18 +113,22 @@ def annotation_json(annotation) -> dict:
     }
 
 
+class AnnotationListQuery(serializers.Serializer):
+    project = serializers.IntegerField(min_value=1, required=False, help_text="Only answers in this project")
+
+
 class AnnotationListApi(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("project", int, description="Only answers in this project")],
+        parameters=[AnnotationListQuery],
         responses=AnnotationOutput(many=True), summary="The caller's own answers, newest first",
     )
     def get(self, request):
-        project_id = request.query_params.get("project")
+        query = AnnotationListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        project_id = query.validated_data.get("project")
         if project_id is not None:
-            if not project_id.isdigit():
-                raise ValidationFailed("project must be an id.", code="invalid_project")
-            access_project(user=request.user, project_id=int(project_id))
-        queryset = annotation_list_for_annotator(annotator=request.user, project_id=int(project_id) if project_id else None)
+            access_project(user=request.user, project_id=project_id)
+        queryset = annotation_list_for_annotator(annotator=request.user, project_id=project_id)
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(AnnotationOutput(page, many=True).data)
@@ -164,22 +167,22 @@ class AssignmentOutput(serializers.Serializer):
     closed_at = serializers.DateTimeField(allow_null=True)
 
 
+class AssignmentListQuery(serializers.Serializer):
+    project = serializers.IntegerField(min_value=1)
+    status = serializers.ChoiceField(choices=AssignmentStatus.choices, required=False, allow_blank=True, default="")
+
+
 class AssignmentListApi(APIView):
     @extend_schema(
-        parameters=[
-            OpenApiParameter("project", int, required=True),
-            OpenApiParameter("status", str, enum=AssignmentStatus.values),
-        ],
+        parameters=[AssignmentListQuery],
         responses=AssignmentOutput(many=True), summary="The caller's own leases in a project, newest first",
     )
     def get(self, request):
-        project_id = request.query_params.get("project", "")
-        if not project_id.isdigit():
-            raise ValidationFailed("project is required.", code="invalid_project")
-        access_project(user=request.user, project_id=int(project_id))
-        queryset = assignment_list_for_annotator(
-            annotator=request.user, project_id=int(project_id), status=request.query_params.get("status")
-        )
+        query = AssignmentListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        access_project(user=request.user, project_id=q["project"])
+        queryset = assignment_list_for_annotator(annotator=request.user, project_id=q["project"], status=q["status"])
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(AssignmentOutput(page, many=True).data)
@@ -223,9 +226,7 @@ class AnnotatorStatsApi(APIView):
     @extend_schema(responses=AnnotatorStatsOutput, summary="Any member's stats in a project (leads)")
     def get(self, request, project_id: int, user_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        if not Membership.objects.filter(project=project, user_id=user_id).exists():
-            raise NotFound("No such member.")
-        annotator = get_user_model().objects.get(pk=user_id)
+        annotator = access_member_in_project(project=project, user_id=user_id).user
         return Response(AnnotatorStatsOutput(annotator_stats(project=project, annotator=annotator)).data)
 
 

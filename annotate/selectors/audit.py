@@ -6,12 +6,7 @@ from django.db.models import Count, F, Q, Value
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from annotate.models import Annotation, Assignment, AssignmentStatus, Item, JobStatus, Project, QualityItemResult, QualityRun
-
-
-def quality_run_latest(*, project: Project) -> QualityRun | None:
-    """The newest succeeded quality run: the one every dashboard figure is read from."""
-    return QualityRun.objects.filter(project=project, status=JobStatus.SUCCEEDED).order_by("-created_at", "-id").first()
+from annotate.models import Annotation, Assignment, AssignmentStatus, Item, Project, QualityItemResult, QualityRun
 
 
 def overview_progress(*, project: Project) -> dict:
@@ -87,9 +82,9 @@ def class_balance(*, project: Project, run: QualityRun | None) -> list[dict]:
 
 
 def agreement_trend(*, project: Project, limit: int = 30) -> list[dict]:
-    """Krippendorff's alpha and Fleiss' kappa of the last `limit` succeeded runs, oldest first."""
+    """Krippendorff's alpha and Fleiss' kappa of the last `limit` runs, oldest first."""
     runs = list(
-        QualityRun.objects.filter(project=project, status=JobStatus.SUCCEEDED)
+        QualityRun.objects.filter(project=project)
         .order_by("-created_at", "-id")
         .values("id", "created_at", "finished_at", "annotation_count", "summary")[:limit]
     )

@@ -2,7 +2,7 @@
 from django.db.models import F, QuerySet
 
 from annotate.exceptions import NotFound, ValidationFailed
-from annotate.models import Annotation, Job, JobStatus, QualityAnnotatorResult, QualityItemResult, QualityRun
+from annotate.models import Annotation, Job, QualityAnnotatorResult, QualityItemResult, QualityRun
 
 ITEM_SORTS = {
     "consensus_quality": ("consensus_quality", "id"),
@@ -41,7 +41,11 @@ def quality_runs_for_project(*, project_id: int) -> QuerySet[QualityRun]:
 
 
 def quality_run_latest(*, project_id: int) -> QualityRun | None:
-    return quality_runs_for_project(project_id=project_id).filter(status=JobStatus.SUCCEEDED).first()
+    """The project's newest quality run: the one every dashboard figure, stat and review default is read from.
+
+    Runs are written only when their job succeeds, so every row is a finished run.
+    """
+    return QualityRun.objects.filter(project_id=project_id).order_by("-created_at", "-id").first()
 
 
 def quality_item_results(*, run: QualityRun, label: str | None = None, label_issue: bool | None = None, split: str | None = None,

@@ -1,7 +1,8 @@
 """Annotator stats: how much, how fast, and (once a quality run exists) how well."""
 import statistics
 
-from annotate.models import Annotation, JobStatus, QualityAnnotatorResult, QualityRun
+from annotate.models import Annotation, QualityAnnotatorResult
+from annotate.selectors.quality import quality_run_latest
 
 
 def annotator_stats(*, project, annotator) -> dict:
@@ -20,12 +21,7 @@ def annotator_stats(*, project, annotator) -> dict:
         "last_answer_at": max((row[2] for row in rows), default=None),
         "quality": None,
     }
-    run = (
-        QualityRun.objects.filter(project=project, status=JobStatus.SUCCEEDED)
-        .order_by("-created_at", "-pk")
-        .only("pk", "created_at")
-        .first()
-    )
+    run = quality_run_latest(project_id=project.pk)
     if run is not None:
         verdict = QualityAnnotatorResult.objects.filter(run=run, annotator=annotator).first()
         if verdict is not None:

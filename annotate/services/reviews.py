@@ -2,16 +2,13 @@
 from django.db import transaction
 
 from annotate.exceptions import ValidationFailed
-from annotate.models import Item, JobStatus, QualityItemResult, QualityRun, Review, ReviewAction
+from annotate.models import Item, QualityItemResult, QualityRun, Review, ReviewAction
+from annotate.selectors.quality import quality_run_latest
+from annotate.services.priorities import BOOSTED_PRIORITY
 
 # "Request more answers" asks for this many answers beyond the current target and puts the item
-# ahead of any active-learning score (those lie in [0, 1]).
+# ahead of any active-learning score (BOOSTED_PRIORITY).
 REQUEST_MORE_ANSWERS = 1
-REQUEST_MORE_PRIORITY = 10.0
-
-
-def _latest_run(item: Item) -> QualityRun | None:
-    return QualityRun.objects.filter(project_id=item.project_id, status=JobStatus.SUCCEEDED).order_by("-created_at", "-id").first()
 
 
 def _consensus(item: Item, run: QualityRun | None) -> str:
@@ -35,7 +32,7 @@ def review_create(
 ) -> Review:
     """Record a decision and apply its effect on the item.
 
-    accept: the consensus of the run (latest succeeded by default) becomes the final label;
+    accept: the consensus of the run (the latest by default) becomes the final label;
     relabel: `label` becomes the final label; exclude / include: leave the item out of / back in
     the dataset and the work queue; request_more: one more answer wanted, served first.
     """
@@ -43,7 +40,7 @@ def review_create(
         raise ValidationFailed(f"Unknown review action {action!r}.", code="invalid_action")
     item = Item.objects.select_for_update().select_related("project").get(pk=item.pk)
     labels = item.project.labels
-    run = quality_run or _latest_run(item)
+    run = quality_run or quality_run_latest(project_id=item.project_id)
     if run is not None and run.project_id != item.project_id:
         raise ValidationFailed("That quality run belongs to another project.", code="invalid_run")
     if action == ReviewAction.ACCEPT:
@@ -60,7 +57,7 @@ def review_create(
     changed = _apply(item, action)
     if action == ReviewAction.REQUEST_MORE:
         item.extra_answers += REQUEST_MORE_ANSWERS
-        item.priority = max(item.priority, REQUEST_MORE_PRIORITY)
+        item.priority = max(item.priority, BOOSTED_PRIORITY)
         changed += ["extra_answers", "priority"]
     if changed:
         item.save(update_fields=changed)
@@ -85,7 +82,7 @@ def review_undo(*, item: Item, reviewer) -> Review:
     changed = _apply(item, action)
     if undone.action == ReviewAction.REQUEST_MORE:
         item.extra_answers = max(0, item.extra_answers - REQUEST_MORE_ANSWERS)
-        run = _latest_run(item)
+        run = quality_run_latest(project_id=item.project_id)
         score = None
         if run is not None:
             score = QualityItemResult.objects.filter(run=run, item=item).values_list("active_learning_score", flat=True).first()

@@ -2,7 +2,8 @@
 import pytest
 from django.utils import timezone
 
-from annotate.models import Annotation, Assignment, Item, Membership, Review
+from annotate.models import Annotation, Assignment, Item, Membership, QualityRun, Review
+from annotate.selectors.quality import quality_run_latest
 from tests.annotate.test_audit_seed import seed_audit
 
 pytestmark = pytest.mark.django_db
@@ -89,6 +90,36 @@ def test_issue_filters(api_client, audited):
     got = {r["item"] for r in api(api_client, project, "issues/", pair=f"{a},{b}", limit=200)["results"]}
     assert got == expected
     assert api_client.get(f"/api/projects/{project.pk}/issues/", {"pair": "fear,smug"}).json()["error"]["code"] == "invalid_pair"
+
+
+def test_bad_query_parameters_are_refused_and_out_of_range_ones_clamped(api_client, audited):
+    project, lead, _, _, _ = audited
+    api_client.force_authenticate(lead)
+    for path, params in [("answers-per-hour/", {"days": "a week"}), ("issues/", {"limit": "ten"}), ("issues/", {"offset": "1.5"}),
+                         ("issues/", {"annotator": "bob"}), ("issues/", {"state": "closed"}), ("issues/", {"flag": "x" * 33})]:
+        response = api_client.get(f"/api/projects/{project.pk}/{path}", params)
+        assert response.status_code == 400, (path, params)
+        error = response.json()["error"]
+        assert error["code"] == "invalid" and set(error["details"]) == set(params), error
+    page = api(api_client, project, "issues/", limit=1000, offset=-5)
+    assert (page["limit"], page["offset"], len(page["results"])) == (200, 0, 12)
+    assert api(api_client, project, "issues/", limit="", annotator="", state="")["limit"] == 50
+    assert sum(h["answers"] for h in api(api_client, project, "answers-per-hour/", days=1000)) == 36
+
+
+def test_every_figure_reads_the_newest_run(api_client, audited):
+    project, lead, people, _, run = audited
+    run.refresh_from_db()
+    newest = QualityRun.objects.create(project=project, summary={"krippendorff_alpha": 0.9})
+    late_id = QualityRun.objects.create(project=project, summary={"krippendorff_alpha": 0.1})
+    QualityRun.objects.filter(pk=newest.pk).update(created_at=run.created_at)  # a tie on time: the higher id wins
+    QualityRun.objects.filter(pk=late_id.pk).update(created_at=run.created_at - timezone.timedelta(hours=1))
+    assert quality_run_latest(project_id=project.pk) == newest
+    api_client.force_authenticate(lead)
+    assert api(api_client, project, "overview/")["latest_run"]["krippendorff_alpha"] == 0.9
+    assert api(api_client, project, "annotators/")["run"] == newest.pk
+    assert api(api_client, project, f"annotators/{people[0].pk}/confusion/")["run"] == newest.pk
+    assert api_client.get(f"/api/projects/{project.pk}/issues/").json()["run"] == newest.pk
 
 
 def test_annotators_table_confusion_and_member_actions(api_client, audited):

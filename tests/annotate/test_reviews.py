@@ -1,8 +1,9 @@
 """Reviews: every decision is a new row with who and when; the latest is in force; undo is a later review."""
 import pytest
 
-from annotate.models import Item, Review
-from annotate.services.reviews import REQUEST_MORE_PRIORITY, review_create, review_undo
+from annotate.models import Item, QualityRun, Review
+from annotate.services.priorities import BOOSTED_PRIORITY
+from annotate.services.reviews import review_create, review_undo
 from tests.annotate.test_audit_seed import seed_audit
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +44,7 @@ def test_relabel_exclude_include_and_request_more_change_the_item(api_client, au
     assert Item.objects.get(pk=item.pk).excluded
     assert post(api_client, project, item=item.pk, action="include").json()["excluded"] is False
     body = post(api_client, project, item=item.pk, action="request_more").json()
-    assert body["extra_answers"] == 1 and body["priority"] >= REQUEST_MORE_PRIORITY
+    assert body["extra_answers"] == 1 and body["priority"] >= BOOSTED_PRIORITY
     assert Review.objects.filter(item=item).count() == 4  # append-only: nothing overwritten
 
 
@@ -67,7 +68,7 @@ def test_undo_of_a_first_decision_and_of_request_more(audited):
     item = items[3]
     review_create(item=item, reviewer=lead, action="request_more")
     item.refresh_from_db()
-    assert item.extra_answers == 1 and item.priority == REQUEST_MORE_PRIORITY
+    assert item.extra_answers == 1 and item.priority == BOOSTED_PRIORITY
     review = review_undo(item=item, reviewer=lead)
     item.refresh_from_db()
     assert review.action == "include" and review.label == ""
@@ -85,6 +86,8 @@ def test_invalid_reviews_are_refused(api_client, audited, make_project, make_ite
     assert post(api_client, project, item=items[0].pk, action="undo").json()["error"]["code"] == "nothing_to_undo"
     assert post(api_client, project, item=items[0].pk, action="delete").status_code == 400
     assert post(api_client, project, item=stranger.pk, action="exclude").status_code == 404
+    foreign_run = QualityRun.objects.create(project=other)
+    assert post(api_client, project, item=items[0].pk, action="accept", quality_run=foreign_run.pk).status_code == 404
     assert Review.objects.count() == 0
 
 

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from annotate.models import Annotation, Item, JobStatus, QualityAnnotatorResult, QualityRun
+from annotate.models import Annotation, Item, QualityAnnotatorResult, QualityRun
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +115,7 @@ def test_model_hints_only_where_the_project_shows_them(api_client, make_project,
     assert next_items(api_client, project)["assignments"][0]["hint"] == {"label": "happiness", "confidence": 0.9}
 
 
-def test_stats_for_the_annotator_and_their_lead(api_client, make_project, make_items):
+def test_stats_for_the_annotator_and_their_lead(api_client, make_project, make_items, make_user):
     project, lead, (alice,) = make_project(annotators=1, gold_rate=0)
     make_items(project, 3)
     api_client.force_authenticate(alice)
@@ -125,12 +125,28 @@ def test_stats_for_the_annotator_and_their_lead(api_client, make_project, make_i
     mine = api_client.get(f"/api/projects/{project.pk}/stats/me/").json()
     assert (mine["answers"], mine["corrections"], mine["median_seconds"], mine["quality"]) == (3, 0, 3.0, None)
 
-    run = QualityRun.objects.create(project=project, status=JobStatus.SUCCEEDED)
+    run = QualityRun.objects.create(project=project)
     QualityAnnotatorResult.objects.create(run=run, annotator=alice, num_answers=3, quality=0.8, agreement=2 / 3, gold_accuracy=1.0, gold_answers=1)
     api_client.force_authenticate(lead)
     theirs = api_client.get(f"/api/projects/{project.pk}/stats/annotators/{alice.pk}/").json()
     assert theirs["answers"] == 3 and theirs["quality"]["agreement"] == pytest.approx(2 / 3)
     assert theirs["quality"]["gold_accuracy"] == 1.0 and theirs["quality"]["run"] == run.pk
+    assert api_client.get(f"/api/projects/{project.pk}/stats/annotators/{make_user().pk}/").status_code == 404
+
+
+def test_list_filters_are_validated(api_client, make_project, make_items):
+    project, _, (alice,) = make_project(annotators=1)
+    make_items(project, 1)
+    api_client.force_authenticate(alice)
+    for url, params in [("/api/annotations/", {"project": "one"}), ("/api/annotations/", {"project": "-1"}),
+                        ("/api/assignments/", {}), ("/api/assignments/", {"project": project.pk, "status": "lost"})]:
+        response = api_client.get(url, params)
+        assert response.status_code == 400, (url, params)
+        assert response.json()["error"]["code"] == "invalid" and response.json()["error"]["details"], (url, params)
+    next_items(api_client, project)
+    assert api_client.get("/api/assignments/", {"project": project.pk, "status": "open"}).json()["count"] == 1
+    assert api_client.get("/api/assignments/", {"project": project.pk, "status": "skipped"}).json()["count"] == 0
+    assert api_client.get("/api/annotations/", {"project": project.pk}).json()["count"] == 0
 
 
 def test_next_and_submit_take_a_handful_of_queries(client, make_project, make_items):
@@ -156,6 +172,8 @@ def test_schema_documents_the_work_endpoints(client, make_user):
                   "/api/projects/{project_id}/stats/me/", "/api/projects/{project_id}/stats/annotators/{user_id}/"]:
         assert route in text, route
     assert "AnnotationSubmitInput" in text and "LeaseOutput" in text
+    parameters = {p["name"]: p for p in response.json()["paths"]["/api/assignments/"]["get"]["parameters"]}
+    assert parameters["project"]["required"] and set(parameters["status"]["schema"]["enum"]) >= {"open", "skipped"}
 
 
 def test_the_labelling_page_is_for_members_only(client, make_project, make_user):
