@@ -36,3 +36,20 @@ def test_the_web_tier_runs_the_measured_gunicorn_settings():
     for key in ("workers", "threads", "worker_class", "keepalive"):
         config.set(key, namespace[key])
     assert (config.workers, config.threads, config.worker_class_str) == (3, 3, "gthread")
+
+
+def test_every_job_queue_has_a_worker_in_compose_and_in_the_demo():
+    import re
+
+    from annotate.management.commands import demo
+    from annotate.services.job_kinds import JOB_KINDS, QUEUE_ML
+    from server.settings import base
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    consumed = {name: set(re.search(r"-Q (\S+)", s["command"]).group(1).split(",")) for name, s in services.items()
+                if "celery" in str(s.get("command", "")) and " worker " in s["command"]}
+    assert consumed == {"worker": {"default"}, "worker-ml": {"ml"}}
+    needed = {base.FERLAB_JOB_QUEUES[spec.queue] for spec in JOB_KINDS.values()}
+    assert needed == {"default", "ml"} and base.CELERY_TASK_DEFAULT_QUEUE == "default"
+    assert base.FERLAB_JOB_QUEUES[QUEUE_ML] == "ml"
+    assert set(demo.WORKER_QUEUES.split(",")) == needed  # the demo's one worker consumes both

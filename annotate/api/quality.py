@@ -22,7 +22,6 @@ class QualityRunOutput(serializers.Serializer):
     id = serializers.IntegerField()
     project = serializers.IntegerField(source="project_id")
     job = serializers.IntegerField(source="job_id", allow_null=True)
-    status = serializers.CharField()
     model_version = serializers.CharField(source="model_version.name", allow_null=True, default=None)
     probability_source = serializers.CharField()
     annotation_watermark = serializers.IntegerField()

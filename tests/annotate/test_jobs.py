@@ -48,6 +48,17 @@ def cancel_at_progress(monkeypatch, module, *, after: int):
     return calls
 
 
+def test_every_registered_kind_names_an_executor_and_cleanup_that_exist():
+    from django.utils.module_loading import import_string
+
+    from annotate.services.job_kinds import JOB_KINDS, QUEUE_DEFAULT, QUEUE_ML
+
+    for kind, spec in JOB_KINDS.items():
+        assert kind in JobKind.values and spec.queue in (QUEUE_DEFAULT, QUEUE_ML)
+        assert callable(import_string(spec.executor)) and (spec.cleanup is None or callable(import_string(spec.cleanup)))
+        assert set(spec.required) <= set(spec.params)
+
+
 # --- enqueue --------------------------------------------------------------------------------------------
 
 def test_unknown_kinds_and_parameters_are_refused_and_nothing_is_created(make_project):

@@ -84,7 +84,8 @@ def test_the_web_process_loads_neither_torch_nor_cleanlab():
     import subprocess
     import sys
 
-    code = ("import django, sys; django.setup(); import server.urls, annotate.tasks, annotate.api.quality; "
+    code = ("import django, sys; django.setup(); import server.urls, annotate.tasks, annotate.api.quality, annotate.api.jobs, "
+            "annotate.services.jobs, annotate.services.job_kinds; "
             "print(sorted(m for m in ('torch', 'cleanlab', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "server.settings.test"})

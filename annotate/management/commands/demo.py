@@ -21,6 +21,8 @@ LEAD = ("demo-lead", "demo-lead-pass")
 ANNOTATORS = [(f"demo-annotator-{i}", f"demo-annotator-{i}-pass") for i in (1, 2, 3)]
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 SAMPLE_FACES = 300
+# The demo's one worker takes both queues: light jobs (imports) and the ones that load torch.
+WORKER_QUEUES = ",".join(settings.FERLAB_JOB_QUEUES.values())
 
 
 def demo_setup(*, log=print) -> Project:
@@ -79,9 +81,9 @@ class Command(BaseCommand):
         children: list[subprocess.Popen] = []
         if env.reachable(broker):
             child_env["CELERY_BROKER_URL"] = broker
-            self.stdout.write(f"  jobs          Celery worker on {broker}")
+            self.stdout.write(f"  jobs          one Celery worker on {broker}, consuming the queues {WORKER_QUEUES}")
             children.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "server", "worker", "-Q", "default,ml", "-c", "2", "-l", "INFO"],
+                [sys.executable, "-m", "celery", "-A", "server", "worker", "-Q", WORKER_QUEUES, "-c", "2", "-l", "INFO"],
                 cwd=settings.BASE_DIR, env=child_env,
             ))
         else:
