@@ -1,4 +1,4 @@
-"""FERLab's domain tables: the vocabulary of DESIGN.md, with the invariants the database must hold.
+"""FERLab's domain tables (projects, items, answers, leases, jobs, runs, reviews, versions) and their invariants.
 
 Models hold data and constraints only; every write goes through `annotate.services`, every
 non-trivial read through `annotate.selectors`.

@@ -92,7 +92,7 @@ def replay(*, project, members, crowd: Crowd, row_of: dict, bar) -> int:
 
 
 def analyse(project) -> "QualityRun":  # noqa: F821
-    from annotate.models import Job, JobKind, QualityRun
+    from annotate.models import JobKind, QualityRun
     from annotate.services.jobs import job_run_here
 
     job = job_run_here(kind=JobKind.ANALYSE, project=project)

@@ -65,7 +65,7 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from annotate.models import Job, JobKind, QualityItemResult, QualityRun
+    from annotate.models import JobKind, QualityItemResult, QualityRun
     from annotate.services.imports import items_import
     from annotate.services.jobs import job_run_here
     from annotate.services.model_versions import model_version_ensure_default

@@ -93,7 +93,7 @@ def _with(obj, **fields):
 
 def measure(project_id: int) -> dict:
     """One analyse job, as the worker runs it, in this (fresh) process."""
-    from annotate.models import Job, JobKind, Project, QualityRun
+    from annotate.models import JobKind, Project, QualityRun
     from annotate.services.jobs import job_run_here
 
     import ml.quality  # noqa: F401  (imports cleanlab/pandas/sklearn: counted in memory, not in the time)

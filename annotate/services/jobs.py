@@ -315,9 +315,8 @@ def jobs_sweep(*, now=None) -> dict:
             job = Job.objects.select_for_update().filter(pk=job_id, status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER).first()
             if job is None:
                 continue
-            if job.cancel_requested_at is not None:
-                spec = JOB_KINDS.get(job.kind)
-                _cancelled(job=job, spec=spec) if spec else None
+            if job.cancel_requested_at is not None:  # cancelled while its worker was dying: clean up here
+                _cancelled(job=job, spec=JOB_KINDS[job.kind])
                 counts["cancelled"] += 1
             elif job.attempts >= MAX_ATTEMPTS:
                 _finish(job=job, status=JobStatus.FAILED,
