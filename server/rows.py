@@ -1,7 +1,7 @@
 """Model instances from hand-written SQL, for the lookups every signed-in API request makes.
 
-Compiling a query through the ORM costs 0.3-0.5 ms of CPU before the database sees it, more
-than the query itself; the session user and the caller's membership are looked up on every
+Compiling a query through the ORM costs more CPU before the database sees it than the query
+itself takes there; the session user and the caller's membership are looked up on every
 labelling request. ``RowShape`` builds a model's column list once per database and applies the
 converters the ORM would apply (JSON, booleans and datetimes come back as from any queryset, on
 SQLite and PostgreSQL alike); ``from_db`` makes the instance as a queryset does.

@@ -1,47 +1,7 @@
 """Audit reads: annotator table (run quality + live counts and speed) and per-annotator confusion."""
-from statistics import median
-
-from django.db import connection
-from django.db.models import Count, Max, Q
-
 from annotate.exceptions import NotFound
-from annotate.models import Annotation, Membership, Project, QualityAnnotatorResult, QualityRun, Role
-
-
-def annotator_activity(*, project: Project) -> dict[int, dict]:
-    """Per annotator: live answers, corrections, median seconds per answer and last answer time.
-
-    Each correction replaces exactly one earlier answer, so live = rows - corrections: one scan, no
-    self-join; on PostgreSQL the whole aggregate is one index-only scan of annotation_speed_idx.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT annotator_id, count(*), count(replaces_id), max(created_at), "
-                f"percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FROM {Annotation._meta.db_table} "
-                "WHERE project_id = %s GROUP BY annotator_id",
-                [project.pk],
-            )
-            return {
-                a: {"answers": n - fixes, "corrections": fixes, "last_answer_at": last, "median_seconds": None if m is None else float(m)}
-                for a, n, fixes, last, m in cursor.fetchall()
-            }
-    rows = (
-        Annotation.objects.filter(project=project).values("annotator_id")
-        .annotate(rows=Count("id"), corrections=Count("id", filter=Q(replaces__isnull=False)), last=Max("created_at"))
-        .order_by()
-    )
-    # SQLite has no percentile aggregate; the embedded setup is small enough to take medians here.
-    seconds: dict[int, list[float]] = {}
-    for a, s in Annotation.objects.filter(project=project, seconds__isnull=False).values_list("annotator_id", "seconds"):
-        seconds.setdefault(a, []).append(s)
-    return {
-        r["annotator_id"]: {
-            "answers": r["rows"] - r["corrections"], "corrections": r["corrections"], "last_answer_at": r["last"],
-            "median_seconds": float(median(seconds[r["annotator_id"]])) if r["annotator_id"] in seconds else None,
-        }
-        for r in rows
-    }
+from annotate.models import Membership, Project, QualityAnnotatorResult, QualityRun, Role
+from annotate.selectors.stats import NO_ACTIVITY, annotator_activity
 
 
 def annotator_table(*, project: Project, run: QualityRun | None) -> list[dict]:
@@ -56,7 +16,7 @@ def annotator_table(*, project: Project, run: QualityRun | None) -> list[dict]:
     activity = annotator_activity(project=project)
     rows = []
     for user_id in set(memberships) | set(results):
-        m, r, act = memberships.get(user_id), results.get(user_id), activity.get(user_id, {})
+        m, r, act = memberships.get(user_id), results.get(user_id), activity.get(user_id, NO_ACTIVITY)
         user = m.user if m else r.annotator
         rows.append({
             "user_id": user_id,
@@ -75,10 +35,10 @@ def annotator_table(*, project: Project, run: QualityRun | None) -> list[dict]:
             "bias_from": r.bias_from if r else "",
             "bias_to": r.bias_to if r else "",
             "scored_answers": r.num_answers if r else 0,
-            "answers": act.get("answers", 0),
-            "corrections": act.get("corrections", 0),
-            "median_seconds": act.get("median_seconds"),
-            "last_answer_at": act["last_answer_at"].isoformat() if act.get("last_answer_at") else None,
+            "answers": act["answers"],
+            "corrections": act["corrections"],
+            "median_seconds": act["median_seconds"],
+            "last_answer_at": act["last_answer_at"].isoformat() if act["last_answer_at"] else None,
         })
     rows.sort(key=lambda x: (x["quality"] is None, x["quality"] if x["quality"] is not None else 0, x["username"]))
     return rows

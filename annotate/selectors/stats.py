@@ -1,26 +1,24 @@
 """Annotator stats: how much, how fast, and (once a quality run exists) how well."""
-import statistics
-
-from annotate.models import Annotation, QualityAnnotatorResult
+from annotate import fastpaths
+from annotate.fastpaths.activity import activity_orm, activity_postgres
+from annotate.models import QualityAnnotatorResult
 from annotate.selectors.quality import quality_run_latest
+
+# The activity of someone with no answers yet.
+NO_ACTIVITY = {"answers": 0, "corrections": 0, "last_answer_at": None, "median_seconds": None}
+
+
+def annotator_activity(*, project, annotator_id: int | None = None) -> dict[int, dict]:
+    """Per annotator (or just the one given): live answers, corrections, median seconds per original answer and
+    the last answer's time; the one place these figures are computed (the stats page and the audit table)."""
+    activity = activity_postgres if fastpaths.enabled() else activity_orm
+    return activity(project_id=project.pk, annotator_id=annotator_id)
 
 
 def annotator_stats(*, project, annotator) -> dict:
     """Answers, corrections, median seconds per answer, and the latest quality run's verdict on them."""
-    rows = list(
-        Annotation.objects.filter(project=project, annotator=annotator).values_list("replaces_id", "seconds", "created_at")
-    )
-    originals = [row for row in rows if row[0] is None]
-    seconds = [row[1] for row in originals if row[1] is not None]
-    result = {
-        "annotator": annotator.pk,
-        "username": annotator.get_username(),
-        "answers": len(originals),
-        "corrections": len(rows) - len(originals),
-        "median_seconds": statistics.median(seconds) if seconds else None,
-        "last_answer_at": max((row[2] for row in rows), default=None),
-        "quality": None,
-    }
+    activity = annotator_activity(project=project, annotator_id=annotator.pk).get(annotator.pk, NO_ACTIVITY)
+    result = {"annotator": annotator.pk, "username": annotator.get_username(), **activity, "quality": None}
     run = quality_run_latest(project_id=project.pk)
     if run is not None:
         verdict = QualityAnnotatorResult.objects.filter(run=run, annotator=annotator).first()

@@ -1,18 +1,16 @@
 """Answers: submit one for a lease (idempotent by client id), correct the last one (undo), all append-only."""
-import json
 import math
 import uuid
 from datetime import timedelta
-from types import SimpleNamespace
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from annotate import fastpaths
 from annotate.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from annotate.fastpaths.submit import answer_store_orm, answer_store_postgres, submit_rules_postgres
 from annotate.models import Annotation, Assignment, AssignmentStatus, Item, Membership, Project
-from annotate.services.assignments import lease_uncount, leases_count_exact
-from server.rows import execute_statement
+from annotate.services.assignments import leases_count_exact
 
 # How long after an answer the annotator may still undo it (a correcting answer, never a deletion).
 UNDO_WINDOW = timedelta(minutes=2)
@@ -68,8 +66,8 @@ def annotation_submit(
     fields = dict(annotator=annotator, assignment_id=assignment_id, client_id=client_id, label=label, flags=flags or [],
                   valence=valence, arousal=arousal, seconds=seconds, source=source)
     try:
-        if connection.vendor == "postgresql":
-            annotation = _submit_live_postgres(**fields)
+        if fastpaths.enabled():
+            annotation = _submit_live(**fields)
             if annotation is not None:
                 return annotation, True
         return _submit(**fields)
@@ -81,62 +79,23 @@ def annotation_submit(
         raise Conflict("This face is answered already.", code="already_answered") from None
 
 
-# The common case (a live lease, answered once) in two statements and no ORM compilation: read what
-# validation needs, then close the lease, store the answer and count it in one statement (atomic by
-# itself: no BEGIN / COMMIT round trips) whose WHERE re-checks the lease, so a lease answered or
-# lapsed in between falls through to `_submit`.
-_SUBMIT_CONTEXT_SQL = """
-SELECT p.labels, p.flags, p.valence_arousal FROM {assignment} a
-JOIN {project} p ON p.id = a.project_id
-JOIN {membership} m ON m.project_id = a.project_id AND m.user_id = %(annotator)s
-WHERE a.id = %(assignment)s AND a.annotator_id = %(annotator)s AND a.status = 'open' AND a.expires_at > %(now)s
-"""
-_SUBMIT_SQL = """
-WITH closed AS (
-    UPDATE {assignment} SET status = 'answered', closed_at = %(now)s
-    WHERE id = %(assignment)s AND annotator_id = %(annotator)s AND status = 'open' AND expires_at > %(now)s
-    RETURNING id, item_id, project_id, is_gold
-), counted AS (
-    UPDATE {item} i SET answer_count = i.answer_count + 1,
-        lease_count = CASE WHEN c.is_gold THEN i.lease_count ELSE GREATEST(i.lease_count - 1, 0) END
-    FROM closed c WHERE i.id = c.item_id
-    RETURNING i.id
-)
-INSERT INTO {annotation} (project_id, item_id, annotator_id, assignment_id, label, flags, valence, arousal, seconds,
-                          client_id, replaces_id, source, created_at)
-SELECT c.project_id, c.item_id, %(annotator)s, c.id, %(label)s, %(flags)s::jsonb, %(valence)s, %(arousal)s, %(seconds)s,
-       %(client_id)s, NULL, %(source)s, %(now)s
-FROM closed c
-RETURNING id, project_id, item_id
-"""
-
-
-def _submit_live_postgres(*, annotator, assignment_id, client_id, label, flags, valence, arousal, seconds, source):
-    """The answer for a live lease, or None when the lease is not live and open (the general path decides)."""
-    tables = {"assignment": Assignment._meta.db_table, "project": Project._meta.db_table,
-              "membership": Membership._meta.db_table, "item": Item._meta.db_table, "annotation": Annotation._meta.db_table}
+def _submit_live(*, annotator, assignment_id, client_id, label, flags, valence, arousal, seconds, source) -> Annotation | None:
+    """The common case on PostgreSQL, a live lease answered once, by the submit fast path (no transaction);
+    None when the lease is not the annotator's, open and live, which leaves the decision to `_submit`."""
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(_SUBMIT_CONTEXT_SQL.format(**tables), {"assignment": assignment_id, "annotator": annotator.pk, "now": now})
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        labels, project_flags, valence_arousal = (json.loads(v) if isinstance(v, str) else v for v in row)
-        project = SimpleNamespace(labels=labels, flags=project_flags, valence_arousal=valence_arousal)
-        flags = _validate(project=project, label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds)
-        seconds = None if seconds is None else min(seconds, MAX_SECONDS)
-        execute_statement(cursor, _SUBMIT_SQL.format(**tables), {
-            "assignment": assignment_id, "annotator": annotator.pk, "now": now, "label": label, "flags": json.dumps(flags),
-            "valence": valence, "arousal": arousal, "seconds": seconds, "client_id": client_id, "source": source,
-        })
-        row = cursor.fetchone()
-    if row is None:
+    project = submit_rules_postgres(assignment_id=assignment_id, annotator_id=annotator.pk, now=now)
+    if project is None:
         return None
-    pk, project_id, item_id = row
-    return Annotation(
-        pk=pk, project_id=project_id, item_id=item_id, annotator=annotator, assignment_id=assignment_id, label=label,
-        flags=flags, valence=valence, arousal=arousal, seconds=seconds, client_id=client_id, source=source, created_at=now,
-    )
+    flags = _validate(project=project, label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds)
+    answer = _answer(label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds, client_id=client_id,
+                     source=source)
+    return answer_store_postgres(assignment_id=assignment_id, annotator=annotator, now=now, answer=answer)
+
+
+def _answer(*, label, flags, valence, arousal, seconds, client_id, source) -> dict:
+    """The stored fields of a validated answer."""
+    return dict(label=label, flags=flags, valence=valence, arousal=arousal,
+                seconds=None if seconds is None else min(seconds, MAX_SECONDS), client_id=client_id, source=source)
 
 
 def _submit(*, annotator, assignment_id, client_id, label, flags, valence, arousal, seconds, source) -> tuple[Annotation, bool]:
@@ -158,15 +117,9 @@ def _submit(*, annotator, assignment_id, client_id, label, flags, valence, arous
         flags = _validate(project=project, label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds)
         if assignment.status == AssignmentStatus.SKIPPED or assignment.expires_at <= now:
             _check_late_submit(project=project, assignment=assignment, now=now)
-        annotation = Annotation.objects.create(
-            project=project, item_id=assignment.item_id, annotator=annotator, assignment=assignment, label=label,
-            flags=flags, valence=valence, arousal=arousal, seconds=None if seconds is None else min(seconds, MAX_SECONDS),
-            client_id=client_id, source=source,
-        )
-        # The row lock taken by this UPDATE serialises it with leasing, which locks the same row.
-        uncount = lease_uncount(assignment=assignment, now=now)
-        Item.objects.filter(pk=assignment.item_id).update(answer_count=F("answer_count") + 1, **uncount)
-        Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.ANSWERED, closed_at=now)
+        answer = _answer(label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds, client_id=client_id,
+                         source=source)
+        annotation = answer_store_orm(assignment=assignment, annotator=annotator, now=now, answer=answer)
     return annotation, True
 
 
@@ -222,9 +175,8 @@ def annotation_correct(
         with transaction.atomic():
             annotation = Annotation.objects.create(
                 project=previous.project, item_id=previous.item_id, annotator=annotator, assignment_id=previous.assignment_id,
-                label=label, flags=flags, valence=valence, arousal=arousal,
-                seconds=None if seconds is None else min(seconds, MAX_SECONDS), client_id=client_id, replaces=previous,
-                source=source,
+                replaces=previous, **_answer(label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds,
+                                             client_id=client_id, source=source),
             )
     except IntegrityError:
         if Annotation.objects.filter(client_id=client_id).exists():

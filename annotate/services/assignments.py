@@ -3,7 +3,8 @@
 How the k cap holds under concurrency: an item's live leases are counted on the item row itself
 (`lease_count`, valid while `lease_until` is ahead; see `live_leases`). Leasing locks the row, checks
 `answer_count + live leases < target` and bumps the count in the same transaction; submitting
-bumps `answer_count` on the same row. On PostgreSQL the candidate rows are taken with
+bumps `answer_count` on the same row. The lease query itself is annotate.fastpaths.lease (one
+PostgreSQL statement, and its ORM twin for SQLite). On PostgreSQL the candidate rows are taken with
 FOR NO KEY UPDATE SKIP LOCKED, so racing annotators pass over each other's rows instead of
 queueing, and a row that changed since the statement began is re-checked against its newest
 version (READ COMMITTED re-evaluation) before it is locked, so the count read is never stale.
@@ -16,14 +17,14 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
-from django.db.models.functions import Greatest
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from annotate import fastpaths
 from annotate.exceptions import Conflict, NotFound
+from annotate.fastpaths.lease import lease_orm, lease_postgres, lease_uncount, seen_by
 from annotate.models import Assignment, AssignmentStatus, Item, Membership, Project
-from server.rows import execute_statement
 
 MAX_BATCH = 10
 # A lease must outlive its own creation timestamp (a DB check), so very short settings are raised to this.
@@ -38,101 +39,11 @@ class LeaseResult:
     status: str = "ok"  # ok | paused | no_work
 
 
-def live_leases(*, now):
-    """Expression: the item's counted live leases (zero once the latest counted lease has lapsed)."""
-    return Case(When(lease_until__gt=now, then=F("lease_count")), default=Value(0))
-
-
-def lease_uncount(*, assignment: Assignment, now) -> dict:
-    """Item update fields that uncount a closing lease, if it was counted and is still live."""
-    if assignment.is_gold or assignment.expires_at <= now or assignment.status != AssignmentStatus.OPEN:
-        return {}
-    return {"lease_count": Greatest(F("lease_count") - 1, Value(0))}
-
-
-def _seen_by(annotator_id: int):
-    return Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator_id=annotator_id))
-
-
-def _lease_orm(*, project: Project, annotator_id: int, n: int, now, expires_at, skip: set[int]) -> list[Assignment]:
-    """Lease up to n open items in one transaction: lock, bump their lease counts, record the leases."""
-    with transaction.atomic():
-        ids = list(
-            Item.objects.filter(project=project, excluded=False)
-            .exclude(pk__in=skip)
-            .alias(live=live_leases(now=now), net=F("answer_count") - F("extra_answers"))
-            .filter(net__lt=project.overlap_target, answer_count__lt=F("extra_answers") + project.overlap_target - F("live"))
-            .exclude(_seen_by(annotator_id))
-            .order_by("-priority", F("net").desc(), "pk")
-            .select_for_update(skip_locked=True, no_key=True, of=("self",))
-            .values_list("pk", "crop")[:n]
-        )
-        if not ids:
-            return []
-        crops = dict(ids)
-        ids = list(crops)
-        Item.objects.filter(pk__in=ids).update(
-            lease_count=Case(When(lease_until__gt=now, then=F("lease_count") + 1), default=Value(1)),
-            lease_until=Case(When(lease_until__gt=expires_at, then=F("lease_until")), default=Value(expires_at)),
-        )
-        return Assignment.objects.bulk_create(  # items come along with their crop name (for the image link)
-            [Assignment(project=project, item=Item(pk=pk, project=project, crop=crops[pk]), annotator_id=annotator_id,
-                        expires_at=expires_at) for pk in ids]
-        )
-
-
-# The same lease as `_lease_orm` in one PostgreSQL statement: one round trip (no transaction
-# around it) and no ORM compilation on the hottest path. Locked rows are re-checked on their
-# newest version before they are taken.
-_LEASE_SQL = """
-WITH picked AS (
-    SELECT i.id, i.priority, i.answer_count - i.extra_answers AS net FROM {item} i
-    WHERE i.project_id = %(project)s AND NOT i.excluded
-      AND (i.answer_count - i.extra_answers) < %(k)s
-      AND i.answer_count + CASE WHEN i.lease_until > %(now)s THEN i.lease_count ELSE 0 END < i.extra_answers + %(k)s
-      AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s)
-      AND NOT (i.id = ANY(%(skip)s::bigint[]))
-    ORDER BY i.priority DESC, (i.answer_count - i.extra_answers) DESC, i.id
-    LIMIT %(n)s
-    FOR NO KEY UPDATE OF i SKIP LOCKED
-), bumped AS (
-    UPDATE {item} i
-    SET lease_count = CASE WHEN i.lease_until > %(now)s THEN i.lease_count + 1 ELSE 1 END,
-        lease_until = CASE WHEN i.lease_until > %(expires)s THEN i.lease_until ELSE %(expires)s END
-    FROM picked WHERE i.id = picked.id
-    RETURNING i.id, picked.priority, picked.net
-), leased AS (
-    INSERT INTO {assignment} (project_id, item_id, annotator_id, status, is_gold, created_at, expires_at)
-    SELECT %(project)s, b.id, %(annotator)s, 'open', false, %(now)s, %(expires)s FROM bumped b
-    ORDER BY b.priority DESC, b.net DESC, b.id
-    RETURNING id, item_id
-)
-SELECT l.id, l.item_id, i.crop FROM leased l JOIN {item} i ON i.id = l.item_id
-"""
-
-
-def _lease_postgres(*, project: Project, annotator_id: int, n: int, now, expires_at, skip: set[int]) -> list[Assignment]:
-    sql = _LEASE_SQL.format(item=Item._meta.db_table, assignment=Assignment._meta.db_table)
-    params = {"project": project.pk, "now": now, "k": project.overlap_target, "annotator": annotator_id,
-              "skip": sorted(skip), "n": n, "expires": expires_at}
-    with connection.cursor() as cursor:
-        # One statement, atomic by itself: in autocommit mode no BEGIN / SET / COMMIT round trips
-        # (they cost more CPU than the fsync of the commit they framed, ~0.13 ms here).
-        execute_statement(cursor, sql, params)
-        rows = sorted(cursor.fetchall())
-    # The item comes along with its crop name, which the signed image link carries.
-    return [
-        Assignment(pk=pk, project=project, item=Item(pk=item_id, project=project, crop=crop), annotator_id=annotator_id,
-                   status=AssignmentStatus.OPEN, created_at=now, expires_at=expires_at)
-        for pk, item_id, crop in rows
-    ]
-
-
 def _lease_gold(*, project: Project, annotator_id: int, n: int, now, expires_at) -> list[Assignment]:
     """Gold items this annotator has not seen, least-answered first; gold checks are not capped at k."""
     rows = (
         Item.objects.filter(project=project, is_gold=True, excluded=False)
-        .exclude(_seen_by(annotator_id))
+        .exclude(seen_by(annotator_id))
         .order_by("answer_count", "pk")
         .values_list("pk", "crop")[:n]
     )
@@ -146,7 +57,7 @@ def _lease_new(*, project: Project, annotator_id: int, n: int, now) -> list[Assi
     expires_at = now + timedelta(seconds=max(project.lease_seconds, MIN_LEASE_SECONDS))
     gold_wanted = sum(random.random() < project.gold_rate for _ in range(n)) if project.gold_rate > 0 else 0
     leases = _lease_gold(project=project, annotator_id=annotator_id, n=gold_wanted, now=now, expires_at=expires_at) if gold_wanted else []
-    lease = _lease_postgres if connection.vendor == "postgresql" else _lease_orm
+    lease = lease_postgres if fastpaths.enabled() else lease_orm
     skip = {a.item_id for a in leases}
     # Rows that a rival changed mid-statement can drop out of a batch; one more pass fills it up.
     for _ in range(2):

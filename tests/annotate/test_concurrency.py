@@ -8,10 +8,10 @@ from collections import Counter
 import pytest
 from django.db import connection, connections
 
+from annotate import fastpaths
 from annotate.exceptions import Conflict
 from annotate.models import Annotation, Assignment, Item
 from annotate.services.annotations import annotation_submit
-from annotate.services import assignments
 from annotate.services.assignments import assignment_skip, assignments_lease
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -19,13 +19,13 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ANNOTATORS, ITEMS, K = 50, 60, 3
 
 
-@pytest.mark.parametrize("path", ["single-statement", "orm"])
+@pytest.mark.parametrize("path", ["fast paths", "orm"])
 def test_fifty_annotators_drain_a_project_without_overfilling_or_losing_answers(make_project, make_items, monkeypatch, path):
     if connection.vendor != "postgresql":
         pytest.skip("row locks with SKIP LOCKED need PostgreSQL; SQLite serialises writers, so there is no race to test")
     if path == "orm":
-        # The portable ORM path (used on SQLite) must hold on PostgreSQL's concurrency too.
-        monkeypatch.setattr(assignments, "_lease_postgres", assignments._lease_orm)
+        # The portable ORM twins of the lease and the submit (used on SQLite) must hold on PostgreSQL's concurrency too.
+        monkeypatch.setattr(fastpaths, "enabled", lambda: False)
     project, _, people = make_project(annotators=ANNOTATORS, gold_rate=0, overlap_target=K)
     make_items(project, ITEMS)
     memberships = {m.user_id: m for m in project.memberships.select_related("project", "user")}
