@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from annotate.models import Annotation, Assignment, Item, Membership, QualityRun, Review
 from annotate.selectors.quality import quality_run_latest
-from tests.annotate.test_audit_seed import seed_audit
+from tests.annotate.audit_seed import seed_audit
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from annotate.models import Annotation, Item
 from annotate.services.imports import items_import
 from annotate.services.imports_fer import FER2013_ANNOTATOR, FERPLUS_ANNOTATORS
 from ml.config import FER2013_CLASSES
-from tests.annotate.test_imports_support import FERPLUS_HEADER, SAMPLE, fer_rows, sample_face, sample_rows, write_fer2013
+from tests.annotate.imports_support import FERPLUS_HEADER, SAMPLE, fer_rows, sample_face, sample_rows, write_fer2013
 
 pytestmark = pytest.mark.django_db
 

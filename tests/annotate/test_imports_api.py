@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from annotate.models import Item, Job
-from tests.annotate.test_imports_support import SAMPLE, fer_rows, make_zip, photo, DETECTABLE_ROWS, write_fer2013
+from tests.annotate.imports_support import SAMPLE, fer_rows, make_zip, photo, DETECTABLE_ROWS, write_fer2013
 
 
 def upload(path: Path, name: str | None = None) -> SimpleUploadedFile:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from annotate.models import Item
 from annotate.services.imports import items_import
-from tests.annotate.test_imports_support import (
+from tests.annotate.imports_support import (
     DETECTABLE_ROWS, blank_jpeg, bomb_png, crop_png, make_zip, photo,
 )
 

@@ -15,8 +15,8 @@ from annotate.models import Item, Job, JobKind, JobStatus, Prediction
 from annotate.services import jobs as engine
 from annotate.services.imports import import_job_create
 from annotate.services.jobs import JobLost, job_cancel, job_claim, job_enqueue, job_progress, job_run, jobs_sweep
-from tests.annotate.test_imports_support import SAMPLE
-from tests.annotate.test_quality_support import model_version_make, tiny_checkpoint
+from tests.annotate.imports_support import SAMPLE
+from tests.annotate.quality_support import model_version_make, tiny_checkpoint
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.utils import timezone
 from annotate.models import Item, Job, JobKind, JobStatus, Prediction, QualityItemResult, QualityRun
 from annotate.services.imports import import_job_create
 from annotate.services.jobs import job_cancel, job_enqueue, job_send, jobs_sweep
-from tests.annotate.test_quality_support import answer, model_version_make, tiny_checkpoint
+from tests.annotate.quality_support import answer, model_version_make, tiny_checkpoint
 
 LABELS = ["neutral", "happiness", "surprise", "sadness"]
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "fer2013_sample.csv"

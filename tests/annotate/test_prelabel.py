@@ -4,7 +4,7 @@ import numpy as np
 from annotate.models import JobStatus, ModelVersion, Prediction
 from annotate.services.model_versions import model_version_ensure_default
 from annotate.services.prelabel import predictions_create
-from tests.annotate.test_quality_support import model_version_make, tiny_checkpoint
+from tests.annotate.quality_support import model_version_make, tiny_checkpoint
 
 
 def test_items_are_scored_once_in_batches(make_project, make_items, tmp_path):

@@ -4,7 +4,7 @@ from django.db import transaction
 
 from annotate.models import Item, Job, JobKind, JobStatus, Membership, QualityAnnotatorResult, QualityItemResult, QualityRun
 from annotate.services.jobs import job_enqueue
-from tests.annotate.test_quality_support import answer, confident, model_version_make, predictions_make
+from tests.annotate.quality_support import answer, confident, model_version_make, predictions_make
 
 LABELS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]
 

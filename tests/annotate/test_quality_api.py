@@ -2,7 +2,7 @@
 import pytest
 
 from annotate.models import Item, JobKind, JobStatus, QualityRun
-from tests.annotate.test_quality_support import answer, confident, model_version_make, predictions_make
+from tests.annotate.quality_support import answer, confident, model_version_make, predictions_make
 
 LABELS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]
 

@@ -4,7 +4,7 @@ import pytest
 from annotate.models import Item, QualityRun, Review
 from annotate.services.priorities import BOOSTED_PRIORITY
 from annotate.services.reviews import review_create, review_undo
-from tests.annotate.test_audit_seed import seed_audit
+from tests.annotate.audit_seed import seed_audit
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 from PIL import Image
 
 from annotate.models import Annotation, Assignment, Item, Job, JobKind, JobStatus, Review
-from tests.annotate.test_audit_seed import seed_audit
-from tests.annotate.test_quality_support import confident, model_version_make, predictions_make
+from tests.annotate.audit_seed import seed_audit
+from tests.annotate.quality_support import confident, model_version_make, predictions_make
 from tests.browser.conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ml import consensus
-from tests.ml.test_crowd_support import K, answer_matrix, crowd, probs_for
+from tests.ml.crowd_support import K, answer_matrix, crowd, probs_for
 
 
 def test_single_labels_get_confident_learning_flags():

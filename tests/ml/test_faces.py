@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from ml import faces
-from tests.annotate.test_imports_support import DETECTABLE_ROWS, blank_jpeg, bomb_png, photo, sample_face
+from tests.annotate.imports_support import DETECTABLE_ROWS, blank_jpeg, bomb_png, photo, sample_face
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

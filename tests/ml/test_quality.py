@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from ml import quality as q
-from tests.ml.test_crowd_support import K, OTHER, crowd, probs_for
+from tests.ml.crowd_support import K, OTHER, crowd, probs_for
 
 
 def test_a_known_spammer_ranks_last():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tests.ml.test_crowd_support import answer_matrix, crowd, probs_for
+from tests.ml.crowd_support import answer_matrix, crowd, probs_for
 
 
 def test_the_vectorised_stand_ins_give_cleanlabs_own_numbers():
