@@ -21,10 +21,12 @@ from annotate.services.quality import _item_results_insert, _priorities_write
 
 pytestmark = pytest.mark.django_db
 
-postgres_only = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="compares the PostgreSQL fast paths with their ORM twins, so it needs PostgreSQL (the test database is not)",
-)
+
+def postgres_only(test):
+    return pytest.mark.postgres(pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="compares the PostgreSQL fast paths with their ORM twins, so it needs PostgreSQL (the test database is not)",
+    )(test))
 
 
 class _Undo(Exception):
