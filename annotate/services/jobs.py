@@ -257,7 +257,7 @@ class _Heartbeat:
     """A thread that keeps the job's heartbeat fresh while the executor runs, however long one step takes."""
 
     def __init__(self, *, job: Job, every: float | None = None):
-        self.job, self.every = job, every if every is not None else getattr(settings, "FERLAB_JOB_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
+        self.job, self.every = job, every if every is not None else HEARTBEAT_SECONDS
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._beat, name=f"job-{job.pk}-heartbeat", daemon=True)
 

@@ -1,10 +1,11 @@
 """Quality runs: CROWDLAB consensus, annotator quality, label issues and ActiveLab priorities, written once.
 
-A run is computed in the worker from a frozen input (live answers up to a watermark, the project's
-included items, one model version's out-of-sample probabilities; see quality_inputs) and written in one
-transaction at the end, directly as ``succeeded``: a worker killed mid-run leaves no partial run, only
-its Job (resumed by the job sweep once the heartbeat stops), and running the job again completes it; a
-cancel stops it at the next step with nothing written but the predictions it made, which its cleanup removes. Inputs with the same fingerprint as a succeeded run return that run and change nothing.
+A run is computed in the worker (the `analyse` job) from a frozen input (live answers up to a watermark, the
+project's included items, one model version's out-of-sample probabilities; see quality_inputs) and written in
+one transaction at the end: a worker killed mid-run leaves no partial run, only its Job (resumed by the job
+sweep once the heartbeat stops), and running the job again completes it. A cancel stops it at the next step
+with nothing written but the predictions it made, which its cleanup removes. Inputs with the same fingerprint
+as an earlier run return that run and change nothing.
 
 Numbers: QualityItemResult.active_learning_score and Item.priority hold 1 - ActiveLab's score, so higher
 means another answer is worth more (the assignment service serves the highest first). label_issue is
