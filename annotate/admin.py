@@ -116,3 +116,9 @@ class ReviewAdmin(ReadOnlyAdmin):
 @admin.register(models.DatasetVersion)
 class DatasetVersionAdmin(ReadOnlyAdmin):
     list_display = ["project", "number", "name", "item_count", "sha256", "created_at"]
+
+
+@admin.register(models.Export)
+class ExportAdmin(ReadOnlyAdmin):
+    list_display = ["version", "format", "job", "file", "size", "finished_at"]
+    list_filter = ["format"]

@@ -413,17 +413,24 @@ class Review(models.Model):
 
 
 class DatasetVersion(models.Model):
-    """An immutable, content-hashed snapshot of a project's curated labels and its export files."""
+    """An immutable, content-hashed snapshot of a project's curated labels (written once by the freeze service).
+
+    It records exactly what it was made from: the quality run (and so the answers up to its watermark),
+    the reviews up to ``review_watermark``, and the label policy; ``sha256`` covers every face's content
+    hash, final label, soft label and split, plus the policy, so equal inputs give an equal hash.
+    """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dataset_versions")
     number = models.PositiveIntegerField()
     name = models.CharField(max_length=200, blank=True)
     quality_run = models.ForeignKey(QualityRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="dataset_versions")
+    annotation_watermark = models.BigIntegerField(default=0, help_text="Answers with id <= this were used (the run's).")
     review_watermark = models.BigIntegerField(default=0, help_text="Reviews with id <= this were applied.")
+    policy = models.JSONField(default=dict, help_text="The label policy and split options the version was frozen with.")
+    stats = models.JSONField(default=dict, blank=True, help_text="Counts per class and split, what was left out and why.")
     item_count = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True, help_text="Hash of the version's manifest.")
     data_card = models.TextField(blank=True)
-    files = models.JSONField(default=dict, blank=True, help_text="Export format -> storage name.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -431,15 +438,58 @@ class DatasetVersion(models.Model):
         constraints = [models.UniqueConstraint(fields=["project", "number"], name="dataset_version_number_unique")]
 
 
+class LabelSource(models.TextChoices):
+    REVIEW = "review", "A lead's review"
+    CONSENSUS = "consensus", "The quality run's consensus"
+    REFERENCE = "reference", "The imported reference label"
+
+
 class DatasetVersionItem(models.Model):
-    """One item's frozen labels inside a dataset version."""
+    """One face's frozen labels, soft labels and quality inside a dataset version."""
 
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="entries")
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="dataset_entries")
+    content_hash = models.CharField(max_length=64, default="")
     label = models.CharField(max_length=32)
-    soft_label = models.JSONField(default=dict)
-    quality = models.FloatField(null=True, blank=True)
+    label_source = models.CharField(max_length=16, choices=LabelSource.choices, default=LabelSource.CONSENSUS)
+    soft_label = models.JSONField(default=dict, help_text="Normalised vote distribution over the expression classes.")
+    votes = models.JSONField(default=dict, help_text="Answer counts by label (the run's, or the imported votes).")
+    num_answers = models.PositiveSmallIntegerField(default=0)
+    quality = models.FloatField(null=True, blank=True, help_text="Consensus quality (CROWDLAB).")
+    label_issue = models.BooleanField(default=False)
+    label_score = models.FloatField(null=True, blank=True, help_text="Single-label quality score, where there is one.")
+    model_label = models.CharField(max_length=32, blank=True)
+    model_confidence = models.FloatField(null=True, blank=True)
+    flags = models.JSONField(default=dict, blank=True, help_text="Answers carrying each flag.")
+    reference_label = models.CharField(max_length=32, blank=True)
     split = models.CharField(max_length=32, blank=True)
+    duplicate_group = models.IntegerField(null=True, blank=True, help_text="Near-duplicate group (kept in one split).")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "item"], name="dataset_item_once_per_version")]
+        indexes = [models.Index(fields=["version", "split", "label"], name="dataset_item_split_idx")]
+
+
+class ExportFormat(models.TextChoices):
+    FER2013_CSV = "fer2013-csv", "FER2013 CSV"
+    FERPLUS_CSV = "ferplus-csv", "FER+ votes CSV"
+    IMAGEFOLDER = "imagefolder", "Image folders (zip)"
+    PARQUET = "parquet", "Hugging Face Parquet (zip)"
+    JSONL = "jsonl", "JSON Lines with images (zip)"
+    LABEL_STUDIO = "label-studio", "Label Studio JSON"
+
+
+class Export(models.Model):
+    """One file of a dataset version in one format, built once by an export job and kept in storage."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=16, choices=ExportFormat.choices)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="exports")
+    file = models.CharField(max_length=300, blank=True, help_text="Storage name of the finished file; empty until then.")
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "format"], name="export_once_per_version_format")]
