@@ -2,7 +2,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 
 from annotate.exceptions import Forbidden, NotFound
-from annotate.models import Item, Job, Membership, Project, QualityRun, Role
+from annotate.models import DatasetVersion, Item, Job, Membership, Project, QualityRun, Role
 from server.rows import fetch_one, row_shape
 
 
@@ -94,3 +94,12 @@ def access_job_as_lead(*, user: AbstractBaseUser, job_id: int) -> Job:
     elif not (user.is_superuser or job.created_by_id == user.pk):
         raise NotFound("No such job.")
     return job
+
+
+def access_version_as_lead(*, user: AbstractBaseUser, version_id: int) -> DatasetVersion:
+    """A dataset version of a project the user leads; versions of other projects are NotFound."""
+    version = DatasetVersion.objects.filter(pk=version_id).select_related("project", "created_by", "quality_run").first()
+    if version is None:
+        raise NotFound("No such dataset version.")
+    access_project_as_lead(user=user, project_id=version.project_id)
+    return version
