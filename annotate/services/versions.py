@@ -335,7 +335,8 @@ def version_preview(*, project: Project, policy: dict | None = None) -> dict:
     """What freezing now would give, without writing anything."""
     policy_obj = LabelPolicy.from_params(policy, project=project)
     frozen = version_compute(project=project, policy=policy_obj)
-    return {"policy": policy_obj.as_dict(), **_summary(frozen, project)}
+    same = DatasetVersion.objects.filter(project=project, sha256=frozen.sha256).values_list("number", flat=True).first()
+    return {"policy": policy_obj.as_dict(), "same_as_version": same, **_summary(frozen, project)}
 
 
 def version_freeze(*, project: Project, policy: dict | None = None, name: str = "", created_by=None) -> tuple[DatasetVersion, bool]:

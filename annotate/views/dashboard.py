@@ -1,4 +1,4 @@
-"""Pages: the lead's audit dashboard (overview, label issues, annotators, agreement); data comes over the API."""
+"""Pages: the lead's dashboard (overview, label issues, annotators, agreement, versions, jobs); data comes over the API."""
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
@@ -6,37 +6,40 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import path, reverse
 
-from annotate.access import access_project_as_lead
-from annotate.exceptions import FERLabError
+from annotate.access import access_project_as_lead, access_version_as_lead
+from annotate.exceptions import FERLabError, NotFound
 from annotate.selectors.audit import overview_progress, run_summary
 from annotate.selectors.audit_issues import issue_filter_options
 from annotate.selectors.quality import quality_run_latest
 
 TABS = (
     ("overview", "project-overview"), ("issues", "project-issues"), ("annotators", "project-annotators"),
-    ("agreement", "project-agreement"), ("jobs", "project-jobs"),
+    ("agreement", "project-agreement"), ("versions", "project-versions"), ("jobs", "project-jobs"),
 )
 
 
-def lead_page(tab: str):
-    """Sign-in required; leads only (annotators 403, non-members 404, rendered as a page)."""
+def lead_page(tab: str, template: str | None = None):
+    """Sign-in required; leads only (annotators 403, non-members 404, rendered as a page).
+
+    The view gets the project and any further URL arguments, and returns the template's context.
+    """
 
     def decorate(view):
         @login_required
         @wraps(view)
-        def wrapped(request, project_id: int):
+        def wrapped(request, project_id: int, **kwargs):
             try:
                 project = access_project_as_lead(user=request.user, project_id=project_id)
+                context = view(request, project, **kwargs)
             except FERLabError as error:
                 return render(request, "annotate/dashboard/denied.html", {"error": error}, status=error.status)
-            context = view(request, project)
             config = {
                 "project": project.pk, "labels": list(project.labels), "tab": tab,
                 "api": f"/api/projects/{project.pk}/", "csrf": get_token(request), **context.pop("config", {}),
             }
             tabs = [(name, reverse(url, args=[project.pk])) for name, url in TABS]
             return render(
-                request, f"annotate/dashboard/{tab}.html",
+                request, f"annotate/dashboard/{template or tab}.html",
                 {"project": project, "tab": tab, "tabs": tabs, "config": config, **context},
             )
 
@@ -71,10 +74,39 @@ def project_jobs(request, project):
     return {}
 
 
+@lead_page("versions")
+def project_versions(request, project):
+    return {"config": {"flags": list(project.flags)}}
+
+
+def _version_of(request, project, version_id: int):
+    version = access_version_as_lead(user=request.user, version_id=version_id)
+    if version.project_id != project.pk:
+        raise NotFound("No such dataset version in this project.")
+    return version
+
+
+@lead_page("versions", template="version")
+def project_version(request, project, version_id: int):
+    version = _version_of(request, project, version_id)
+    own_name = version.name if version.name != f"v{version.number}" else ""
+    return {"version": version, "own_name": own_name, "config": {"version": version.pk, "stats": version.stats}}
+
+
+@lead_page("versions", template="version_diff")
+def project_version_diff(request, project, version_id: int):
+    version = _version_of(request, project, version_id)
+    against = request.GET.get("against", "")
+    return {"version": version, "config": {"version": version.pk, "against": int(against) if against.isdigit() else None}}
+
+
 urlpatterns = [
     path("projects/<int:project_id>/", project_overview, name="project-overview"),
     path("projects/<int:project_id>/issues/", project_issues, name="project-issues"),
     path("projects/<int:project_id>/annotators/", project_annotators, name="project-annotators"),
     path("projects/<int:project_id>/agreement/", project_agreement, name="project-agreement"),
     path("projects/<int:project_id>/jobs/", project_jobs, name="project-jobs"),
+    path("projects/<int:project_id>/versions/", project_versions, name="project-versions"),
+    path("projects/<int:project_id>/versions/<int:version_id>/", project_version, name="project-version"),
+    path("projects/<int:project_id>/versions/<int:version_id>/diff/", project_version_diff, name="project-version-diff"),
 ]

@@ -13,6 +13,7 @@ export class ApiError extends Error {
     super(body?.error?.message || `Request failed (${status})`);
     this.status = status;
     this.code = body?.error?.code || "error";
+    this.body = body;
   }
 }
 
