@@ -1,8 +1,8 @@
-"""Quality reads: jobs, runs, and a run's item and annotator results with filters, sorting and paging."""
+"""Quality reads: runs, and a run's item and annotator results with filters, sorting and paging."""
 from django.db.models import F, QuerySet
 
 from annotate.exceptions import NotFound, ValidationFailed
-from annotate.models import Annotation, Job, QualityAnnotatorResult, QualityItemResult, QualityRun
+from annotate.models import Annotation, QualityAnnotatorResult, QualityItemResult, QualityRun
 
 ITEM_SORTS = {
     "consensus_quality": ("consensus_quality", "id"),
@@ -12,21 +12,6 @@ ITEM_SORTS = {
     "label_quality": ("label_quality", "id"),
     "-label_quality": ("-label_quality", "id"),
 }
-
-
-def job_get(*, job_id: int) -> Job:
-    job = Job.objects.filter(pk=job_id).first()
-    if job is None:
-        raise NotFound("No such job.")
-    return job
-
-
-def jobs_for_project(*, project_id: int, kind: str | None = None, limit: int = 20) -> list[Job]:
-    """The project's most recent jobs, newest first."""
-    jobs = Job.objects.filter(project_id=project_id)
-    if kind:
-        jobs = jobs.filter(kind=kind)
-    return list(jobs.order_by("-created_at", "-id")[:limit])
 
 
 def quality_run_get(*, run_id: int) -> QualityRun:
