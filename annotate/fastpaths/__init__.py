@@ -11,8 +11,8 @@ Path (module): fast path on PostgreSQL / its ORM twin / the caller that picks be
   general path, services.annotations._submit) / services.annotations.annotation_submit
 - activity (activity): activity_postgres / activity_orm / selectors.stats.annotator_activity
 - priorities (priorities): priorities_write_postgres / priorities_write_orm / services.quality._priorities_write
-- item results (item_results): item_results_insert_postgres / item_results_insert_orm /
-  services.quality._item_results_insert
+- child rows (child_rows): child_rows_insert_postgres / child_rows_insert_orm / a quality run's item
+  results (services.quality._item_results_insert) and a dataset version's entries (services.versions._entries_insert)
 
 Each caller picks between the two with ``enabled()``, the one place that chooses the fast paths.
 (The per-request session-user and membership lookups, server.auth and annotate.access over

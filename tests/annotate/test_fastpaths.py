@@ -304,3 +304,33 @@ def test_item_results_copy_stores_the_same_rows_as_its_twin(make_project, make_i
     assert insert not in fast_sql and insert in twin_sql  # the fast run went by COPY
     assert fast == twin
     assert [{k: row[k] for k in rows[0]} for row in fast] == rows
+
+
+@postgres_only
+def test_version_entries_copy_stores_the_same_rows_as_its_twin(make_project, make_items, monkeypatch):
+    from annotate.models import DatasetVersion, DatasetVersionItem
+    from annotate.services.versions import _entries_insert
+
+    project, _, _ = make_project(annotators=0)
+    items = make_items(project, 3)
+    version = DatasetVersion.objects.create(project=project, number=1)
+    rows = [
+        {"item_id": items[0].pk, "content_hash": items[0].content_hash, "label": "anger", "label_source": "consensus",
+         "soft_label": {"anger": 0.666667, "fear": 0.333333}, "votes": {"anger": 2, "fear": 1}, "num_answers": 3,
+         "quality": 0.61, "label_issue": False, "label_score": None, "model_label": "anger", "model_confidence": 0.9,
+         "flags": {"occluded": 1}, "reference_label": "", "split": "Training", "duplicate_group": items[0].pk},
+        {"item_id": items[1].pk, "content_hash": items[1].content_hash, "label": "contempt", "label_source": "review",
+         "soft_label": {"contempt": 1.0}, "votes": {}, "num_answers": 0, "quality": None, "label_issue": True,
+         "label_score": 0.1, "model_label": "", "model_confidence": None, "flags": {}, "reference_label": 'a "b"\t\\',
+         "split": "", "duplicate_group": None},
+    ]
+
+    def run():
+        _entries_insert(version=version, entries=rows)
+        return table(DatasetVersionItem.objects.filter(version=version), order_by=("item_id",))
+
+    (fast, twin), (fast_sql, twin_sql) = both(monkeypatch, run)
+    insert = f'INSERT INTO "{DatasetVersionItem._meta.db_table}"'
+    assert insert not in fast_sql and insert in twin_sql  # the fast run went by COPY
+    assert fast == twin
+    assert [{k: row[k] for k in rows[0]} for row in fast] == rows
