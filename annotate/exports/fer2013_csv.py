@@ -1,0 +1,31 @@
+"""FER2013 CSV (``emotion,pixels,Usage``) in a zip beside the data card: FER2013's seven classes in its order."""
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from typing import BinaryIO, Iterable
+
+from annotate.exports.common import DATA_CARD_NAME, ExportInfo, ExportRow, ZipOut, fer2013_index, fer_usage, png_pixels, pixels_text
+
+CSV_NAME = "fer2013.csv"
+HEADER = ("emotion", "pixels", "Usage")
+
+
+def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict:
+    """Write every face whose final label is a FER2013 class; the others (contempt, ...) are left out and counted."""
+    left_out: Counter = Counter()
+    written = 0
+    with ZipOut(out, date_time=info.date_time) as zf:
+        with zf.open(CSV_NAME) as member, io.TextIOWrapper(member, encoding="ascii", newline="") as text:
+            writer = csv.writer(text, lineterminator="\n")
+            writer.writerow(HEADER)
+            for row in rows:
+                emotion = fer2013_index(row.label)
+                if emotion is None:
+                    left_out[row.label] += 1
+                    continue
+                writer.writerow((emotion, pixels_text(png_pixels(row.png)), fer_usage(row.split)))
+                written += 1
+        zf.write(DATA_CARD_NAME, info.data_card)
+    return {"faces": written, "left_out": dict(sorted(left_out.items())), "files": [CSV_NAME, DATA_CARD_NAME]}

@@ -1,0 +1,35 @@
+"""JSON Lines in a zip: ``data.jsonl`` with one face per line, its image at the path the line names, the data card."""
+from __future__ import annotations
+
+import io
+import json
+from typing import BinaryIO, Iterable
+
+from annotate.exports.common import DATA_CARD_NAME, ExportInfo, ExportRow, ZipOut, png_crop
+
+LINES_NAME = "data.jsonl"
+
+
+def face_line(row: ExportRow, image: str) -> dict:
+    """Everything the version knows about one face (the soft label as an object over the expression classes)."""
+    return {
+        "id": row.item_id, "image": image, "split": row.split, "label": row.label, "label_source": row.label_source,
+        "soft_label": row.soft_label, "votes": row.votes, "num_answers": row.num_answers, "quality": row.quality,
+        "label_issue": row.label_issue, "label_score": row.label_score, "model_label": row.model_label or None,
+        "model_confidence": row.model_confidence, "flags": row.flags, "reference_label": row.reference_label or None,
+        "duplicate_group": row.duplicate_group, "content_hash": row.content_hash,
+    }
+
+
+def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict:
+    lines = io.StringIO()
+    faces = 0
+    with ZipOut(out, date_time=info.date_time) as zf:
+        for row in rows:
+            image = f"images/{row.item_id}.png"
+            zf.write(image, png_crop(row.png), compress=False)
+            lines.write(json.dumps(face_line(row, image), sort_keys=False, separators=(",", ":")) + "\n")
+            faces += 1
+        zf.write(LINES_NAME, lines.getvalue())
+        zf.write(DATA_CARD_NAME, info.data_card)
+    return {"faces": faces, "files": [LINES_NAME, "images/<id>.png", DATA_CARD_NAME]}

@@ -1,0 +1,78 @@
+"""Label Studio JSON in a zip: ``tasks.json`` (one task per face, every annotator's answer an annotation), its config.
+
+Label Studio's importer takes a list of tasks ``{"data", "annotations", "predictions", "meta"}``; each annotation is
+``{"result": [{"from_name", "to_name", "type": "choices", "value": {"choices": [...]}}], "ground_truth", "lead_time"}``.
+Images travel inside the tasks as ``data:`` URLs, so a project moved into Label Studio shows its faces without a
+storage connection. Annotations carry no ``completed_by`` (Label Studio refuses ids and e-mails it does not know,
+and gives the importing user the rest); who answered what is kept under pseudonyms in each task's ``meta``.
+``label_config.xml`` is the labelling interface the tasks are written for.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import BinaryIO, Iterable
+from xml.sax.saxutils import quoteattr
+
+from annotate.exports.common import DATA_CARD_NAME, ExportInfo, ExportRow, ZipOut, png_crop
+
+TASKS_NAME = "tasks.json"
+CONFIG_NAME = "label_config.xml"
+IMAGE, CHOICE, FLAGS = "image", "expression", "flags"
+
+
+def label_config(info: ExportInfo) -> str:
+    """The Label Studio labelling config: the face, one choice among the labels, and the flags (any number)."""
+    choices = "\n".join(f"    <Choice value={quoteattr(label)}/>" for label in info.labels)
+    flags = "\n".join(f"    <Choice value={quoteattr(flag)}/>" for flag in info.flags)
+    flag_block = (f'\n  <Choices name="{FLAGS}" toName="{IMAGE}" choice="multiple" showInline="true">\n{flags}\n  </Choices>'
+                  if info.flags else "")
+    return (f'<View>\n  <Image name="{IMAGE}" value="${IMAGE}" zoom="true"/>\n'
+            f'  <Choices name="{CHOICE}" toName="{IMAGE}" choice="single" showInline="true">\n{choices}\n  </Choices>'
+            f"{flag_block}\n</View>\n")
+
+
+def _choices(name: str, values: list[str]) -> dict:
+    return {"from_name": name, "to_name": IMAGE, "type": "choices", "value": {"choices": values}}
+
+
+def task(row: ExportRow, info: ExportInfo) -> dict:
+    """One face as a Label Studio task."""
+    annotations = []
+    for answer in row.answers:
+        result = [_choices(CHOICE, [answer.label])]
+        if answer.flags:
+            result.append(_choices(FLAGS, list(answer.flags)))
+        annotations.append({"result": result, "ground_truth": False, "was_cancelled": False, "lead_time": answer.seconds})
+    predictions = []
+    if row.model_label:
+        predictions.append({"model_version": info.model_version or "ferlab", "score": row.model_confidence,
+                            "result": [_choices(CHOICE, [row.model_label])]})
+    image = "data:image/png;base64," + base64.b64encode(png_crop(row.png)).decode("ascii")
+    data = {
+        IMAGE: image, "ferlab_id": row.item_id, "split": row.split, "label": row.label, "label_source": row.label_source,
+        "soft_label": row.soft_label, "votes": row.votes, "num_answers": row.num_answers, "quality": row.quality,
+        "label_issue": row.label_issue, "label_score": row.label_score, "model_confidence": row.model_confidence,
+        "flags": row.flags, "reference_label": row.reference_label, "duplicate_group": row.duplicate_group,
+        "content_hash": row.content_hash,
+    }
+    meta = {"ferlab_version": info.version, "ferlab_sha256": info.sha256,
+            "annotators": [answer.annotator for answer in row.answers]}
+    return {"data": data, "annotations": annotations, "predictions": predictions, "meta": meta}
+
+
+def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict:
+    """Stream the task list into the zip, one task per line of the JSON array."""
+    faces = answers = 0
+    with ZipOut(out, date_time=info.date_time) as zf:
+        with zf.open(TASKS_NAME) as member, io.TextIOWrapper(member, encoding="utf-8", newline="") as text:
+            text.write("[")
+            for row in rows:
+                text.write(("\n" if not faces else ",\n") + json.dumps(task(row, info), separators=(",", ":")))
+                faces += 1
+                answers += len(row.answers)
+            text.write("\n]\n")
+        zf.write(CONFIG_NAME, label_config(info))
+        zf.write(DATA_CARD_NAME, info.data_card)
+    return {"faces": faces, "annotations": answers, "files": [TASKS_NAME, CONFIG_NAME, DATA_CARD_NAME]}
