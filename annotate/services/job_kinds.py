@@ -46,6 +46,10 @@ JOB_KINDS: dict[str, JobKindSpec] = {
                 "crossval_folds": int, "crossval_budget_s": float, "trigger": str, "test_delay_seconds": float},
         cleanup="annotate.services.prelabel.prelabel_cleanup",
     ),
+    JobKind.EXPORT: JobKindSpec(
+        "annotate.services.exports.export_execute", QUEUE_DEFAULT, params={"export": int}, required=("export",),
+        cleanup="annotate.services.exports.export_cleanup",
+    ),
     JobKind.PING: JobKindSpec(
         "annotate.services.jobs.ping_execute", QUEUE_DEFAULT, params={"seconds": float, "first_attempt_only": bool},
     ),

@@ -1,0 +1,107 @@
+"""Export reads: a version's exports by format, and a version's faces as the rows the export writers take."""
+from __future__ import annotations
+
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
+
+from django.core.files.storage import FileSystemStorage, default_storage
+
+from annotate.exports.common import Answer, ExportInfo, ExportRow
+from annotate.models import Annotation, DatasetVersion, DatasetVersionItem, Export
+from ml.config import EXTRA_ANSWERS
+
+ROW_BATCH = 500
+# Remote stores answer one small GET at a time: this many crops are fetched at once (local files are read in turn).
+REMOTE_READERS = 16
+
+
+def exports_for_version(*, version: DatasetVersion) -> dict[str, Export]:
+    """format -> the version's export of that format (with its job), for those ever requested."""
+    exports = Export.objects.filter(version=version).select_related("job", "job__created_by", "job__cancelled_by")
+    return {export.format: export for export in exports}
+
+
+def export_info(*, version: DatasetVersion) -> ExportInfo:
+    """What a file needs to describe the version: labels, soft-label classes, flags, the card, a fixed date."""
+    project = version.project
+    run = version.quality_run
+    created = version.created_at
+    return ExportInfo(
+        name=project.slug, title=f"{project.name} v{version.number}", version=version.number, sha256=version.sha256,
+        labels=tuple(project.labels), soft_classes=tuple(label for label in project.labels if label not in EXTRA_ANSWERS),
+        flags=tuple(project.flags), data_card=version.data_card,
+        model_version=run.model_version.name if run is not None and run.model_version is not None else "",
+        date_time=(max(created.year, 1980), created.month, created.day, created.hour, created.minute, created.second),
+    )
+
+
+def _version_answers(version: DatasetVersion) -> dict[int, list[Answer]]:
+    """item id -> the live answers up to the version's watermark (corrections among those applied), oldest first.
+
+    Annotators appear under pseudonyms (a0001, ...: their rank by account id among this version's annotators).
+    """
+    rows = list(Annotation.objects.filter(
+        project_id=version.project_id, id__lte=version.annotation_watermark, item__dataset_entries__version=version,
+    ).order_by("id").values_list("id", "item_id", "annotator_id", "label", "flags", "seconds", "replaces_id"))
+    replaced = {r[6] for r in rows if r[6] is not None}
+    live = [r for r in rows if r[0] not in replaced]
+    pseudonym = {a: f"a{i + 1:04d}" for i, a in enumerate(sorted({r[2] for r in live}))}
+    answers: dict[int, list[Answer]] = defaultdict(list)
+    for _, item_id, annotator_id, label, flags, seconds, _ in live:
+        answers[item_id].append(Answer(annotator=pseudonym[annotator_id], label=label, flags=tuple(flags or ()), seconds=seconds))
+    return answers
+
+
+def _read_local(storage: FileSystemStorage, names: list[str]) -> list[bytes]:
+    out = []
+    for name in names:
+        with open(storage.path(name), "rb") as fh:
+            out.append(fh.read())
+    return out
+
+
+def _read_remote(storage, pool: ThreadPoolExecutor, names: list[str]) -> list[bytes]:
+    def read_one(name: str) -> bytes:
+        with storage.open(name, "rb") as fh:
+            return fh.read()
+
+    return list(pool.map(read_one, names))
+
+
+def export_rows(*, version: DatasetVersion, with_answers: bool = False) -> Iterator[ExportRow]:
+    """The version's faces ordered by split then item id, each with its stored crop (and answers, if asked)."""
+    answers = _version_answers(version) if with_answers else {}
+    entries = DatasetVersionItem.objects.filter(version=version).order_by("split", "item_id").values_list(
+        "item_id", "content_hash", "label", "label_source", "soft_label", "votes", "num_answers", "quality", "label_issue",
+        "label_score", "model_label", "model_confidence", "flags", "reference_label", "split", "duplicate_group", "item__crop")
+    storage = default_storage
+    pool = None if isinstance(storage, FileSystemStorage) else ThreadPoolExecutor(REMOTE_READERS, thread_name_prefix="export-crops")
+    read = (lambda names: _read_local(storage, names)) if pool is None else (lambda names: _read_remote(storage, pool, names))
+    try:
+        batch: list[tuple] = []
+        for entry in entries.iterator(chunk_size=2000):
+            batch.append(entry)
+            if len(batch) >= ROW_BATCH:
+                yield from _rows(batch, read, answers)
+                batch = []
+        yield from _rows(batch, read, answers)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _rows(batch: list[tuple], read, answers: dict[int, list[Answer]]) -> Iterator[ExportRow]:
+    if not batch:
+        return
+    missing = [e[0] for e in batch if not e[16]]
+    if missing:
+        raise ValueError(f"faces without a stored crop: {', '.join(map(str, missing[:10]))}")
+    images = read([e[16] for e in batch])
+    for e, png in zip(batch, images):
+        yield ExportRow(
+            item_id=e[0], content_hash=e[1], png=png, label=e[2], label_source=e[3], soft_label=e[4] or {}, votes=e[5] or {},
+            num_answers=e[6], quality=e[7], label_issue=e[8], label_score=e[9], model_label=e[10], model_confidence=e[11],
+            flags=e[12] or {}, reference_label=e[13], split=e[14], duplicate_group=e[15], answers=tuple(answers.get(e[0], ())),
+        )
+
