@@ -72,3 +72,39 @@ def test_a_lead_freezes_a_version_from_the_page_and_reads_its_diff(page, live_se
     page.wait_for_selector("#versions-table tr[data-version]")
     assert page.locator("#versions-table tr[data-version]").count() == 2
     screenshot(page, "dashboard-versions")
+
+
+@pytest.mark.worker
+def test_a_lead_builds_an_export_watches_its_progress_and_downloads_it(page, live_server, login, project_with_run, start_worker):
+    from annotate.services.versions import version_freeze
+
+    project, lead, people, items = project_with_run
+    version, _ = version_freeze(project=project, created_by=lead)
+    login(page, lead.username)
+    page.goto(f"{live_server.url}/projects/{project.pk}/versions/{version.pk}/")
+    page.wait_for_selector("body[data-ready='1']")
+    assert "Datasheets for Datasets" in page.inner_text("#data-card")
+    page.click("button[data-build='fer2013-csv']")  # no worker yet: the job waits in its queue, the bar shows it
+    bar = "tr[data-format='fer2013-csv'] [role=progressbar]"
+    page.wait_for_selector(bar)
+    assert "queued" in page.inner_text("tr[data-format='fer2013-csv']")
+    screenshot(page, "dashboard-version")
+    start_worker("default", name="exports")
+    page.wait_for_selector("a[data-download='fer2013-csv']", timeout=60_000)
+    with page.expect_download() as download:
+        page.click("a[data-download='fer2013-csv']")
+    path = download.value.path()
+    body = Path(path).read_bytes()
+    import io
+    import zipfile
+
+    if zipfile.is_zipfile(io.BytesIO(body)):
+        names = zipfile.ZipFile(io.BytesIO(body)).namelist()
+        csv_text = zipfile.ZipFile(io.BytesIO(body)).read(next(n for n in names if n.endswith(".csv"))).decode()
+    else:
+        csv_text = body.decode()
+    lines = csv_text.strip().splitlines()
+    fer2013_faces = version.entries.exclude(label="contempt").count()
+    assert lines[0].startswith("emotion,pixels,Usage") and len(lines) - 1 == fer2013_faces
+    if os.environ.get("FERLAB_UPDATE_DOCS"):
+        shutil.copy(screenshot(page, "dashboard-version"), DOCS / "dashboard-version.png")
