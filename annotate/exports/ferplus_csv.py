@@ -10,7 +10,9 @@ import csv
 import io
 from typing import BinaryIO, Iterable
 
-from annotate.exports.common import DATA_CARD_NAME, ExportInfo, ExportRow, ZipOut, fer2013_index, fer_usage, png_pixels, pixels_text
+from annotate.exports.common import (
+    DATA_CARD_NAME, ExportInfo, ExportRow, ZipOut, csv_line, fer2013_index, fer_usage, pixels_text, png_pixels,
+)
 from annotate.exports.fer2013_csv import CSV_NAME as PIXELS_NAME, HEADER as PIXELS_HEADER
 from ml.config import EXTRA_ANSWERS, FERPLUS_CLASSES, VOTE_NAMES
 
@@ -35,13 +37,12 @@ def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict
     counted = {label for _, label in COLUMN_LABELS}
     faces = no_votes = over_ten = uncounted = 0
     with ZipOut(out, date_time=info.date_time) as zf:
-        with zf.open(PIXELS_NAME) as member, io.TextIOWrapper(member, encoding="ascii", newline="") as text:
-            pixels_writer = csv.writer(text, lineterminator="\n")
-            pixels_writer.writerow(PIXELS_HEADER)
+        with zf.lines_member(PIXELS_NAME) as pixels:
+            pixels.write(csv_line(*PIXELS_HEADER))
             for row in rows:
                 usage = fer_usage(row.split)
                 emotion = fer2013_index(row.label)
-                pixels_writer.writerow(("" if emotion is None else emotion, pixels_text(png_pixels(row.png)), usage))
+                pixels.write(csv_line("" if emotion is None else emotion, pixels_text(png_pixels(row.png)), usage))
                 counts = [int(row.votes.get(label, 0)) for _, label in COLUMN_LABELS]
                 votes_writer.writerow((usage, image_name(faces), *counts))
                 total = sum(counts)

@@ -3,9 +3,12 @@ import csv
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 import zipfile
 from collections import Counter
+from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
@@ -27,6 +30,8 @@ from annotate.services.jobs import job_cancel, job_run
 from ml import faces
 from ml.config import FER2013_CLASSES
 from tests.annotate.exports_support import version_make
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -166,6 +171,28 @@ def test_a_versions_export_is_the_same_bytes_whenever_it_is_built_and_later_answ
 
 
 # --- the formats, read back as their users read them ---------------------------------------------------
+
+def test_the_writers_run_without_django():
+    """annotate.exports is plain Python over rows: a training script can write these files with no project set up."""
+    code = (
+        "import io, sys, zipfile\n"
+        "from annotate.exports import WRITER_MODULES, writer_for\n"
+        "from annotate.exports.common import ExportInfo, ExportRow\n"
+        "from tests.annotate.imports_support import crop_png\n"
+        "rows = [ExportRow(item_id=i, content_hash=str(i), png=crop_png(i), label='happiness', split='Training',"
+        " soft_label={'happiness': 1.0}, votes={'happiness': 2}, num_answers=2) for i in range(3)]\n"
+        "info = ExportInfo(name='n', title='t', version=1, sha256='0', labels=('neutral', 'happiness'),"
+        " soft_classes=('neutral', 'happiness'), data_card='# card')\n"
+        "for name in WRITER_MODULES:\n"
+        "    out = io.BytesIO()\n"
+        "    assert writer_for(name)(iter(rows), out, info=info)['faces'] == 3, name\n"
+        "    assert zipfile.ZipFile(out).testzip() is None\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework', 'celery')], 'Django imported'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
 
 def test_fer2013_csv_imported_into_a_new_project_gives_back_the_pixels_labels_and_splits(version, build, make_project, tmp_path):
     export = build(version, "fer2013-csv")
