@@ -53,7 +53,7 @@ def _export_view(request, export: Export | None, format: str) -> dict:
         return out
     job = export.job
     out.update(id=export.pk, job=job, status=job.status if job is not None else "not_requested")
-    if export_is_finished(export):
+    if export_is_finished(export=export):
         link, expires = export_download_link(export_id=export.pk, sha256=export.sha256)
         out.update(status="ready", file_name=export_file_name(export=export), size=export.size, sha256=export.sha256,
                    finished_at=export.finished_at, download_url=request.build_absolute_uri(link), download_expires_at=expires)

@@ -199,7 +199,7 @@ class ZipOut:
         info = zipfile.ZipInfo(name, date_time=self.date_time)
         info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
         if compress:
-            info._compresslevel = 1
+            info._compresslevel = 1  # the level a ZipInfo carries (no public name for it before Python 3.13)
         info.external_attr = 0o644 << 16
         return info
 

@@ -263,6 +263,16 @@ def _agreement(facts: _Facts) -> list[str]:
     return out
 
 
+def _probability_text(run) -> str:
+    """Where the run's model probabilities came from: out of sample, or (said plainly) in sample."""
+    source = (run.summary or {}).get("probability_source")
+    if isinstance(source, dict) and "source" in source:
+        return (f" (probabilities {source['source']}: {source.get('held_out_items', 0):,} faces scored by a model that never "
+                f"saw them, {source.get('crossval_items', 0):,} by cross-validation, {source.get('in_sample_items', 0):,} "
+                "in sample)")
+    return f" (probabilities: {run.probability_source})" if run.probability_source else ""
+
+
 def _labelling(facts: _Facts) -> list[str]:
     version, run = facts.version, facts.version.quality_run
     out = ["## Preprocessing, cleaning and labelling", "",
@@ -274,13 +284,12 @@ def _labelling(facts: _Facts) -> list[str]:
     if left:
         out += ["", "Left out by the policy: " + "; ".join(f"{n:,} {why}" for why, n in sorted(left.items(), key=lambda x: -x[1])) + "."]
     if run is not None:
-        model = run.model_version.name if run.model_version else "none"
-        source = (run.summary or {}).get("probability_source") or run.probability_source or "n/a"
+        model = f"model version `{run.model_version.name}`" if run.model_version else "no model version"
+        model += _probability_text(run)
         method = (run.summary or {}).get("consensus_method")
+        reviews = f"reviews up to id {version.review_watermark}" if version.review_watermark else "no reviews"
         out += ["", f"Quality run {run.pk} of {run.created_at:%Y-%m-%d} (answers up to id {version.annotation_watermark}): "
-                + (f"consensus by {method}, " if method else "") + f"model version `{model}` (probabilities: "
-                f"{source if isinstance(source, str) else json.dumps(source, sort_keys=True)}); reviews up to id "
-                f"{version.review_watermark}."]
+                + (f"consensus by {method}, " if method else "") + f"{model}; {reviews}."]
     out += [""] + _agreement(facts) + ["", "### Against the imported labels", ""]
     if not facts.reference_compared:
         out.append("No face of this version has an imported reference label.")

@@ -44,7 +44,8 @@ def export_file_name(*, export: Export) -> str:
     return f"{version.project.slug}-v{version.number}-{export.format}.zip"
 
 
-def export_is_finished(export: Export) -> bool:
+def export_is_finished(*, export: Export) -> bool:
+    """Whether the export's file is built and still in storage."""
     return bool(export.file) and default_storage.exists(export.file)
 
 
@@ -56,7 +57,7 @@ def export_request(*, version: DatasetVersion, format: str, created_by=None) -> 
     with transaction.atomic():
         export, _ = Export.objects.get_or_create(version=version, format=format)
         export = Export.objects.select_for_update(of=("self",)).select_related("job", "version__project").get(pk=export.pk)
-        if export_is_finished(export):
+        if export_is_finished(export=export):
             return export
         if export.job is not None and export.job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
             return export
@@ -128,7 +129,7 @@ def export_execute(*, job: Job) -> dict:
         pk=job.params["export"]).first()
     if export is None:
         raise ValueError(f"export {job.params['export']} no longer exists")
-    if export_is_finished(export):
+    if export_is_finished(export=export):
         return {"export": export.pk, "format": export.format, "file": export.file, "size": export.size,
                 "sha256": export.sha256, "reused": True}
     version = export.version

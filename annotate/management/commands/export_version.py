@@ -86,7 +86,7 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from None
         job = export.job
         try:
-            if not export_is_finished(export) and job is not None:
+            if not export_is_finished(export=export) and job is not None:
                 job_run(job_id=job.pk)  # nothing to do when a worker holds the job (or it ran on commit)
                 job.refresh_from_db()
                 while job.status not in JOB_FINISHED:
@@ -97,6 +97,6 @@ class Command(BaseCommand):
                 job_cancel(job=job)
             raise CommandError("Interrupted: the export job was cancelled.") from None
         export.refresh_from_db()
-        if not export_is_finished(export):
+        if not export_is_finished(export=export):
             raise CommandError(f"The export job {job.pk if job else '?'} {job.status if job else 'did not run'}: {job.error if job else ''}")
         return export
