@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 
 from annotate.exceptions import NotFound
-from annotate.models import Job, JobKind, JobStatus
+from annotate.models import Export, Job, JobKind, JobStatus
 
 
 def job_get(*, job_id: int) -> Job:
@@ -34,6 +34,11 @@ def job_output(*, job: Job) -> dict | None:
     if job.kind == JobKind.IMPORT:
         return {"label": f"{result.get('imported', 0)} faces imported, {result.get('skipped_count', 0)} skipped (report)",
                 "url": reverse("api-job", args=[job.pk])}
+    if job.kind == JobKind.EXPORT and result.get("export"):
+        export = Export.objects.filter(pk=result["export"]).values("version_id", "version__number", "format").first()
+        if export:
+            return {"label": f"{export['format']} of version {export['version__number']} ({result.get('size', 0) / 1e6:.1f} MB)",
+                    "url": reverse("project-version", args=[job.project_id, export["version_id"]])}
     if job.kind == JobKind.PRELABEL:
         return {"label": f"{result.get('scored', 0)} faces scored", "url": reverse("project-issues", args=[job.project_id])}
     return None

@@ -89,6 +89,10 @@ def test_a_lead_builds_an_export_watches_its_progress_and_downloads_it(page, liv
     page.wait_for_selector(bar)
     assert "queued" in page.inner_text("tr[data-format='fer2013-csv']")
     screenshot(page, "dashboard-version")
+    page.click("button[data-build='ferplus-csv']")
+    page.wait_for_selector("button[data-cancel='ferplus-csv']")
+    page.click("button[data-cancel='ferplus-csv']")  # a lead changes their mind: the queued job ends, nothing is built
+    page.wait_for_selector("tr[data-format='ferplus-csv'] >> text=cancelled")
     start_worker("default", name="exports")
     page.wait_for_selector("a[data-download='fer2013-csv']", timeout=60_000)
     with page.expect_download() as download:
@@ -106,5 +110,6 @@ def test_a_lead_builds_an_export_watches_its_progress_and_downloads_it(page, liv
     lines = csv_text.strip().splitlines()
     fer2013_faces = version.entries.exclude(label="contempt").count()
     assert lines[0].startswith("emotion,pixels,Usage") and len(lines) - 1 == fer2013_faces
+    assert version.exports.get(format="ferplus-csv").file == ""  # the cancelled one was never built
     if os.environ.get("FERLAB_UPDATE_DOCS"):
         shutil.copy(screenshot(page, "dashboard-version"), DOCS / "dashboard-version.png")

@@ -54,6 +54,15 @@ function row([format, label, what], exp) {
   } else if (LIVE.has(state.status)) {
     cell.append(h("div", { class: "progress", role: "progressbar", "aria-label": `${label} export`, "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": Math.round(share * 100) },
       h("span", { style: `width:${(share * 100).toFixed(1)}%` })), h("span", { class: "muted small" }, ` ${state.stage || state.status}`));
+    if (exp.job && !exp.job.cancel_requested_at) {
+      const cancel = h("button", { type: "button", class: "button small", "data-cancel": format }, "Cancel");
+      cancel.addEventListener("click", async () => {
+        cancel.disabled = true;
+        try { await api(`/api/jobs/${exp.job.id}/cancel/`, { method: "POST" }); } catch (e) { toast(e.message, "bad"); }
+        refresh();
+      });
+      cell.append(" ", cancel);
+    }
   } else {
     const button = h("button", { type: "button", class: "button small", "data-build": format }, state.status === "failed" ? "Build again" : "Build");
     button.addEventListener("click", () => build(format, button));
