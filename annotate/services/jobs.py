@@ -127,11 +127,14 @@ def job_claim(*, job_id: int, worker: str = "") -> Job | None:
         if job is None or job.status in JOB_FINISHED:
             return None
         now = timezone.now()
-        if job.cancel_requested_at is not None:
-            _finish(job=job, status=JobStatus.CANCELLED, stage="cancelled before it started")
-            return None
         fresh = job.heartbeat_at is not None and job.heartbeat_at > now - STALE_AFTER
         if job.status == JobStatus.RUNNING and fresh:
+            return None  # a live attempt holds it (and stops at its next progress point if it was cancelled)
+        if job.cancel_requested_at is not None:  # cancelled while queued, or while its dead worker held it
+            if job.status == JobStatus.RUNNING:
+                _cancelled(job=job, spec=JOB_KINDS[job.kind])
+            else:
+                _finish(job=job, status=JobStatus.CANCELLED, stage="cancelled before it started")
             return None
         resumed = job.attempts > 0
         job.status, job.error = JobStatus.RUNNING, ""

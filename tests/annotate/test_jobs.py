@@ -259,3 +259,26 @@ def test_a_failing_executor_is_recorded_not_raised(make_project, run_on_commit, 
     monkeypatch.setattr(engine, "ping_execute", broken)
     job = run_on_commit(lambda: job_enqueue(kind=JobKind.PING, project=project, created_by=lead))
     assert job.status == JobStatus.FAILED and job.error == "RuntimeError: the model file is corrupt" and job.finished_at
+
+
+def test_a_redelivered_task_leaves_a_live_cancelled_job_to_its_worker_and_ends_a_dead_ones(make_project, monkeypatch):
+    project, lead, _ = make_project(annotators=0)
+    live, dead = _running(project, beat_minutes_ago=0), _running(project, beat_minutes_ago=10)
+    Job.objects.filter(pk__in=[live.pk, dead.pk]).update(cancel_requested_at=timezone.now())
+    cleaned = []
+    monkeypatch.setitem(engine.JOB_KINDS, JobKind.PING, engine.JobKindSpec("annotate.services.jobs.ping_execute", "default",
+                                                                          cleanup="tests.annotate.test_jobs.record_cleanup"))
+    monkeypatch.setattr("tests.annotate.test_jobs.CLEANED", cleaned)
+    assert job_claim(job_id=live.pk) is None and job_claim(job_id=dead.pk) is None
+    live.refresh_from_db()
+    dead.refresh_from_db()
+    assert live.status == JobStatus.RUNNING  # its worker stops at the next progress point and cleans up itself
+    assert dead.status == JobStatus.CANCELLED and cleaned == [dead.pk]
+
+
+CLEANED: list = []
+
+
+def record_cleanup(*, job):
+    CLEANED.append(job.pk)
+    return {"removed": 0}
