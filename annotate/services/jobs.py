@@ -28,13 +28,16 @@ from annotate.services.job_kinds import JOB_KINDS, JobKindSpec
 logger = logging.getLogger(__name__)
 
 JOB_TASK = "annotate.tasks.job_run"
-# A running job whose heartbeat is older than this is taken to be dead (its worker was killed or lost).
-STALE_AFTER = timedelta(minutes=5)
+# A running job whose heartbeat is older than this is taken to be dead (its worker was killed or lost); with
+# the sweep every 30 s, a dead worker's job is resumed within two minutes of its last beat.
+STALE_AFTER = timedelta(seconds=90)
 # The heartbeat thread beats this often while an executor runs, whatever the executor is doing.
-HEARTBEAT_SECONDS = 30.0
+HEARTBEAT_SECONDS = 20.0
 # A job whose workers died this many times is failed instead of being resumed again.
 MAX_ATTEMPTS = 3
 DATABASE_ERRORS = (OperationalError, InterfaceError)
+# The stage of a queued job whose task could not reach the broker yet (the sweep sends it again).
+STAGE_UNSENT = "waiting for the broker: sent as soon as it answers"
 
 
 class JobCancelled(Exception):
@@ -106,12 +109,27 @@ def job_run_here(*, kind: str, project: Project | None, params: dict | None = No
     return job
 
 
-def job_send(*, job: Job) -> None:
-    """Send the one task by name (services never import task modules); in-process when there is no broker."""
+def job_send(*, job: Job) -> bool:
+    """Send the one task by name (services never import task modules); in-process when there is no broker.
+
+    With the broker unreachable the job stays queued, marked STAGE_UNSENT, and the sweep sends it again
+    once the broker answers: the request that started it still succeeds and nothing is lost or stuck.
+    """
     from celery import current_app
+    from kombu.exceptions import OperationalError as BrokerUnavailable
 
     current_app.loader.import_default_modules()  # registers the tasks, so an eager app runs them here
-    current_app.signature(JOB_TASK, args=[job.pk], queue=job.queue).apply_async()
+    try:
+        current_app.signature(JOB_TASK, args=[job.pk], queue=job.queue).apply_async()
+    except (BrokerUnavailable, ConnectionError) as exc:
+        logger.warning("job %s not sent, the broker is unreachable (%s); the sweep sends it again", job.pk, exc)
+        Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(stage=STAGE_UNSENT)
+        job.stage = STAGE_UNSENT
+        return False
+    if job.stage == STAGE_UNSENT:
+        Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED, stage=STAGE_UNSENT).update(stage="")
+        job.stage = ""
+    return True
 
 
 # --- run --------------------------------------------------------------------------------------------------
@@ -306,12 +324,15 @@ def job_cancel(*, job: Job, cancelled_by=None) -> Job:
 
 
 def jobs_sweep(*, now=None) -> dict:
-    """Periodic: resume jobs whose worker died (stale heartbeat), finish the cancelled ones, fail the hopeless.
+    """Periodic: send jobs the broker missed, resume jobs whose worker died (stale heartbeat), finish the
+    cancelled ones, fail the hopeless.
 
     A job is sent again (queued, the next attempt claims it) until MAX_ATTEMPTS attempts have died.
     """
     now = now or timezone.now()
-    counts = {"resumed": 0, "cancelled": 0, "failed": 0}
+    counts = {"sent": 0, "resumed": 0, "cancelled": 0, "failed": 0}
+    for job in Job.objects.filter(status=JobStatus.QUEUED, stage=STAGE_UNSENT).order_by("id"):
+        counts["sent"] += job_send(job=job)
     stale = list(Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER).values_list("pk", flat=True))
     for job_id in stale:
         with transaction.atomic():

@@ -155,7 +155,7 @@ FERLAB_JOB_QUEUES = {"default": "default", "ml": "ml"}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE = {
     "reanalyse-projects": {"task": "annotate.tasks.projects_reanalyse", "schedule": 300.0},
-    "sweep-jobs": {"task": "annotate.tasks.jobs_sweep", "schedule": 60.0},
+    "sweep-jobs": {"task": "annotate.tasks.jobs_sweep", "schedule": 30.0},
 }
 
 FERLAB_MODEL_PATH = env.MODEL_PATH

@@ -204,7 +204,7 @@ def test_the_sweep_resumes_a_dead_workers_job_which_then_completes(make_project,
     project, lead, _ = make_project(annotators=0)
     dead, alive = _running(project), _running(project, beat_minutes_ago=1)
     with django_capture_on_commit_callbacks(execute=True):
-        assert jobs_sweep() == {"resumed": 1, "cancelled": 0, "failed": 0}
+        assert jobs_sweep() == {"sent": 0, "resumed": 1, "cancelled": 0, "failed": 0}
     dead.refresh_from_db()
     alive.refresh_from_db()
     assert dead.status == JobStatus.SUCCEEDED and dead.attempts == 2 and dead.result["attempt"] == 2
@@ -216,7 +216,7 @@ def test_the_sweep_fails_a_job_whose_workers_died_too_often_and_finishes_cancell
     hopeless = _running(project, attempts=engine.MAX_ATTEMPTS)
     cancelled = _running(project)
     Job.objects.filter(pk=cancelled.pk).update(cancel_requested_at=timezone.now() - timedelta(minutes=9))
-    assert jobs_sweep() == {"resumed": 0, "cancelled": 1, "failed": 1}
+    assert jobs_sweep() == {"sent": 0, "resumed": 0, "cancelled": 1, "failed": 1}
     hopeless.refresh_from_db()
     cancelled.refresh_from_db()
     assert hopeless.status == JobStatus.FAILED and "3 times" in hopeless.error
@@ -282,3 +282,32 @@ CLEANED: list = []
 def record_cleanup(*, job):
     CLEANED.append(job.pk)
     return {"removed": 0}
+
+
+def test_with_the_broker_down_a_job_is_queued_durably_and_the_sweep_sends_it_later(make_project, api_client, monkeypatch,
+                                                                                     django_capture_on_commit_callbacks):
+    from celery.canvas import Signature
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
+    project, lead, _ = make_project(annotators=0)
+    real = Signature.apply_async
+
+    def refused(self, *args, **kwargs):
+        raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(Signature, "apply_async", refused)
+    api_client.force_authenticate(lead)
+    upload = SimpleUploadedFile("fer2013.csv", (SAMPLE / "fer2013_sample.csv").read_bytes()[:20_000])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(f"/api/projects/{project.pk}/imports/", {"file": upload}, format="multipart")
+    assert response.status_code == 202, response.content  # not a 500: the job is kept and said to be waiting
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.QUEUED and job.stage == engine.STAGE_UNSENT
+    assert default_storage.exists(job.params["upload"])  # the upload waits with its job
+    assert jobs_sweep()["sent"] == 0  # still down: nothing changes
+    monkeypatch.setattr(Signature, "apply_async", real)  # the broker is back
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_sweep()["sent"] == 1
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.result["imported"] > 0
+    assert not default_storage.exists(job.params["upload"])

@@ -124,9 +124,9 @@ def test_a_worker_killed_mid_run_is_resumed_by_the_sweep_and_completes(celery_wo
     assert not QualityItemResult.objects.exists() and set(Item.objects.values_list("priority", flat=True)) == {0.0}
 
     celery_worker.start()
-    assert jobs_sweep(now=timezone.now()) == {"resumed": 0, "cancelled": 0, "failed": 0}  # the heartbeat is fresh
+    assert jobs_sweep(now=timezone.now()) == {"sent": 0, "resumed": 0, "cancelled": 0, "failed": 0}  # the heartbeat is fresh
     with transaction.atomic():
-        counts = jobs_sweep(now=timezone.now() + timedelta(minutes=10))
+        counts = jobs_sweep(now=timezone.now() + timedelta(seconds=100))  # 90 s after its last beat: taken for dead
     assert counts["resumed"] == 1
     job = _wait(job, celery_worker, until=(JobStatus.SUCCEEDED, JobStatus.FAILED), attempts=2)
     assert job.status == JobStatus.SUCCEEDED and job.attempts == 2, job.error
