@@ -14,8 +14,8 @@ from ml import faces
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # one image file or archive member
 MAX_ARCHIVE_BYTES = 4 * 1024 ** 3  # all members of one zip, uncompressed
-MAX_MEMBERS = 200_000
-MAX_RATIO = 200  # uncompressed/compressed: photos compress ~1-3x; a bomb compresses ~1000x
+MAX_MEMBERS = 200_000  # entries of one zip (files and folders), counted before its directory is parsed
+MAX_RATIO = 200  # uncompressed/compressed, for every member: photos compress ~1-3x; a bomb compresses ~1000x
 SYSTEM_NAMES = {"thumbs.db", "desktop.ini"}
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 
@@ -60,13 +60,25 @@ def _is_system(parts: tuple[str, ...]) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts) or parts[-1].lower() in SYSTEM_NAMES
 
 
+class ArchiveRefused(zipfile.BadZipFile):
+    """The archive as a whole is refused before any member is read; the import reports it as its error."""
+
+
+def _declared_members(path: str) -> int | None:
+    """The member count in the zip's end record, read without parsing the central directory (which
+    costs ~1 kB of memory per member, so a zip of millions of empty members would be a bomb by itself)."""
+    with open(path, "rb") as fh:
+        end = zipfile._EndRecData(fh)  # private but stable since Python 2; handles zip64 end records
+    return end[zipfile._ECD_ENTRIES_TOTAL] if end else None
+
+
 def zip_entries(path: str, report: ImportReport) -> tuple[int, Iterator[Entry]]:
     """Members of a zip, read in memory one at a time with size caps; never extracted to disk."""
+    declared = _declared_members(path)
+    if declared is not None and declared > MAX_MEMBERS:
+        raise ArchiveRefused(f"the archive has {declared:,} members; at most {MAX_MEMBERS:,} are read: split it into smaller archives")
     archive = zipfile.ZipFile(path)  # BadZipFile propagates: the whole file is unusable
     infos = [i for i in archive.infolist() if not i.is_dir()]
-    if len(infos) > MAX_MEMBERS:
-        report.notes.append(f"the archive has {len(infos)} files; only the first {MAX_MEMBERS} are read")
-        infos = infos[:MAX_MEMBERS]
 
     def entries() -> Iterator[Entry]:
         total = 0
@@ -84,7 +96,8 @@ def zip_entries(path: str, report: ImportReport) -> tuple[int, Iterator[Entry]]:
                 if info.file_size > MAX_FILE_BYTES:
                     yield Entry(where, parts, refused=("too_large", f"{info.file_size:,} bytes uncompressed, above {MAX_FILE_BYTES:,}"))
                     continue
-                if info.compress_size and info.file_size > 1024 * 1024 and info.file_size / info.compress_size > MAX_RATIO:
+                # Every member, however small: 1,500 members of 1 MB of zeros are 1.5 GB from a 1.6 MB zip.
+                if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
                     yield Entry(where, parts, refused=("zip_bomb", f"compression ratio {info.file_size // info.compress_size}:1 (zip bomb?)"))
                     continue
                 if total + info.file_size > MAX_ARCHIVE_BYTES:

@@ -1,6 +1,9 @@
 """Image folders and zips: detection and crops, class folders, hostile archives, nothing written outside MEDIA_ROOT."""
 import io
 import os
+import struct
+import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -163,8 +166,60 @@ def test_archive_member_count_and_total_size_are_capped(make_project, tmp_path, 
     archive = make_zip(tmp_path / "a.zip", {f"f{i}.png": crop_png(i) for i in range(4)})
     monkeypatch.setattr(imports_images, "MAX_MEMBERS", 3)
     report = items_import(project=project, path=str(archive), cropped=True)
-    assert report.imported == 3 and any("only the first 3" in note for note in report.notes)
-    monkeypatch.setattr(imports_images, "MAX_MEMBERS", 100)
+    assert not report.ok and report.imported == 0 and report.seen == 0
+    assert "4 members" in report.error and "at most 3" in report.error and "split it" in report.error
+    assert not Item.objects.filter(project=project).exists()
+    monkeypatch.setattr(imports_images, "MAX_MEMBERS", 4)
     monkeypatch.setattr(imports_images, "MAX_ARCHIVE_BYTES", len(crop_png(0)) * 5 // 2)
     report = items_import(project=project, path=str(archive), cropped=True)
-    assert report.counts["duplicates"] == 2 and [e["code"] for e in report.skipped] == ["archive_too_large"] * 2
+    assert report.imported == 2 and [e["code"] for e in report.skipped] == ["archive_too_large"] * 2
+    reasons = [e["reason"] for e in report.skipped]
+    assert all("exceeds" in r and "uncompressed" in r for r in reasons)
+
+def deflated_zip(path: Path, names: list[str], data: bytes) -> Path:
+    """A zip whose members all hold `data`, deflated once: zipfile would recompress each member (seconds for 1.5 GB)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = compressor.compress(data) + compressor.flush()
+    crc, local, central = zlib.crc32(data), bytearray(), bytearray()
+    for name in names:
+        raw = name.encode()
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crc, len(packed), len(data),
+                               len(raw), 0, 0, 0, 0, 0, len(local)) + raw
+        local += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(packed), len(data), len(raw), 0) + raw + packed
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(names), len(names), len(central), len(local), 0)
+    path.write_bytes(bytes(local + central + end))
+    return path
+
+
+def test_small_members_with_a_bomb_ratio_are_refused_unread_and_the_faces_beside_them_imported(make_project, tmp_path, monkeypatch):
+    import zipfile
+
+    project, _, _ = make_project()
+    bombs = deflated_zip(tmp_path / "bombs.zip", [f"train/happy/z{i}.png" for i in range(20)], bytes(256 * 1024))
+    archive = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(bombs) as src, zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        dst.writestr("train/happy/face.png", crop_png(3))
+        dst.writestr("train/sad/small.txt", bytes(16 * 1024))  # 16 kB of zeros deflate ~500:1
+    opened = []
+    real_open = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, name, *a, **kw: opened.append(getattr(name, "filename", name)) or real_open(self, name, *a, **kw))
+    report = items_import(project=project, path=str(archive), cropped=True)
+    assert report.ok and report.imported == 1 and report.seen == 22, report.as_dict()
+    assert Item.objects.get(project=project).reference_label == "happiness"
+    assert [e["code"] for e in report.skipped] == ["zip_bomb"] * 21
+    assert all("compression ratio" in e["reason"] for e in report.skipped)
+    assert opened == ["train/happy/face.png"]  # the refused members were never inflated
+
+
+def test_the_default_caps_refuse_a_1500_member_zero_bomb_quickly(make_project, tmp_path):
+    project, _, _ = make_project()
+    archive = deflated_zip(tmp_path / "bomb.zip", [f"z{i}.jpg" for i in range(1500)], bytes(1024 * 1024))
+    assert archive.stat().st_size < 2 * 1024 * 1024  # 1.5 GB uncompressed
+    started = time.monotonic()
+    report = items_import(project=project, path=str(archive))
+    seconds = time.monotonic() - started
+    assert report.counts["skipped"] == 1500 and {e["code"] for e in report.skipped} == {"zip_bomb"}
+    assert not report.ok and report.imported == 0
+    assert seconds < 2, f"{seconds:.2f} s"
