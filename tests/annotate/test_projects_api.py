@@ -1,10 +1,12 @@
 """Projects API and item images: members see their projects, nobody else does."""
+import uuid
+
 import pytest
 from django.core import signing
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from annotate.models import Role
+from annotate.models import Annotation, Role
 
 pytestmark = pytest.mark.django_db
 
@@ -67,8 +69,34 @@ def test_schema_and_docs_render(client, make_user):
     assert client.get("/api/docs/").status_code == 200
 
 
-def test_health_check(client):
-    assert client.get("/healthz").json() == {"status": "ok"}
+def test_health_check_reports_each_dependency(client, settings):
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok" and body["database"] == "ok" and body["cache"] in ("ok", "local")
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there: the broker is down
+    settings.CACHES = {"default": {"BACKEND": "server.cache.PooledRedisCache", "LOCATION": "redis://127.0.0.1:1/1"}}
+    response = client.get("/healthz")
+    assert response.status_code == 200  # labelling only needs the database
+    assert response.json() == {"status": "degraded", "database": "ok", "broker": "down", "cache": "down"}
+
+
+def test_sign_in_and_labelling_work_with_redis_down(client, settings, make_project, make_items):
+    """Sessions are cached_db: with the cache unreachable they are read from and written to the database."""
+    settings.CACHES = {"default": {"BACKEND": "server.cache.PooledRedisCache", "LOCATION": "redis://127.0.0.1:1/1"}}
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    project, lead, (annotator,) = make_project(annotators=1)
+    make_items(project, 3)
+    response = client.post("/accounts/login/", {"username": annotator.username, "password": "pw-ferlab-123"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get(f"/projects/{project.pk}/label/").status_code == 200
+    lease = client.post(f"/api/projects/{project.pk}/next/", {}, content_type="application/json")
+    assert lease.status_code == 200 and lease.json()["assignments"], lease.content
+    assignment = lease.json()["assignments"][0]["assignment"]
+    answer = {"assignment": assignment, "client_id": str(uuid.uuid4()), "label": "happiness"}
+    assert client.post("/api/annotations/", answer, content_type="application/json").status_code in (200, 201)
+    assert Annotation.objects.filter(annotator=annotator, label="happiness").count() == 1
+    client.post("/accounts/logout/")
+    assert client.get(f"/projects/{project.pk}/label/").status_code == 302  # signed out, on the database alone
 
 
 def test_signed_face_links_serve_the_crop_and_refuse_forged_or_expired_tokens(client, make_project, make_items, monkeypatch):
