@@ -4,7 +4,7 @@ import dj_database_url
 from server.settings import env
 
 BASE_DIR = env.BASE_DIR
-SECRET_KEY = env.SECRET_KEY or "ferlab-insecure-development-key-do-not-use-in-production"
+SECRET_KEY = env.SECRET_KEY or env.DEVELOPMENT_SECRET_KEY
 DEBUG = env.DEBUG
 ALLOWED_HOSTS = env.ALLOWED_HOSTS
 CSRF_TRUSTED_ORIGINS = env.CSRF_TRUSTED_ORIGINS

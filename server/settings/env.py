@@ -25,6 +25,25 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+DEVELOPMENT_SECRET_KEY = "ferlab-insecure-development-key-do-not-use-in-production"
+# Words that mark a key copied from an example or a tutorial rather than generated.
+PLACEHOLDER_WORDS = ("insecure", "changeme", "change-me", "change_me", "replace-me", "replaceme", "your-secret", "secret-key", "example")
+
+
+def secret_key_weakness(*, key: str | None) -> str | None:
+    """Why `key` is unfit to sign sessions and links in production, or None.
+
+    The length and distinct-character floor are Django's own deployment check (security.W009),
+    enforced at start-up so that a weak key stops the server instead of printing a warning.
+    """
+    if not key or len(key) < 50:
+        return "must be set to a random string of at least 50 characters"
+    if len(set(key)) < 5:
+        return f"has only {len(set(key))} distinct characters; generate a random one (at least 5 distinct characters)"
+    lowered = key.lower()
+    if key == DEVELOPMENT_SECRET_KEY or lowered.startswith("django-insecure-") or any(w in lowered for w in PLACEHOLDER_WORDS):
+        return "is a placeholder from an example, not a generated key; generate a random one"
+    return None
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])

@@ -75,3 +75,60 @@ def test_the_redis_cache_reuses_one_client_per_pool():
     assert cache._cache.get_client() is cache._cache.get_client(write=True)  # one server: one pool, one client
     cache.delete("k")
     assert cache.get("k") is None
+
+
+def compose_default(name: str) -> str:
+    """The value compose gives `name` when .env leaves it unset (`${NAME:-default}`)."""
+    import re
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    return re.search(rf"\b{name}: \$\{{{name}:-([^}}]*)\}}", text).group(1)
+
+
+def test_the_compose_healthcheck_passes_under_the_production_defaults(tmp_path):
+    import json
+    import re
+
+    import yaml
+
+    check = " ".join(yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["healthcheck"]["test"])
+    url = re.search(r"http://([^/']+)(/[^']*)", check)
+    host, path = url.group(1), url.group(2)
+    code = (
+        "import django, json; django.setup(); from django.test import Client; client = Client(); "
+        f"health = client.get({path!r}, HTTP_HOST={host!r}); page = client.get('/', HTTP_HOST={host!r}); "
+        "print(json.dumps([health.status_code, health.content.decode(), page.status_code, page.get('Location')]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL") and not k.startswith("DJANGO_")}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "server.settings.production", "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+        "DJANGO_ALLOWED_HOSTS": compose_default("DJANGO_ALLOWED_HOSTS"),
+        "DJANGO_SECURE_SSL_REDIRECT": compose_default("DJANGO_SECURE_SSL_REDIRECT"), "FERLAB_VAR_DIR": str(tmp_path),
+    })
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    health_status, health_body, page_status, page_location = json.loads(result.stdout.strip().splitlines()[-1])
+    assert health_status == 200 and json.loads(health_body)["status"] == "ok", health_body
+    assert page_status == 301 and page_location.startswith("https://")  # every other page still goes to https
+
+
+@pytest.mark.parametrize("key, why", [
+    ("a" * 60, "distinct characters"),
+    ("abcd" * 15, "distinct characters"),
+    ("ferlab-insecure-development-key-do-not-use-in-production", "placeholder"),
+    ("django-insecure-" + "k3q9x7v2m5p8w1z4" * 3, "placeholder"),
+    ("changeme-" + secrets.token_hex(30), "placeholder"),
+    (secrets.token_urlsafe(20), "at least 50 characters"),
+])
+def test_production_refuses_a_weak_secret_key(key, why):
+    from server.settings.env import secret_key_weakness
+
+    assert why in secret_key_weakness(key=key)
+    assert secret_key_weakness(key=secrets.token_urlsafe(64)) is None
+    assert secret_key_weakness(key=None) and secret_key_weakness(key="")
+
+
+def test_production_settings_stop_on_a_repeated_character_key():
+    result = run_django("check", env_extra={"DJANGO_SETTINGS_MODULE": "server.settings.production", "DJANGO_SECRET_KEY": "a" * 60})
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr and "distinct characters" in result.stderr
