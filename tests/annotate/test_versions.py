@@ -183,3 +183,21 @@ def test_freeze_version_command_prints_the_id_and_hash(seeded, capsys):
     out = capsys.readouterr().out
     version = DatasetVersion.objects.get()
     assert f"id {version.pk}" in out and f"sha256 {version.sha256}" in out
+
+
+def test_version_pages_are_for_the_projects_leads_only(seeded, client, make_project):
+    from annotate.models import Role
+    from annotate.services.projects import membership_set
+
+    project, lead, people, items, run = seeded
+    version, _ = version_freeze(project=project)
+    other, other_lead, _ = make_project(annotators=0)
+    membership_set(project=other, user=lead, role=Role.LEAD)  # leads both: still no version 1 of `other` here
+    client.force_login(lead)
+    for path in ("versions/", f"versions/{version.pk}/", f"versions/{version.pk}/diff/"):
+        assert client.get(f"/projects/{project.pk}/{path}").status_code == 200, path
+    assert client.get(f"/projects/{other.pk}/versions/{version.pk}/").status_code == 404  # not the version's project
+    client.force_login(people[0])
+    assert client.get(f"/projects/{project.pk}/versions/{version.pk}/").status_code == 403
+    client.force_login(other_lead)
+    assert client.get(f"/projects/{project.pk}/versions/{version.pk}/").status_code == 404

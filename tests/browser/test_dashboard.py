@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 FERPLUS = Path("/work/shared/datasets/fer2013_ferplus_trainval.npz")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = ["", "issues/", "annotators/", "agreement/", "jobs/"]
+PAGES = ["", "issues/", "annotators/", "agreement/", "jobs/", "versions/"]
 
 
 def wait_ready(page):
@@ -154,7 +154,7 @@ def test_annotators_get_403_on_every_lead_page_and_endpoint(page, live_server, l
         assert response.status == 403, path
         assert "Not allowed" in page.locator("h1").inner_text()
     api = f"{live_server.url}/api/projects/{project.pk}/"
-    for path in ["overview/", "answers-per-hour/", "issues/", "annotators/", "agreement/", "jobs/",
+    for path in ["overview/", "answers-per-hour/", "issues/", "annotators/", "agreement/", "jobs/", "versions/",
                  f"annotators/{people[0].pk}/confusion/", f"items/{items[0].pk}/reviews/", f"items/{items[0].pk}/answers/"]:
         assert page.request.get(api + path).status == 403, path
     token = page.context.cookies()
