@@ -65,13 +65,14 @@ def test_a_lead_freezes_a_version_from_the_page_and_reads_its_diff(page, live_se
     row.click()
     page.wait_for_function("[...document.querySelectorAll('#faces img.face')].every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator("#faces img.face").count() == 1
-    shot = screenshot(page, "dashboard-version-diff")
-    if os.environ.get("FERLAB_UPDATE_DOCS"):
-        shutil.copy(shot, DOCS / "dashboard-version-diff.png")
+    screenshot(page, "dashboard-version-diff")  # the seeded faces are noise: not for the README
     page.goto(f"{live_server.url}/projects/{project.pk}/versions/")
     page.wait_for_selector("#versions-table tr[data-version]")
+    page.wait_for_selector("#preview-faces")
     assert page.locator("#versions-table tr[data-version]").count() == 2
-    screenshot(page, "dashboard-versions")
+    shot = screenshot(page, "dashboard-versions")
+    if os.environ.get("FERLAB_UPDATE_DOCS"):
+        shutil.copy(shot, DOCS / "dashboard-versions.png")
 
 
 @pytest.mark.worker
@@ -111,5 +112,6 @@ def test_a_lead_builds_an_export_watches_its_progress_and_downloads_it(page, liv
     fer2013_faces = version.entries.exclude(label="contempt").count()
     assert lines[0].startswith("emotion,pixels,Usage") and len(lines) - 1 == fer2013_faces
     assert version.exports.get(format="ferplus-csv").file == ""  # the cancelled one was never built
+    page.wait_for_selector("a[data-download='fer2013-csv']")
     if os.environ.get("FERLAB_UPDATE_DOCS"):
         shutil.copy(screenshot(page, "dashboard-version"), DOCS / "dashboard-version.png")
