@@ -29,3 +29,13 @@ def child_rows_insert_orm(*, model: type[Model], parent: str, parent_id: int, ro
     statement. The portable twin of `child_rows_insert_postgres`."""
     attname = model._meta.get_field(parent).attname
     model.objects.bulk_create([model(**{attname: parent_id}, **row) for row in rows], batch_size=batch_size)
+
+
+def child_rows_insert(*, model: type[Model], parent: str, parent_id: int, rows: list[dict], batch_size: int) -> None:
+    """The caller's one choice between the two: COPY where the fast paths run, bulk_create elsewhere."""
+    from annotate import fastpaths
+
+    if fastpaths.enabled():
+        child_rows_insert_postgres(model=model, parent=parent, parent_id=parent_id, rows=rows)
+    else:
+        child_rows_insert_orm(model=model, parent=parent, parent_id=parent_id, rows=rows, batch_size=batch_size)

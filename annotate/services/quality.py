@@ -23,7 +23,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from annotate import fastpaths
-from annotate.fastpaths.child_rows import child_rows_insert_orm, child_rows_insert_postgres
+from annotate.fastpaths.child_rows import child_rows_insert
 from annotate.fastpaths.priorities import priorities_write_orm, priorities_write_postgres
 from annotate.models import (
     Annotation, Item, Job, JobKind, JobStatus, Project, QualityAnnotatorResult, QualityItemResult, QualityRun,
@@ -202,10 +202,7 @@ def _results_write(*, job, project, model_version, inputs, result, probs, summar
 
 def _item_results_insert(*, run: QualityRun, rows: list[dict]) -> None:
     """Insert a run's item rows: by COPY on PostgreSQL, bulk_create elsewhere (annotate.fastpaths.child_rows)."""
-    if fastpaths.enabled():
-        child_rows_insert_postgres(model=QualityItemResult, parent="run", parent_id=run.pk, rows=rows)
-    else:
-        child_rows_insert_orm(model=QualityItemResult, parent="run", parent_id=run.pk, rows=rows, batch_size=WRITE_BATCH)
+    child_rows_insert(model=QualityItemResult, parent="run", parent_id=run.pk, rows=rows, batch_size=WRITE_BATCH)
 
 
 def _priorities_write(*, project: Project, item_ids: np.ndarray, priority: np.ndarray) -> None:
