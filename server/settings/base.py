@@ -19,6 +19,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's scripts and styles, served by the app (the docs work offline)
     "annotate",
 ]
 
@@ -137,6 +138,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Facial-expression dataset curation: import, annotate, audit, curate.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: without a broker, tasks run in-process (eagerly) so the embedded setup needs nothing.

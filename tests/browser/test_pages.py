@@ -21,3 +21,20 @@ def test_wrong_password_is_refused(page, live_server, make_user):
     page.fill("input[name=password]", "wrong")
     page.click("button[type=submit]")
     assert "do not match" in page.locator(".error").inner_text()
+
+
+def test_the_api_docs_page_draws_with_no_other_origin(page, live_server, login, make_user):
+    """Swagger UI's scripts and styles come from the app: with every other origin refused, the docs still draw."""
+    outside = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(live_server.url):
+            return route.continue_()
+        outside.append(route.request.url)
+        return route.abort()
+
+    page.route("**/*", only_this_server)
+    login(page, make_user().username)
+    page.goto(f"{live_server.url}/api/docs/")
+    page.wait_for_selector(".swagger-ui .opblock-tag", timeout=15_000)
+    assert not outside
