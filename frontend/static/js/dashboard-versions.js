@@ -14,7 +14,7 @@ checks(document.getElementById("exclude-labels"), "exclude_labels", config.label
 checks(document.getElementById("exclude-flags"), "exclude_flags", config.flags, []);
 if (!config.flags.length) document.getElementById("exclude-flags").append(h("span", { class: "muted" }, "the project has no flags"));
 
-export function policyOf(f) {
+function policyOf(f) {
   const data = new FormData(f);
   const policy = {
     min_answers: Number(data.get("min_answers") || 0),
