@@ -1,4 +1,4 @@
-"""Pages: the lead's dashboard (overview, label issues, annotators, agreement, versions, jobs); data comes over the API."""
+"""Pages: the lead's dashboard (overview, label issues, annotators, agreement, versions, models, jobs); data comes over the API."""
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
@@ -14,7 +14,8 @@ from annotate.selectors.quality import quality_run_latest
 
 TABS = (
     ("overview", "project-overview"), ("issues", "project-issues"), ("annotators", "project-annotators"),
-    ("agreement", "project-agreement"), ("versions", "project-versions"), ("jobs", "project-jobs"),
+    ("agreement", "project-agreement"), ("versions", "project-versions"), ("models", "project-models"),
+    ("jobs", "project-jobs"),
 )
 
 
@@ -100,6 +101,18 @@ def project_version_diff(request, project, version_id: int):
     return {"version": version, "config": {"version": version.pk, "against": int(against) if against.isdigit() else None}}
 
 
+@lead_page("models")
+def project_models(request, project):
+    job = request.GET.get("job", "")
+    return {"config": {"job": int(job) if job.isdigit() else None}}
+
+
+@lead_page("models", template="models_compare")
+def project_models_compare(request, project):
+    a, b = request.GET.get("a", ""), request.GET.get("b", "")
+    return {"config": {"a": int(a) if a.isdigit() else None, "b": int(b) if b.isdigit() else None}}
+
+
 urlpatterns = [
     path("projects/<int:project_id>/", project_overview, name="project-overview"),
     path("projects/<int:project_id>/issues/", project_issues, name="project-issues"),
@@ -109,4 +122,6 @@ urlpatterns = [
     path("projects/<int:project_id>/versions/", project_versions, name="project-versions"),
     path("projects/<int:project_id>/versions/<int:version_id>/", project_version, name="project-version"),
     path("projects/<int:project_id>/versions/<int:version_id>/diff/", project_version_diff, name="project-version-diff"),
+    path("projects/<int:project_id>/models/", project_models, name="project-models"),
+    path("projects/<int:project_id>/models/compare/", project_models_compare, name="project-models-compare"),
 ]

@@ -170,3 +170,19 @@ export function heatmap(container, { rows, cols, matrix, rowTitle = "consensus",
   });
   container.replaceChildren(svg);
 }
+
+// A line without axes for a table cell: one point per value (nulls skipped), the last one marked.
+export function sparkline(values, { width = 96, height = 26, color = "#3056d3", label = "sparkline", lo = null, hi = null } = {}) {
+  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "sparkline", role: "img", "aria-label": label });
+  const pts = values.map((y, x) => ({ x, y })).filter((p) => p.y !== null && p.y !== undefined);
+  svg.dataset.points = String(pts.length);
+  if (!pts.length) return svg;
+  const y0 = lo ?? Math.min(...pts.map((p) => p.y)), y1 = hi ?? Math.max(...pts.map((p) => p.y));
+  const sx = (x) => 2 + (values.length > 1 ? (x / (values.length - 1)) * (width - 4) : (width - 4) / 2);
+  const sy = (y) => height - 3 - ((y - y0) / (y1 - y0 || 1)) * (height - 6);
+  el("path", { d: pts.map((p, i) => `${i ? "L" : "M"}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(""), fill: "none", stroke: color, "stroke-width": 1.5 }, svg);
+  const last = pts.at(-1);
+  el("circle", { cx: sx(last.x), cy: sy(last.y), r: 2.2, fill: color }, svg);
+  el("title", {}, svg).textContent = label;
+  return svg;
+}
