@@ -2,7 +2,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 
 from annotate.exceptions import Forbidden, NotFound
-from annotate.models import DatasetVersion, Item, Job, Membership, Project, QualityRun, Role
+from annotate.models import DatasetVersion, Item, Job, Membership, ModelVersion, Project, QualityRun, Role
 from server.rows import fetch_one, row_shape
 
 
@@ -103,3 +103,19 @@ def access_version_as_lead(*, user: AbstractBaseUser, version_id: int) -> Datase
         raise NotFound("No such dataset version.")
     access_project_as_lead(user=user, project_id=version.project_id)
     return version
+
+
+def access_model_version_as_lead(*, user: AbstractBaseUser, model_version_id: int) -> tuple[ModelVersion, Project | None]:
+    """A model version of a project the user leads, with that project; a shipped version (no project) for any lead,
+    with the first project they lead (whose evaluation its card reports). Others' versions are NotFound."""
+    version = ModelVersion.objects.filter(pk=model_version_id).select_related("project", "dataset_version").first()
+    if version is None:
+        raise NotFound("No such model version.")
+    if version.project_id is not None:
+        return version, access_project_as_lead(user=user, project_id=version.project_id)
+    if not user.is_authenticated:
+        raise Forbidden("Sign in first.", code="not_authenticated", status=401)
+    led = Membership.objects.filter(user=user, role=Role.LEAD).select_related("project").order_by("project_id").first()
+    if led is None and not user.is_superuser:
+        raise NotFound("No such model version.")
+    return version, led.project if led else None

@@ -51,6 +51,14 @@ class Project(models.Model):
     show_model_hints = models.BooleanField(default=False, help_text="Show the model's suggestion to annotators.")
     valence_arousal = models.BooleanField(default=False, help_text="Ask for valence and arousal too.")
     lease_seconds = models.PositiveIntegerField(default=600, help_text="How long an assignment holds an item.")
+    model_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="active_in_projects",
+        help_text="The project's pre-labeller, set by promotion; empty: the shipped model.",
+    )
+    evaluation_set = models.JSONField(
+        default=dict, blank=True,
+        help_text='The faces every model version is scored on: {"kind": "split", "split": name} or {"kind": "gold"}.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
@@ -219,9 +227,15 @@ class Annotation(models.Model):
 
 
 class ModelVersion(models.Model):
-    """Trained expression-model weights with their config, metrics and provenance."""
+    """Trained expression-model weights with their config, metrics and provenance.
+
+    Shipped versions (``project`` empty) are the file the release ships; the others were trained by a
+    `train` job on one dataset version of ``project`` and exist only once training finished.
+    """
 
     name = models.CharField(max_length=120, unique=True)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="model_versions")
+    job = models.OneToOneField("Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version")
     checkpoint = models.CharField(max_length=500, help_text="Path or storage name of the checkpoint file.")
     sha256 = models.CharField(max_length=64, blank=True)
     classes = models.JSONField(default=list)
@@ -230,7 +244,15 @@ class ModelVersion(models.Model):
     confusion = models.JSONField(default=list, blank=True)
     data_hash = models.CharField(max_length=64, blank=True, help_text="Hash of the training data.")
     dataset_version = models.ForeignKey("DatasetVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="model_versions")
-    is_active = models.BooleanField(default=False, help_text="The active pre-labeller.")
+    dataset_sha256 = models.CharField(max_length=64, blank=True, help_text="The dataset version's hash when it was trained on.")
+    recipe = models.JSONField(default=dict, blank=True, help_text="Targets, start, splits and the ml.train config.")
+    device = models.CharField(max_length=32, blank=True, help_text="cpu or cuda, chosen when training ran.")
+    machine = models.JSONField(default=dict, blank=True, help_text="Host, CPU, threads and torch of the training worker.")
+    train_seconds = models.FloatField(null=True, blank=True)
+    curves = models.JSONField(default=list, blank=True, help_text="Per epoch: loss, validation accuracy, seconds.")
+    trained_items = models.JSONField(default=list, blank=True, help_text="Ids of the project's items it trained on.")
+    size = models.BigIntegerField(default=0)
+    is_active = models.BooleanField(default=False, help_text="The shipped pre-labeller of projects that promoted none.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -238,6 +260,46 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def shipped(self) -> bool:
+        return self.project_id is None
+
+
+class ModelEvaluation(models.Model):
+    """A model version's figures on one project's evaluation set, as it was (``evaluation_sha256``).
+
+    ``predictions`` keeps, per scored face, the predicted class index and its confidence, so two versions
+    can be compared face by face; faces the model trained on are counted in ``excluded`` and left out.
+    """
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_evaluations")
+    evaluation_sha256 = models.CharField(max_length=64)
+    metrics = models.JSONField(default=dict)
+    predictions = models.JSONField(default=dict, help_text="{item_ids, predicted, confidence} of the scored faces.")
+    job = models.ForeignKey("Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model_version", "project", "evaluation_sha256"],
+                                               name="model_evaluation_once")]
+
+
+class PromotionAction(models.TextChoices):
+    PROMOTE = "promote", "Promoted"
+    ROLLBACK = "rollback", "Rolled back"
+
+
+class ModelPromotion(models.Model):
+    """The project's pre-labeller changed: who, when, from which version to which (the registry's history)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="promotions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    previous = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=16, choices=PromotionAction.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
 
 
 class Prediction(models.Model):
@@ -263,7 +325,8 @@ class JobKind(models.TextChoices):
     PRELABEL = "prelabel", "Pre-label"
     ANALYSE = "analyse", "Quality run"
     EXPORT = "export", "Export"
-    TRAIN = "train", "Retrain"
+    TRAIN = "train", "Training"
+    EVALUATE = "evaluate", "Model evaluation"
     PING = "ping", "Health check"
 
 
@@ -345,6 +408,7 @@ class QualityItemResult(models.Model):
     active_learning_score = models.FloatField(null=True, blank=True)
     model_label = models.CharField(max_length=32, blank=True)
     model_confidence = models.FloatField(null=True, blank=True)
+    probability_source = models.CharField(max_length=16, blank=True, default="", db_default="", help_text="held-out, crossval or in-sample: where this face's model probabilities came from.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "item"], name="quality_item_once_per_run")]

@@ -51,6 +51,29 @@ def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, *, bins: i
     return float(ece)
 
 
+def score_labels(probs: np.ndarray, y_true: np.ndarray, *, classes=CLASSES) -> dict:
+    """probs: (N, K) over classes, y_true: int (N,) -> accuracy, macro-F1 (over classes with support),
+    per-class recall (None without support), top-label ECE and the confusion matrix (rows = truth)."""
+    k = len(classes)
+    y = np.asarray(y_true, dtype=np.int64)
+    pred = np.asarray(probs).argmax(1) if len(y) else np.zeros(0, dtype=np.int64)
+    cm = confusion(y, pred, k=k)
+    support, predicted = cm.sum(1), cm.sum(0)
+    tp = np.diag(cm)
+    recall = np.where(support > 0, tp / np.maximum(support, 1), np.nan)
+    precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+    f1 = np.where(support > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), np.nan)
+    return {
+        "n": int(len(y)),
+        "accuracy": round(float((pred == y).mean()), 4) if len(y) else None,
+        "macro_f1": round(float(np.nanmean(f1)), 4) if (support > 0).any() else None,
+        "per_class_recall": {c: (None if np.isnan(r) else round(float(r), 4)) for c, r in zip(classes, recall)},
+        "support": {c: int(n) for c, n in zip(classes, support)},
+        "ece": round(expected_calibration_error(np.asarray(probs), y), 4) if len(y) else None,
+        "confusion": cm.tolist(),
+    }
+
+
 def metrics(probs: np.ndarray, probs7: np.ndarray, *, votes: np.ndarray | None,
             fer2013: np.ndarray | None) -> dict:
     """probs: (N, 8), probs7: (N, 7); votes: (N, 10) FER+ counts; fer2013: int (N,) 0..6."""
@@ -59,21 +82,10 @@ def metrics(probs: np.ndarray, probs7: np.ndarray, *, votes: np.ndarray | None,
     out: dict = {"n": int(len(probs))}
     if votes is not None:
         lab, keep = majority_labels(votes)
-        y, p = lab[keep], probs[keep]
-        pred = p.argmax(1)
-        cm = confusion(y, pred)
-        support, predicted = cm.sum(1), cm.sum(0)
-        tp = np.diag(cm)
-        recall = np.where(support > 0, tp / np.maximum(support, 1), np.nan)
-        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
-        f1 = np.where(support > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), np.nan)
+        scored = score_labels(probs[keep], lab[keep])
         out.update({
-            "n_ferplus_majority": int(keep.sum()),
-            "accuracy_ferplus_majority": round(float((pred == y).mean()), 4) if len(y) else None,
-            "macro_f1": round(float(np.nanmean(f1)), 4) if (support > 0).any() else None,
-            "per_class_recall": {c: (None if np.isnan(r) else round(float(r), 4)) for c, r in zip(CLASSES, recall)},
-            "ece": round(expected_calibration_error(p, y), 4) if len(y) else None,
-            "confusion": cm.tolist(),
+            "n_ferplus_majority": scored["n"], "accuracy_ferplus_majority": scored["accuracy"],
+            **{k: scored[k] for k in ("macro_f1", "per_class_recall", "ece", "confusion")},
         })
     if fer2013 is not None:
         f = np.asarray(fer2013)

@@ -53,14 +53,61 @@ def _make_optimizer(model, config: TrainConfig, total_steps: int):
     return opt, sched
 
 
+def pick_device(device: str = "auto") -> str:
+    """auto: "cuda" where torch sees a GPU, else "cpu"; "cpu" and "cuda" are taken as asked."""
+    import torch
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto|cpu|cuda, got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda asked for, but torch sees no GPU")
+    return device
+
+
+def validation_accuracy(model, images: np.ndarray, labels: np.ndarray, *, device: str = "cpu") -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of a model over uint8 (N, 48, 48) faces with int (N,) labels over CLASSES."""
+    import torch
+
+    if len(images) == 0:
+        return math.nan, math.nan
+    was_training = model.training
+    model.eval()
+    correct, loss = 0, 0.0
+    with torch.inference_mode():
+        for i in range(0, len(images), 512):
+            x = torch.from_numpy(np.ascontiguousarray(images[i:i + 512])).unsqueeze(1).float().div_(255).to(device)
+            y = torch.from_numpy(np.asarray(labels[i:i + 512], dtype=np.int64)).to(device)
+            logits = model(x.contiguous(memory_format=torch.channels_last)).float()
+            correct += int((logits.argmax(1) == y).sum())
+            loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+    model.train(was_training)
+    return correct / len(images), loss / len(images)
+
+
+def _load_init(model, path: str) -> None:
+    """Warm start from another checkpoint's first member; a FER2013 head the new model lacks is dropped."""
+    weights = members_of(load_checkpoint(path))[0]["weights"]
+    if model.fer2013 is None:
+        weights = {k: v for k, v in weights.items() if not k.startswith("fer2013.")}
+    model.load_state_dict(weights)
+
+
 def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep: np.ndarray | None = None,
           fer2013: np.ndarray | None = None, data_sha256: str = "", resume: dict | None = None,
-          progress: bool = True, log=None) -> dict:
+          progress: bool = True, log=None, validation: tuple[np.ndarray, np.ndarray] | None = None,
+          on_epoch=None, on_step=None, device: str = "cpu") -> dict:
     """Train a model and return its checkpoint dict (also saved to ``config.out`` if set).
 
     images: uint8 (N, 48, 48); targets: float32 (N, 8) soft or one-hot over CLASSES;
     keep: bool (N,) rows that count for the FER+ loss (default all);
-    fer2013: int (N,) FER2013 labels 0..6, -1 for none, for the auxiliary head.
+    fer2013: int (N,) FER2013 labels 0..6, -1 for none, for the auxiliary head;
+    validation: (uint8 (V, 48, 48), int (V,) labels over CLASSES) scored after every epoch
+    (``val_accuracy`` and ``val_loss`` in the history);
+    on_epoch(entry, ckpt): called after each epoch's checkpoint is saved; on_step(epoch, step, steps): every
+    25 optimizer steps. Either may raise to stop the run (the last saved checkpoint stays resumable).
+    device: "cpu" or "cuda" (ml.train.pick_device); weights in the checkpoint are always on the CPU.
     """
     import torch
     from tqdm import tqdm
@@ -84,14 +131,18 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
     bs = min(config.batch_size, len(rows))
     steps = max(1, len(rows) // bs)  # drop the ragged last batch: BN dislikes tiny batches
     model = model.to(memory_format=torch.channels_last)
-    bf16 = config.precision == "bf16" or (config.precision == "auto" and native_bf16())
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    on_gpu = device == "cuda"
+    if on_gpu:
+        bf16 = config.precision == "bf16" or (config.precision == "auto" and torch.cuda.is_bf16_supported())
+    else:
+        bf16 = config.precision == "bf16" or (config.precision == "auto" and native_bf16())
+    autocast = (lambda: torch.autocast(device, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
 
     epochs = config.epochs
     if config.max_seconds > 0 and resume is None:  # time a few steps, then shorten the run to fit
-        probe = build_model(config).to(memory_format=torch.channels_last)
+        probe = build_model(config).to(device).to(memory_format=torch.channels_last)
         popt = torch.optim.SGD(probe.parameters(), lr=1e-3)
-        xb = x_all[:bs].float().div(255)
+        xb = x_all[:bs].float().div(255).to(device)
         t0 = time.perf_counter()
         for _ in range(3):
             popt.zero_grad()
@@ -102,12 +153,14 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
         per_epoch = (time.perf_counter() - t0) / 3 * steps * 1.15
         epochs = max(1, min(epochs, int(config.max_seconds / per_epoch)))
         log(f"time budget {config.max_seconds:.0f}s: {per_epoch:.1f}s/epoch -> {epochs} epochs")
-    opt, sched = _make_optimizer(model, config, epochs * steps)
-    start_epoch, history = 0, []
     if config.init and resume is None:  # continue training a previous model with a new schedule
-        model.load_state_dict(members_of(load_checkpoint(config.init))[0]["weights"])
+        _load_init(model, config.init)
     if resume is not None:
         model.load_state_dict(resume["weights"])
+    model = model.to(device)
+    opt, sched = _make_optimizer(model, config, epochs * steps)
+    start_epoch, history = 0, []
+    if resume is not None:
         state = resume["training_state"]
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -129,18 +182,20 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
             if config.max_seconds > 0 and time.perf_counter() - t_start > config.max_seconds:
                 out_of_time = True  # a budget is a promise: stop mid-epoch rather than overrun
                 break
+            if on_step is not None and step % 25 == 0:
+                on_step(epoch, step, steps)
             idx = perm[step * bs:(step + 1) * bs]
             x = x_all[idx].float().div_(255)
             if config.augment:
                 x = augment(x, generator=gen)
-            x = x.contiguous(memory_format=torch.channels_last)
+            x = x.to(device).contiguous(memory_format=torch.channels_last)
             with autocast():
                 logits, logits7 = model.heads(x)
             logits, logits7 = logits.float(), (logits7.float() if logits7 is not None else None)
-            m8 = m8_all[idx]
-            loss = (_soft_ce(logits, t_all[idx], smoothing=config.label_smoothing) * m8).sum() / m8.sum().clamp(min=1)
+            m8 = m8_all[idx].to(device)
+            loss = (_soft_ce(logits, t_all[idx].to(device), smoothing=config.label_smoothing) * m8).sum() / m8.sum().clamp(min=1)
             if use_aux:
-                y = y7_all[idx]
+                y = y7_all[idx].to(device)
                 l7 = torch.nn.functional.cross_entropy(logits7, y.clamp(min=0), reduction="none",
                                                        label_smoothing=config.label_smoothing)
                 m7 = (y >= 0).float()
@@ -153,21 +208,30 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
             count += len(idx)
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{sched.get_last_lr()[0]:.4f}")
+        entry = {"epoch": epoch + 1, "loss": round(total / max(count, 1), 5)}
+        if validation is not None:
+            acc, val_loss = validation_accuracy(model, validation[0], validation[1], device=device)
+            entry.update(val_accuracy=None if math.isnan(acc) else round(acc, 4),
+                         val_loss=None if math.isnan(val_loss) else round(val_loss, 5))
         seconds = time.perf_counter() - t_start
-        history.append({"epoch": epoch + 1, "loss": round(total / max(count, 1), 5), "seconds": round(seconds, 1)})
+        entry["seconds"] = round(seconds, 1)
+        history.append(entry)
         log(f"epoch {epoch + 1}/{epochs} loss {total / max(count, 1):.4f} {seconds:.0f}s")
         done = epoch + 1 == epochs or out_of_time or (config.max_seconds > 0 and seconds > config.max_seconds)
         ckpt = {
-            "format": MODEL_FORMAT, "weights": model.state_dict(), "config": config.to_dict(),
+            "format": MODEL_FORMAT, "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "config": config.to_dict(),
             "classes": list(CLASSES), "data_sha256": data_sha256, "epoch": epoch + 1,
             "metrics": {"history": history, "train_seconds": round(seconds, 1), "n_train": int(len(rows)),
-                        "epochs_run": epoch + 1, "threads": config.threads,
-                        "precision": "bf16" if bf16 else "fp32"},
+                        "epochs_run": epoch + 1, "epochs": epochs, "threads": config.threads,
+                        "precision": "bf16" if bf16 else "fp32", "device": device},
             "training_state": None if done else {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                                  "epochs": epochs},
         }
         if config.out:
             save_checkpoint(ckpt, config.out)
+        if on_epoch is not None:
+            on_epoch(entry, ckpt)
         if done:
             break
     return ckpt

@@ -31,11 +31,12 @@ def assignment_list_for_annotator(*, annotator, project_id: int, status: str | N
 
 
 def model_hints(*, project: Project, item_ids: list[int]) -> dict[int, dict]:
-    """item id -> the active model's suggestion, only where the project shows hints (none otherwise)."""
+    """item id -> the project's active model's suggestion (the promoted one, else the shipped one), only where the project shows hints (none otherwise)."""
     if not project.show_model_hints or not item_ids:
         return {}
     rows = (
-        Prediction.objects.filter(item_id__in=item_ids, model_version__is_active=True)
+        Prediction.objects.filter(item_id__in=item_ids, **(
+            {"model_version_id": project.model_version_id} if project.model_version_id else {"model_version__is_active": True}))
         .order_by("item_id", "-created_at")
         .values_list("item_id", "label", "confidence")
     )

@@ -29,6 +29,13 @@ class JobKindSpec:
     cleanup: str | None = None
 
 
+# The train job's parameters (annotate.services.training checks their values before a job is made).
+TRAIN_PARAMS = {
+    "dataset_version": int, "targets": str, "start": str, "epochs": int, "lr": float, "batch_size": int,
+    "weight_decay": float, "label_smoothing": float, "dropout": float, "augment": bool, "seed": int, "device": str,
+    "test_epoch_delay_seconds": float,
+}
+
 JOB_KINDS: dict[str, JobKindSpec] = {
     JobKind.IMPORT: JobKindSpec(
         "annotate.services.imports.import_execute", QUEUE_DEFAULT,
@@ -37,7 +44,7 @@ JOB_KINDS: dict[str, JobKindSpec] = {
         required=("upload",), cleanup="annotate.services.imports.import_cleanup",
     ),
     JobKind.PRELABEL: JobKindSpec(
-        "annotate.services.prelabel.prelabel_execute", QUEUE_ML, params={"model_version": int},
+        "annotate.services.prelabel.prelabel_execute", QUEUE_ML, params={"model_version": int, "then_analyse": bool},
         cleanup="annotate.services.prelabel.prelabel_cleanup",
     ),
     JobKind.ANALYSE: JobKindSpec(
@@ -50,6 +57,11 @@ JOB_KINDS: dict[str, JobKindSpec] = {
         "annotate.services.exports.export_execute", QUEUE_DEFAULT, params={"export": int}, required=("export",),
         cleanup="annotate.services.exports.export_cleanup",
     ),
+    JobKind.TRAIN: JobKindSpec(
+        "annotate.services.training.train_execute", QUEUE_ML, params=TRAIN_PARAMS, required=("dataset_version",),
+        cleanup="annotate.services.training.train_cleanup",
+    ),
+    JobKind.EVALUATE: JobKindSpec("annotate.services.registry.evaluate_execute", QUEUE_ML),
     JobKind.PING: JobKindSpec(
         "annotate.services.jobs.ping_execute", QUEUE_DEFAULT, params={"seconds": float, "first_attempt_only": bool},
     ),

@@ -223,6 +223,16 @@ def job_progress(*, job: Job, done: int, total: int | None = None, stage: str | 
         _raise_why_stopped(job)
 
 
+def job_report(*, job: Job, result: dict) -> None:
+    """Publish a running job's partial result (a training's curves so far) for pages to read; stops like job_progress."""
+    job.result = result
+    updated = Job.objects.filter(
+        pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts, cancel_requested_at__isnull=True,
+    ).update(result=result, heartbeat_at=timezone.now())
+    if not updated:
+        _raise_why_stopped(job)
+
+
 def job_check(*, job: Job | None) -> None:
     """A progress point that records nothing: stop here if the job was cancelled or taken over."""
     if job is None:

@@ -7,9 +7,10 @@ import hashlib
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from annotate.models import ModelVersion
+from annotate.models import ModelVersion, Project
 
 # The shipped model trained on FER2013's Training rows only; items of any other split are unseen.
 DEFAULT_TRAINED_ON_SPLITS = ["Training"]
@@ -57,13 +58,40 @@ def model_version_ensure_default() -> ModelVersion:
     return ModelVersion.objects.get(is_active=True)
 
 
-def model_version_for(*, model_version_id: int | None) -> ModelVersion:
-    """The version a job asked for, or the active one."""
-    return ModelVersion.objects.get(pk=model_version_id) if model_version_id else model_version_ensure_default()
+def model_version_active(*, project: Project | None) -> ModelVersion:
+    """The project's pre-labeller: the version a lead promoted there, else the shipped one."""
+    if project is not None and project.model_version_id:
+        return ModelVersion.objects.get(pk=project.model_version_id)
+    return model_version_ensure_default()
+
+
+def model_version_for(*, model_version_id: int | None, project: Project | None = None) -> ModelVersion:
+    """The version a job asked for, or the project's active one."""
+    return ModelVersion.objects.get(pk=model_version_id) if model_version_id else model_version_active(project=project)
+
+
+def model_version_local_path(*, model_version: ModelVersion) -> Path:
+    """A local file of the version's checkpoint: the shipped file itself, the storage file where storage is a
+    folder, else a copy in settings.FERLAB_MODEL_CACHE_DIR named by its content hash (fetched once)."""
+    name = model_version.checkpoint
+    if Path(name).is_absolute():
+        return Path(name)
+    try:
+        return Path(default_storage.path(name))
+    except NotImplementedError:  # remote storage (S3): keep a local copy per content hash
+        cached = Path(settings.FERLAB_MODEL_CACHE_DIR) / f"{model_version.sha256 or Path(name).stem}.pt"
+        if not cached.exists():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_suffix(".partial")
+            with default_storage.open(name, "rb") as src, open(partial, "wb") as dst:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    dst.write(block)
+            partial.replace(cached)
+        return cached
 
 
 def model_version_predictor(*, model_version: ModelVersion):
     """The loaded model for this version; ml.predict caches it per checkpoint file and process."""
     from ml.predict import load_predictor
 
-    return load_predictor(model_version.checkpoint)
+    return load_predictor(model_version_local_path(model_version=model_version))

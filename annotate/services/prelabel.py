@@ -4,7 +4,7 @@ from collections.abc import Callable
 from django.db import transaction
 
 from annotate.exceptions import ValidationFailed
-from annotate.models import Item, Job, ModelVersion, Prediction, Project
+from annotate.models import Item, Job, JobKind, ModelVersion, Prediction, Project
 from annotate.services.images import item_images_load
 from annotate.services.jobs import job_check, job_progress
 from annotate.services.model_versions import model_version_for, model_version_predictor
@@ -58,11 +58,18 @@ def predictions_create(*, project: Project, model_version: ModelVersion, job: Jo
 
 def prelabel_execute(*, job: Job) -> dict:
     """Run a claimed pre-label job: the job's model version (default: the active one) over its project."""
-    model_version = model_version_for(model_version_id=job.params.get("model_version"))
+    model_version = model_version_for(model_version_id=job.params.get("model_version"), project=job.project)
     missing = Item.objects.filter(project_id=job.project_id).exclude(predictions__model_version=model_version).count()
     job_progress(job=job, done=0, total=missing, stage=f"scoring with {model_version.name}")
     scored = predictions_create(project=job.project, model_version=model_version, job=job)
-    return {"model_version": model_version.pk, "scored": scored}
+    result = {"model_version": model_version.pk, "scored": scored}
+    if job.params.get("then_analyse"):  # a promotion: the new model's probabilities reorder the queue
+        from annotate.services.jobs import job_enqueue
+
+        analyse = job_enqueue(kind=JobKind.ANALYSE, project=job.project, created_by=job.created_by,
+                              params={"model_version": model_version.pk, "trigger": "promotion"})
+        result["quality_job"] = analyse.pk
+    return result
 
 
 def prelabel_cleanup(*, job: Job) -> dict:

@@ -67,7 +67,7 @@ def quality_run_execute(*, job: Job) -> dict:
     timings: dict[str, float] = {}
     started = time.monotonic()
     project = job.project
-    model_version = model_version_for(model_version_id=job.params.get("model_version"))
+    model_version = model_version_for(model_version_id=job.params.get("model_version"), project=job.project)
     params = _run_params(job)
     job_progress(job=job, done=0, total=6, stage="pre-labelling items without a prediction")
     predictions_create(project=project, model_version=model_version, job=job)
@@ -84,7 +84,7 @@ def quality_run_execute(*, job: Job) -> dict:
         return {"quality_run": existing.pk, "reused": True}
 
     job_progress(job=job, done=2, stage="out-of-sample probabilities")
-    probs, source = probabilities_out_of_sample(
+    probs, source, per_item_source = probabilities_out_of_sample(
         inputs=inputs, probs=probs, model_version=model_version, params=params,
         images_for=lambda ids: item_images_load(items=list(Item.objects.filter(pk__in=list(ids.tolist())).order_by("id").values_list("id", "crop"))),
     )
@@ -108,7 +108,7 @@ def quality_run_execute(*, job: Job) -> dict:
     run, created = _results_write(
         job=job, project=project, model_version=model_version, inputs=inputs, result=result, probs=probs,
         summary={**summary, "seconds": timings}, params={**params, "fingerprint": key}, source=source["source"],
-        prediction_count=prediction_count,
+        prediction_count=prediction_count, per_item_source=per_item_source,
     )
     timings["write"] = time.monotonic() - started - sum(timings.values())
     return {"quality_run": run.pk, "reused": not created, "seconds": round(time.monotonic() - started, 3)}
@@ -155,7 +155,8 @@ def _label(labels: list[str], index: int) -> str:
     return labels[index] if index >= 0 else ""
 
 
-def _results_write(*, job, project, model_version, inputs, result, probs, summary, params, source, prediction_count):
+def _results_write(*, job, project, model_version, inputs, result, probs, summary, params, source, prediction_count,
+                   per_item_source):
     """Write the run, its item and annotator rows and the items' priorities in one transaction."""
     labels = inputs.labels
     model_top = probs.argmax(axis=1)
@@ -181,6 +182,7 @@ def _results_write(*, job, project, model_version, inputs, result, probs, summar
                 "consensus_quality": _num(result.consensus_quality[i]), "label_quality": _num(result.label_quality[i]),
                 "label_issue": bool(result.label_issue[i]), "active_learning_score": _num(result.priority[i]),
                 "model_label": inputs.classes[model_top[i]], "model_confidence": _num(probs[i, model_top[i]]),
+                "probability_source": str(per_item_source[i]),
             })
         _item_results_insert(run=run, rows=rows)
         QualityAnnotatorResult.objects.bulk_create([

@@ -20,6 +20,8 @@ from annotate.models import Annotation, DatasetVersionItem, Item, Membership, Mo
 CROSSVAL_MIN_ITEMS = 400
 CROSSVAL_FOLDS = 5
 CROSSVAL_BUDGET_S = 600.0
+# Where one face's probabilities came from (QualityItemResult.probability_source).
+PROBABILITY_SOURCES = ("held-out", "crossval", "in-sample")
 
 
 @dataclass
@@ -125,18 +127,23 @@ def in_sample_mask(*, inputs: QualityInputs, model_version: ModelVersion) -> np.
     """bool (N,): items the model version may have trained on (see the module docstring)."""
     trained = set(model_version.config.get("trained_on_splits", []) if isinstance(model_version.config, dict) else [])
     mask = np.array([split in trained for split in inputs.splits], dtype=bool)
-    if model_version.dataset_version_id:
+    if model_version.trained_items:  # trained by the platform: exactly the faces it learned from
+        seen = set(model_version.trained_items)
+        mask |= np.array([i in seen for i in inputs.item_ids.tolist()], dtype=bool)
+    elif model_version.dataset_version_id:
         seen = set(DatasetVersionItem.objects.filter(version_id=model_version.dataset_version_id).values_list("item_id", flat=True))
         mask |= np.array([i in seen for i in inputs.item_ids.tolist()], dtype=bool)
     return mask
 
 
 def probabilities_out_of_sample(*, inputs: QualityInputs, probs: np.ndarray, model_version: ModelVersion, params: dict,
-                                images_for) -> tuple[np.ndarray, dict]:
+                                images_for) -> tuple[np.ndarray, dict, np.ndarray]:
     """Replace in-sample rows of probs (N, K) by K-fold crossval probabilities where labels allow.
 
-    images_for(item_ids) -> uint8 (n, 48, 48). Returns (probs, description for the run)."""
+    images_for(item_ids) -> uint8 (n, 48, 48). Returns (probs, description for the run, each item's source:
+    str (N,) of PROBABILITY_SOURCES)."""
     in_sample = in_sample_mask(inputs=inputs, model_version=model_version)
+    per_item = np.where(in_sample, "in-sample", "held-out").astype(object)
     k = len(inputs.classes)
     soft = np.zeros((len(inputs.item_ids), k))
     model_answer = inputs.category_class[inputs.answer] >= 0
@@ -159,6 +166,7 @@ def probabilities_out_of_sample(*, inputs: QualityInputs, probs: np.ndarray, mod
                                   folds=folds, time_budget_s=budget)
         probs = probs.copy()
         probs[target] = np.clip(oos, 1e-9, None) / np.clip(oos, 1e-9, None).sum(axis=1, keepdims=True)
+        per_item[target] = "crossval"
         info["crossval_items"] = int(len(target))
         info["in_sample_items"] = int(in_sample.sum() - len(target))
     # Full names when one source served every item, short ones joined when several did (the field holds 32).
@@ -166,4 +174,4 @@ def probabilities_out_of_sample(*, inputs: QualityInputs, probs: np.ndarray, mod
         (info["held_out_items"], "held-out-model", "held-out"), (info["crossval_items"], f"crossval-{folds}fold", f"cv-{folds}fold"),
         (info["in_sample_items"], "in-sample-model", "in-sample")) if n]
     info["source"] = parts[0][0] if len(parts) == 1 else "+".join(short for _, short in parts) or "held-out-model"
-    return probs, info
+    return probs, info, per_item

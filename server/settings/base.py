@@ -163,6 +163,11 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 FERLAB_MODEL_PATH = env.MODEL_PATH
+# Training jobs keep their per-epoch checkpoint here (a resumed job continues from it: share it between `ml`
+# workers on several machines), and workers keep local copies of model versions held in remote storage here.
+FERLAB_TRAINING_DIR = env.VAR_DIR / "training"
+FERLAB_MODEL_CACHE_DIR = env.VAR_DIR / "model-cache"
+FERLAB_TRAIN_THREADS = 2
 
 LOGGING = {
     "version": 1,
