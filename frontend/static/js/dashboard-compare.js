@@ -61,7 +61,7 @@ function render(data) {
   const { a, b } = data;
   document.getElementById("compare-summary").replaceChildren(stat("A", a, a.evaluation), stat("B", b, b.evaluation),
     h("div", { class: "stat card" }, h("span", { class: "stat-label" }, "They disagree on"), h("span", { class: "stat-value", id: "disagree-count" }, data.disagreements.count.toLocaleString()),
-      h("span", { class: "stat-sub" }, `of ${Math.min(a.evaluation?.n ?? 0, b.evaluation?.n ?? 0).toLocaleString()} faces both scored`)));
+      h("span", { class: "stat-sub" }, `of ${(data.disagreements.compared ?? Math.min(a.evaluation?.n ?? 0, b.evaluation?.n ?? 0)).toLocaleString()} faces both scored`)));
   document.getElementById("confusion-a-title").textContent = `A · ${a.name}`;
   document.getElementById("confusion-b-title").textContent = `B · ${b.name}`;
   confusion(document.getElementById("confusion-a"), data.classes, a.evaluation?.confusion || [], a.name);

@@ -39,9 +39,9 @@ function renderEvaluation(data) {
   if (!set.kind) {
     note.replaceChildren(h("span", { class: "warn" }, "No evaluation set yet: pick one and every version is scored on it."));
   } else {
-    note.replaceChildren(h("strong", {}, `Current: ${setName(set)}`), ` · ${set.items.toLocaleString()} faces`,
-      set.sha256 ? h("span", { class: "muted" }, ` · set hash `, h("code", { title: set.sha256 }, set.sha256.slice(0, 12))) : null,
-      stale ? h("span", { class: "warn" }, ` · ${stale} version${stale > 1 ? "s" : ""} not scored on the set as it is now`) : null);
+    note.replaceChildren(h("span", {}, h("strong", {}, `Current: ${setName(set)}`), ` · ${(set.items ?? 0).toLocaleString()} faces`,
+      set.sha256 ? h("span", { class: "muted" }, " · set hash ", h("code", { title: set.sha256 }, set.sha256.slice(0, 12))) : null,
+      stale ? h("span", { class: "warn" }, ` · ${stale} version${stale > 1 ? "s" : ""} not scored on the set as it is now`) : null));
   }
   document.getElementById("score-all").hidden = !stale || Boolean(data.evaluating);
   if (data.evaluating && evaluating !== data.evaluating) followEvaluation(data.evaluating);
@@ -203,7 +203,7 @@ function trainedOn(m) {
 
 function recipe(m) {
   const r = m.recipe || {}, c = r.config || {};
-  if (!r.targets) return h("td", { class: "muted small" }, m.shipped ? "the release's weights" : "–");
+  if (!r.targets) return h("td", { class: "muted small" }, m.shipped ? r.source || "the release's weights" : "–");
   const init = r.init_model && registry.results.find((x) => x.id === r.init_model);
   return h("td", { class: "small recipe" }, h("div", {}, `${r.targets} targets · ${r.start === "finetune" ? "fine-tuned" : "from scratch"}`),
     init ? h("div", { class: "muted" }, `from ${init.name}`) : null,
@@ -228,7 +228,7 @@ function row(m) {
     h("div", { class: "muted small" }, new Date(m.created_at).toLocaleString()),
     e?.low_evidence ? h("div", { class: "thin small", role: "note" }, `⚠ only ${e.n_final} face${e.n_final === 1 ? "" : "s"} with a final label: figures are thin`) : null);
   const faces = e ? h("td", { class: `num${stale ? " stale" : ""}`, title: `${e.n} of ${e.n_total} evaluation faces scored; ${e.excluded_trained} left out because this version trained on them` },
-    e.n.toLocaleString(), h("span", { class: "muted" }, ` · ${e.excluded_trained.toLocaleString()} out`))
+    e.n.toLocaleString(), h("div", { class: "muted small" }, `${e.excluded_trained.toLocaleString()} left out`))
     : h("td", { class: "num muted", colspan: 1 }, m.evaluation_state === "none" ? "no set" : "not scored");
   const buttons = h("div", { class: "model-actions" });
   if (!m.active) buttons.append(h("button", { type: "button", class: "button small primary", "data-promote": m.id, onclick: () => promote(m) }, "Promote"));
@@ -244,7 +244,7 @@ function row(m) {
     faces,
     h("td", { class: "num", title: m.machine ? [m.machine.host, m.machine.cpu, m.machine.threads && `${m.machine.threads} threads`, m.machine.torch && `torch ${m.machine.torch}`].filter(Boolean).join(" · ") : "" },
       duration(m.train_seconds), h("div", { class: "muted small device" }, m.device ? `on ${m.device}` : "")),
-    h("td", { class: "spark" }, accs.length ? sparkline(accs, { label: `${m.name}: validation accuracy over ${accs.length} epochs`, color: "#1f9d55" }) : h("span", { class: "muted" }, "–")),
+    h("td", { class: "spark" }, accs.length ? sparkline(accs, { width: 80, label: `${m.name}: validation accuracy over ${accs.length} epochs`, color: "#1f9d55" }) : h("span", { class: "muted" }, "–")),
     actions);
 }
 
@@ -322,6 +322,7 @@ async function refresh() {
     const body = document.querySelector("#models-table tbody");
     const ids = new Set(registry.results.map((m) => m.id));
     for (const id of [...picked]) if (!ids.has(id)) picked.delete(id);
+    registry.results.sort((x, y) => (x.shipped - y.shipped) || (new Date(y.created_at) - new Date(x.created_at)) || y.id - x.id);
     body.replaceChildren(...registry.results.map(row));
     if (!registry.results.length) body.append(h("tr", {}, h("td", { colspan: 12, class: "empty" }, "No model version yet.")));
     updateCompare();
@@ -337,7 +338,7 @@ async function refresh() {
 async function init() {
   api("versions/").then((versions) => {
     for (const v of versions) versionNumbers.set(v.id, v.number);
-    for (const job of panels.values()) renderTraining(job);
+    if (registry) for (const job of panels.values()) renderTraining(job);
   }).catch(() => {});
   if (config.job) {  // arrived from the training form: show that job even if it already finished
     try {

@@ -18,14 +18,18 @@ function fill(values) {
   }
 }
 
+// The API names a bad option in details.option (the service's checks) or maps fields to messages (the serializer's).
 function showError(message, details) {
-  const lines = details && typeof details === "object" && !Array.isArray(details)
-    ? Object.entries(details).map(([field, why]) => {
-      form.elements[field]?.setAttribute?.("aria-invalid", "true");
-      return h("li", {}, h("strong", {}, field.replace(/_/g, " ")), `: ${[].concat(why).join(" ")}`);
-    })
-    : [];
-  errorBox.replaceChildren(h("p", { class: "bad" }, message), lines.length ? h("ul", { class: "plain small" }, ...lines) : null);
+  const mark = (name) => form.elements[name]?.setAttribute?.("aria-invalid", "true");
+  let lines = [];
+  if (details?.option) mark(details.option);
+  else if (details && typeof details === "object" && !Array.isArray(details)) {
+    lines = Object.entries(details).filter(([, why]) => Array.isArray(why)).map(([field, why]) => {
+      mark(field);
+      return h("li", {}, h("strong", {}, field.replace(/_/g, " ")), `: ${why.join(" ")}`);
+    });
+  }
+  errorBox.replaceChildren(h("p", { class: "bad" }, message), ...(lines.length ? [h("ul", { class: "plain small" }, ...lines)] : []));
 }
 
 function body() {
@@ -67,7 +71,10 @@ form.addEventListener("change", (e) => {
     const source = e.target.value === "finetune" ? options.finetune_defaults : options.defaults;
     fill(Object.fromEntries(keys.map((k) => [k, source[k]])));
   }
-  e.target.removeAttribute?.("aria-invalid");
+});
+
+form.addEventListener("input", (e) => {  // the lead is fixing the field the API refused: the refusal no longer applies
+  if (e.target.getAttribute?.("aria-invalid")) { e.target.removeAttribute("aria-invalid"); errorBox.replaceChildren(); }
 });
 
 form.addEventListener("submit", async (e) => {
