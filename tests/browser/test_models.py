@@ -103,6 +103,12 @@ def test_a_lead_trains_on_a_version_compares_with_the_shipped_model_and_promotes
     if os.environ.get("FERLAB_UPDATE_DOCS"):
         shutil.copy(shot, DOCS / "dashboard-models.png")
 
+    page.click("#rollback-button")
+    page.wait_for_selector("#confirm-dialog[open]")
+    page.click("#confirm-ok")
+    page.wait_for_selector(f"{shipped_row} [data-active]", timeout=30_000)
+    assert "rolled back to" in page.inner_text("#promotions li >> nth=0") and page.locator("#promotions li").count() == 2
+
 
 def test_a_running_trainings_curves_grow_as_epochs_finish(page, live_server, login, make_project):
     """The panel polls: a job written epoch by epoch (as a worker does) grows its curves on screen, and Cancel asks it to stop."""
@@ -129,3 +135,19 @@ def test_a_running_trainings_curves_grow_as_epochs_finish(page, live_server, log
     page.wait_for_selector(f"{panel} >> text=Stopping")
     job.refresh_from_db()
     assert job.cancel_requested_at is not None
+
+
+def test_an_evaluate_jobs_bar_shows_while_it_scores_and_score_all_offers_the_stale_versions(page, live_server, login, make_project):
+    project, lead, _ = make_project(annotators=0)
+    project.evaluation_set = {"kind": "split", "split": "PublicTest", "items": 3, "sha256": "f" * 64}  # nobody scored on it
+    project.save(update_fields=["evaluation_set"])
+    job = Job.objects.create(kind=JobKind.EVALUATE, project=project, created_by=lead, queue="ml", status=JobStatus.RUNNING,
+                             progress_done=1, progress_total=4, stage="scoring", started_at=timezone.now())
+    login(page, lead.username)
+    page.goto(f"{live_server.url}/projects/{project.pk}/models/")
+    page.wait_for_selector("#eval-progress [role=progressbar][aria-valuenow='25']")
+    assert page.is_hidden("#score-all") and "1 / 4" in page.inner_text("#eval-progress")
+    assert "not scored on the set as it is now" in page.inner_text("#eval-current")
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED, progress_done=4, finished_at=timezone.now())
+    page.wait_for_selector("#eval-progress", state="hidden")
+    page.wait_for_selector("#score-all", state="visible")  # the shipped model is still not scored on this set

@@ -39,7 +39,8 @@ function renderEvaluation(data) {
   if (!set.kind) {
     note.replaceChildren(h("span", { class: "warn" }, "No evaluation set yet: pick one and every version is scored on it."));
   } else {
-    note.replaceChildren(h("span", {}, h("strong", {}, `Current: ${setName(set)}`), ` · ${(set.items ?? 0).toLocaleString()} faces`,
+    const size = set.items ?? (set.choices || []).find((c) => key(c) === current)?.items ?? 0;  // not taken yet: the choice's size
+    note.replaceChildren(h("span", {}, h("strong", {}, `Current: ${setName(set)}`), ` · ${size.toLocaleString()} faces`,
       set.sha256 ? h("span", { class: "muted" }, " · set hash ", h("code", { title: set.sha256 }, set.sha256.slice(0, 12))) : null,
       stale ? h("span", { class: "warn" }, ` · ${stale} version${stale > 1 ? "s" : ""} not scored on the set as it is now`) : null));
   }
