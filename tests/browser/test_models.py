@@ -1,6 +1,7 @@
 """The model registry in Chromium: train from a version's page, watch the curves grow, compare with the shipped model, promote."""
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,9 @@ def test_a_lead_trains_on_a_version_compares_with_the_shipped_model_and_promotes
 
     page.goto(f"{live_server.url}/projects/{project.pk}/models/?job={job.pk}")  # the training's panel stays for the picture
     page.wait_for_selector(f"{panel} .chart-acc svg")
+    with page.expect_download() as download:
+        page.click(f"a[data-download='{model.pk}']")
+    assert sorted(zipfile.ZipFile(download.value.path()).namelist()) == ["MODEL_CARD.md", "checkpoint.pt"]
     page.click(f"button[data-promote='{model.pk}']")
     page.wait_for_selector("#confirm-dialog[open]")
     assert model.name in page.inner_text("#confirm-dialog")
