@@ -506,6 +506,7 @@ class LabelSource(models.TextChoices):
     REVIEW = "review", "A lead's review"
     CONSENSUS = "consensus", "The quality run's consensus"
     REFERENCE = "reference", "The imported reference label"
+    ANNOTATOR = "annotator", "One annotator's answer (a baseline version)"
 
 
 class DatasetVersionItem(models.Model):

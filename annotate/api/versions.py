@@ -19,6 +19,9 @@ class PolicyInput(serializers.Serializer):
     exclude_lead_excluded = serializers.BooleanField(required=False)
     exclude_flags = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=50)
     use_reference = serializers.BooleanField(required=False)
+    labels_from = serializers.CharField(required=False, max_length=200,
+                                        help_text="curated (default); reference: every face keeps the label it was imported "
+                                                  "with; annotator:<username>: every face takes that person's answer (baselines)")
     split = serializers.ChoiceField(choices=["keep", "stratified"], required=False)
     split_seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
     split_fractions = serializers.ListField(child=serializers.FloatField(min_value=0, max_value=1), min_length=3, max_length=3,

@@ -28,6 +28,8 @@ from annotate.selectors.quality import quality_run_latest
 from ml.config import EXTRA_ANSWERS, FER2013_CLASSES
 
 SPLIT_MODES = ("keep", "stratified")
+LABEL_SOURCES = ("curated", "reference")
+ANNOTATOR_SOURCE = "annotator:"
 # Stratified splits: the names FERLab gives them (keep mode uses the imported names, blank -> "train").
 STRATIFIED_SPLITS = ("train", "validation", "test")
 WRITE_BATCH = 2000
@@ -46,6 +48,11 @@ class LabelPolicy:
     exclude_lead_excluded: bool = True
     exclude_flags: tuple[str, ...] = ()
     use_reference: bool = False  # faces nobody answered take their imported reference label
+    # "curated": a review, else the run's consensus (else the reference, with use_reference). Baselines a curated
+    # version is compared with, ignoring consensus and relabels (faces a lead excluded stay out): "reference", every
+    # face takes the label it was imported with; "annotator:<username>", every face that person answered takes their
+    # answer (FER2013's originals imported as answers are the "fer2013" account's).
+    labels_from: str = "curated"
     split: str = "keep"
     split_seed: int = 0
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -74,6 +81,12 @@ class LabelPolicy:
             problems["exclude_labels"] = f"labels of the project: {', '.join(project.labels)}"
         if set(self.exclude_flags) - set(project.flags):
             problems["exclude_flags"] = f"flags of the project: {', '.join(project.flags) or 'none'}"
+        if self.labels_from.startswith(ANNOTATOR_SOURCE):
+            name = self.labels_from[len(ANNOTATOR_SOURCE):]
+            if not Annotation.objects.filter(project=project, annotator__username=name).exists():
+                problems["labels_from"] = f"no answers from {name!r} in this project"
+        elif self.labels_from not in LABEL_SOURCES:
+            problems["labels_from"] = " or ".join(LABEL_SOURCES) + ", or annotator:<username>"
         if self.split not in SPLIT_MODES:
             problems["split"] = " or ".join(SPLIT_MODES)
         fractions = self.split_fractions
@@ -83,7 +96,10 @@ class LabelPolicy:
             raise ValidationFailed("The label policy is not valid.", code="invalid_policy", details=problems)
 
     def as_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if d["labels_from"] == "curated":  # the default is left out, so versions frozen before it keep their hash
+            del d["labels_from"]
+        return d
 
 
 @dataclass
@@ -146,7 +162,7 @@ def _soft(votes: dict, classes: list[str], label: str) -> dict:
 def version_compute(*, project: Project, policy: LabelPolicy) -> Frozen:
     """Decide every face's final label, soft label and split under the policy (reads only)."""
     run = quality_run_latest(project_id=project.pk)
-    if run is None and not policy.use_reference:
+    if run is None and not policy.use_reference and policy.labels_from == "curated":
         raise ValidationFailed(
             "The project has no quality run yet: run one (Overview, Start quality run), or allow imported reference labels.",
             code="no_quality_run",
@@ -161,10 +177,13 @@ def version_compute(*, project: Project, policy: LabelPolicy) -> Frozen:
             "model_label", "model_confidence")}
     reviews = _latest_reviews(project, review_watermark)
     flags = _flag_counts(project, annotation_watermark)
+    chosen = _annotator_answers(project, policy, annotation_watermark if run else None)
     frozen = Frozen(run=run, annotation_watermark=annotation_watermark, review_watermark=review_watermark, policy=policy, entries=[])
     items = Item.objects.filter(project=project).order_by("id").values(
         "id", "content_hash", "split", "reference_label", "reference_votes", "excluded")
     for item in items:
+        if chosen is not None:
+            item["annotator_answer"] = chosen.get(item["id"], "")
         entry = _entry(item, results.get(item["id"]), reviews.get(item["id"]), flags.get(item["id"], Counter()),
                        policy=policy, labels=labels, classes=classes, left_out=frozen.left_out)
         if entry is not None:
@@ -172,6 +191,18 @@ def version_compute(*, project: Project, policy: LabelPolicy) -> Frozen:
     _assign_splits(frozen, pairs=(run.summary.get("near_duplicates", []) if run else []))
     frozen.sha256 = _manifest_sha256(frozen)
     return frozen
+
+
+def _annotator_answers(project: Project, policy: LabelPolicy, watermark: int | None) -> dict[int, str] | None:
+    """item id -> the live answer of the annotator the policy takes labels from (None for other policies)."""
+    if not policy.labels_from.startswith(ANNOTATOR_SOURCE):
+        return None
+    answers = Annotation.objects.filter(project=project, annotator__username=policy.labels_from[len(ANNOTATOR_SOURCE):])
+    if watermark is not None:
+        answers = answers.filter(id__lte=watermark)
+    rows = list(answers.values_list("id", "item_id", "label", "replaces_id"))
+    replaced = {r[3] for r in rows if r[3] is not None}
+    return {item_id: label for pk, item_id, label, _ in sorted(rows) if pk not in replaced}
 
 
 def _entry(item: dict, result: dict | None, review: tuple[str, str] | None, flags: Counter, *, policy: LabelPolicy,
@@ -184,7 +215,15 @@ def _entry(item: dict, result: dict | None, review: tuple[str, str] | None, flag
     ref_label, ref_votes = _reference(item, labels)
     votes = dict(result["votes"]) if result else {}
     answers = result["num_answers"] if result else 0
-    if action in (ReviewAction.ACCEPT, ReviewAction.RELABEL) and review_label:
+    if policy.labels_from != "curated":
+        label = item["annotator_answer"] if "annotator_answer" in item else item["reference_label"]
+        if label not in labels:
+            left_out["not answered by " + policy.labels_from[len(ANNOTATOR_SOURCE):] if "annotator_answer" in item
+                     else "no imported label"] += 1
+            return None
+        source = LabelSource.ANNOTATOR if "annotator_answer" in item else LabelSource.REFERENCE
+        soft = _soft({}, classes, label)
+    elif action in (ReviewAction.ACCEPT, ReviewAction.RELABEL) and review_label:
         label, source = review_label, LabelSource.REVIEW
         soft = _soft(votes, classes, label) if action == ReviewAction.ACCEPT else _soft({}, classes, label)
     elif result and result["consensus_label"] and answers:

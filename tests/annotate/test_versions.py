@@ -138,6 +138,28 @@ def test_the_diff_names_label_changes_faces_and_split_moves(seeded):
     assert balance[target] >= 1 and sum(balance.values()) == -1
 
 
+def test_baseline_versions_take_one_annotators_answers_or_the_imported_labels(seeded):
+    project, lead, people, items, run = seeded
+    review_create(item=items[0], reviewer=lead, action="relabel", label="contempt")  # a baseline ignores relabels
+    review_create(item=items[1], reviewer=lead, action="exclude")  # ... but not what a lead excluded
+    theirs = {a.item_id: a.label for a in Annotation.objects.filter(annotator=people[0], replaces__isnull=True)}
+    version, _ = version_freeze(project=project, policy={"labels_from": f"annotator:{people[0].username}"})
+    entries = {e.item_id: e for e in version.entries.all()}
+    kept = {i: label for i, label in theirs.items() if i != items[1].pk and label not in ("unknown", "not_a_face")}
+    assert {i: e.label for i, e in entries.items()} == kept
+    assert {e.label_source for e in entries.values()} == {LabelSource.ANNOTATOR}
+    assert version.stats["left_out"][f"not answered by {people[0].username}"] == 39 - len([i for i in theirs if i != items[1].pk])
+    assert version.policy["labels_from"] == f"annotator:{people[0].username}"
+    Item.objects.filter(pk__in=[i.pk for i in items[:10]]).update(reference_label="happiness")
+    imported, _ = version_freeze(project=project, policy={"labels_from": "reference"})
+    assert imported.item_count == 9 and set(imported.entries.values_list("label", flat=True)) == {"happiness"}
+    assert imported.stats["left_out"]["no imported label"] == 30
+    for bad in ("annotator:nobody", "majority"):
+        with pytest.raises(ValidationFailed) as error:
+            version_preview(project=project, policy={"labels_from": bad})
+        assert error.value.code == "invalid_policy" and "labels_from" in error.value.details
+
+
 def test_bad_policies_and_empty_versions_are_refused(seeded):
     project, lead, people, items, run = seeded
     with pytest.raises(ValidationFailed) as error:

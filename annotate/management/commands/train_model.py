@@ -8,7 +8,7 @@ import threading
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from tqdm import tqdm
 
 from annotate.exceptions import FERLabError
@@ -77,23 +77,25 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"No dataset version with the id {version}.")
         chosen = {k: options[k] for k in DEFAULTS if options.get(k) is not None}
+        bar = None
         try:
-            job = training_start(project=found.project, version_id=found.pk, options=chosen)
-        except FERLabError as exc:
-            raise CommandError(exc.message) from None
-        bar = _EpochBar(job_id=job.pk, stream=self.stderr._out)
-        bar.start()
-        try:
+            with transaction.atomic():  # the bar starts before the job is sent: with in-process tasks it runs on commit
+                job = training_start(project=found.project, version_id=found.pk, options=chosen)
+                bar = _EpochBar(job_id=job.pk, stream=self.stderr._out)
+                bar.start()
             job_run(job_id=job.pk)  # returns at once when a worker holds the job (or it already ran)
             job.refresh_from_db()
             while job.status not in JOB_FINISHED:
                 time.sleep(POLL_SECONDS)
                 job.refresh_from_db()
+        except FERLabError as exc:
+            raise CommandError(exc.message) from None
         except KeyboardInterrupt:
             job_cancel(job=job)
             raise CommandError(f"Interrupted: training job {job.pk} was cancelled.") from None
         finally:
-            bar.stop()
+            if bar is not None:
+                bar.stop()
         if job.status != JobStatus.SUCCEEDED:
             raise CommandError(f"Training job {job.pk} {job.status}: {job.error}")
         model_version = ModelVersion.objects.get(pk=job.result["model_version"])
