@@ -1,4 +1,6 @@
 """Embedded defaults: SQLite, local media, Celery in-process unless a broker URL is given."""
+from datetime import timedelta
+
 import dj_database_url
 
 from server.settings import env
@@ -20,18 +22,21 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's scripts and styles, served by the app (the docs work offline)
+    "axes",
     "annotate",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "server.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lockout page
 ]
 
 ROOT_URLCONF = "server.urls"
@@ -77,7 +82,27 @@ if env.CACHE_URL:
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # ModelBackend, with the session-user lookup of every request as one cheap query.
-AUTHENTICATION_BACKENDS = ["server.auth.SessionUserBackend"]
+# Axes first: it refuses a sign-in while the account or the address is locked out.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "server.auth.SessionUserBackend"]
+
+# Sign-in throttling (django-axes, in the database so it works on SQLite and PostgreSQL alike): ten failures
+# for one username, or from one address, lock that username or address out for 15 minutes. The lockout
+# page reads the same whether or not the account exists. Behind a proxy, set AXES_IPWARE_META_PRECEDENCE_ORDER
+# so the address is the client's, not the proxy's.
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "annotate/locked_out.html"
+
+# Content-Security-Policy (server.middleware): scripts, styles, images and requests only from this site, no
+# inline scripts or style attributes. The API docs page alone allows inline styles: Swagger UI's page has a
+# <style> block and its bundle injects styles at run time.
+FERLAB_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; connect-src 'self'; "
+              "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+FERLAB_CSP_INLINE_STYLE = FERLAB_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'").replace(
+    "img-src 'self'", "img-src 'self' data:")
+FERLAB_CSP_INLINE_STYLE_PATHS = ["/api/docs/"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -123,8 +148,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first: its WWW-Authenticate header makes an unauthenticated call a 401, not a 403.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -141,6 +167,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # Celery: without a broker, tasks run in-process (eagerly) so the embedded setup needs nothing.

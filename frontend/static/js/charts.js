@@ -151,7 +151,7 @@ export function heatmap(container, { rows, cols, matrix, rowTitle = "consensus",
   cols = cols.map(shortLabel);
   const L = 96, T = 88, W = L + cols.length * cell + 48, H = T + rows.length * cell + 8;
   const svg = svgRoot(W, H, title);
-  svg.setAttribute("style", `max-width:${W}px`);
+  svg.style.maxWidth = `${W}px`;
   cols.forEach((c, j) => text(svg, L + j * cell + cell / 2, T - 8, c, { class: "tick", transform: `rotate(-40 ${L + j * cell + cell / 2} ${T - 8})` }));
   text(svg, L + (cols.length * cell) / 2, 14, `${colTitle} →`, { class: "axis-title", "text-anchor": "middle" });
   text(svg, 12, T - 8, `${rowTitle} ↓`, { class: "axis-title" });
