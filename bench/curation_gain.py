@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._setup import django_setup  # noqa: E402
 
+PROJECT = "FER2013 curation gain"
 FERPLUS_HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
 
 
@@ -54,6 +55,41 @@ def write_csvs(work: Path, data, rows: np.ndarray) -> tuple[Path, Path]:
     return fer, plus
 
 
+def import_and_analyse(args, work: Path, data: dict, rows: np.ndarray, lead, step):
+    """Import the rows (FER2013 labels and FER+ votes as answers) into a new project; one quality run; the run."""
+    from tqdm import tqdm
+
+    from annotate.models import JobKind, QualityRun
+    from annotate.services import quality_inputs
+    from annotate.services.imports import items_import
+    from annotate.services.jobs import job_run_here
+    from annotate.services.projects import project_create
+
+    fer_csv, plus_csv = write_csvs(work, data, rows)
+    project = project_create(name=PROJECT, created_by=lead)
+    for name, path, options in (("import fer2013", fer_csv, {"format": "fer2013", "labels_as_answers": True}),
+                                ("import ferplus votes", plus_csv, {"format": "ferplus", "votes_as_answers": True})):
+        t0 = time.perf_counter()
+        bar = tqdm(total=len(rows), desc=name, unit="row")
+        report = items_import(project=project, path=str(path), progress=lambda done, total: bar.update(done - bar.n), **options)
+        bar.close()
+        if report.error:
+            raise SystemExit(f"{name}: {report.error}")
+        step(name, t0, imported=report.imported, updated=report.updated, answers=report.answers, **report.counts)
+
+    t0 = time.perf_counter()
+    params = {"crossval_budget_s": args.crossval_budget} if args.crossval_budget else {}
+    if args.limit:  # a quick look has too few Training faces for the default cross-validation minimum
+        quality_inputs.CROSSVAL_MIN_ITEMS = min(quality_inputs.CROSSVAL_MIN_ITEMS, 100)
+    print("quality run...", file=sys.stderr, flush=True)
+    job = job_run_here(kind=JobKind.ANALYSE, project=project, params=params)
+    if job.status != "succeeded":
+        raise SystemExit(f"quality run failed: {job.error}")
+    run = QualityRun.objects.get(pk=job.result["quality_run"])
+    step("quality run", t0, answers=run.annotation_count, probability_source=run.probability_source)
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--npz", default="/work/shared/datasets/fer2013_ferplus_trainval.npz")
@@ -61,21 +97,19 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's)")
     parser.add_argument("--limit", type=int, help="only the first N rows of each split (a quick look)")
     parser.add_argument("--crossval-budget", type=float, default=None, help="seconds for the quality run's cross-validation")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep an earlier run's database, with its import and quality run, and train again")
     args = parser.parse_args()
     started = time.perf_counter()
     work = ROOT / "var" / "bench" / "curation_gain"
     work.mkdir(parents=True, exist_ok=True)
-    django_setup(args.database_url, media=work / "media")
+    django_setup(args.database_url, media=work / "media", fresh=not args.reuse)
 
     from django.core.management import call_command
-    from tqdm import tqdm
 
-    from annotate.models import Annotation, Item, JobKind, ModelEvaluation, QualityRun
-    from annotate.services import quality_inputs
-    from annotate.services.imports import items_import
+    from annotate.models import Annotation, Item, Job, JobKind, JobStatus, ModelEvaluation, Project, QualityRun
     from annotate.services.imports_fer import FER2013_ANNOTATOR
-    from annotate.services.jobs import job_run_here
-    from annotate.services.projects import project_create, user_ensure
+    from annotate.services.projects import user_ensure
     from annotate.services.registry import registry_evaluate
     from annotate.services.versions import version_freeze
     from ml.labels import majority_labels
@@ -89,30 +123,17 @@ def main() -> None:
         steps[name] = {"seconds": round(time.perf_counter() - t0, 1), **extra}
         print(f"{name}: {steps[name]}", file=sys.stderr, flush=True)
 
-    fer_csv, plus_csv = write_csvs(work, data, rows)
     lead = user_ensure(username="bench-lead", password="bench-lead-pw", is_superuser=True)
-    project = project_create(name="FER2013 curation gain", created_by=lead)
-    for name, path, options in (("import fer2013", fer_csv, {"format": "fer2013", "labels_as_answers": True}),
-                                ("import ferplus votes", plus_csv, {"format": "ferplus", "votes_as_answers": True})):
-        t0 = time.perf_counter()
-        bar = tqdm(total=len(rows), desc=name, unit="row")
-        report = items_import(project=project, path=str(path), progress=lambda done, total: bar.update(done - bar.n), **options)
-        bar.close()
-        if report.error:
-            raise SystemExit(f"{name}: {report.error}")
-        step(name, t0, imported=report.imported, updated=report.updated, answers=report.answers, **report.counts)
-    steps["import ferplus votes"]["answers"] = Annotation.objects.filter(project=project).count()
-
-    t0 = time.perf_counter()
-    params = {"crossval_budget_s": args.crossval_budget} if args.crossval_budget else {}
-    if args.limit:  # a quick look has too few Training faces for the default cross-validation minimum
-        quality_inputs.CROSSVAL_MIN_ITEMS = min(quality_inputs.CROSSVAL_MIN_ITEMS, 100)
-    print("quality run...", file=sys.stderr, flush=True)
-    job = job_run_here(kind=JobKind.ANALYSE, project=project, params=params)
-    if job.status != "succeeded":
-        raise SystemExit(f"quality run failed: {job.error}")
-    run = QualityRun.objects.get(pk=job.result["quality_run"])
-    step("quality run", t0, answers=run.annotation_count, probability_source=run.probability_source)
+    project = Project.objects.filter(name=PROJECT).order_by("-id").first() if args.reuse else None
+    run = QualityRun.objects.filter(project=project).order_by("-id").first() if project else None
+    if run is not None:
+        print(f"reusing project {project.pk} and its quality run {run.pk}", file=sys.stderr, flush=True)
+        Job.objects.filter(project=project, kind=JobKind.TRAIN, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
+            status=JobStatus.FAILED, error="the benchmark was restarted")
+        steps["reused"] = {"project": project.pk, "quality_run": run.pk}
+    else:
+        run = import_and_analyse(args, work, data, rows, lead, step)
+        project = run.project
 
     versions = {}
     for key, policy in (("original", {"labels_from": f"annotator:{FER2013_ANNOTATOR}"}), ("curated", {})):

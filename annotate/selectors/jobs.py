@@ -41,4 +41,12 @@ def job_output(*, job: Job) -> dict | None:
                     "url": reverse("project-version", args=[job.project_id, export["version_id"]])}
     if job.kind == JobKind.PRELABEL:
         return {"label": f"{result.get('scored', 0)} faces scored", "url": reverse("project-issues", args=[job.project_id])}
+    if job.kind == JobKind.TRAIN and result.get("model_version"):
+        evaluation = result.get("evaluation") or {}
+        figure = f", {evaluation['accuracy_majority']:.1%} on the evaluation set's vote majority" if evaluation.get("accuracy_majority") is not None else ""
+        return {"label": f"model version {result['model_version']}{figure}",
+                "url": reverse("project-models", args=[job.project_id]) + f"?job={job.pk}"}
+    if job.kind == JobKind.EVALUATE:
+        return {"label": f"{len(result.get('scored', []))} model versions scored on {result.get('faces', 0)} faces",
+                "url": reverse("project-models", args=[job.project_id])}
     return None

@@ -6,9 +6,9 @@ content hash); targets are the version's soft labels (vote distributions) or its
 Validation accuracy after every epoch is measured on the version's validation split (``validation`` or
 ``PrivateTest``) or, without one, on a seeded, class-stratified tenth carved out of the training faces.
 
-Every epoch ends with a checkpoint in settings.FERLAB_TRAINING_DIR (ml.train saves it atomically), so an
-attempt that takes over a job whose worker died resumes from the last finished epoch; a cancel stops the run
-within 25 optimizer steps. Only a finished run becomes a ModelVersion (weights content-hashed in storage), in
+Every epoch ends with a checkpoint in settings.FERLAB_TRAINING_DIR (ml.train saves it atomically) and a copy in
+storage, so an attempt that takes over a job whose worker died, on this machine or another, resumes from the last
+finished epoch; a cancel stops the run within 25 optimizer steps. Only a finished run becomes a ModelVersion (weights content-hashed in storage), in
 one transaction with nothing before it: a failed or cancelled training leaves no version and no file behind.
 """
 from __future__ import annotations
@@ -46,6 +46,8 @@ VALIDATION_FRACTION = 0.1
 MIN_TRAIN_FACES = 50
 MIN_FACES_PER_CLASS = 10
 MIN_LEARNABLE_CLASSES = 2
+# Storage folder of the per-epoch checkpoint copies.
+TRAINING_STORAGE = "training"
 
 _RECIPE = TrainConfig()
 DEFAULTS = {
@@ -232,10 +234,53 @@ def _machine(device: str) -> dict:
     return info
 
 
+def _checkpoint_name(job: Job) -> str:
+    # The creation time too: databases of several deployments or test runs may share a folder or a bucket.
+    return f"job-{job.pk}-{job.created_at:%Y%m%d%H%M%S%f}"
+
+
 def checkpoint_path(job: Job) -> Path:
-    """The job's per-epoch checkpoint (named by its creation time too: databases of several deployments or test runs
-    may share the folder)."""
-    return Path(settings.FERLAB_TRAINING_DIR) / f"job-{job.pk}-{job.created_at:%Y%m%d%H%M%S%f}.pt"
+    """The job's per-epoch checkpoint on this worker (ml.train writes it after every epoch)."""
+    return Path(settings.FERLAB_TRAINING_DIR) / f"{_checkpoint_name(job)}.pt"
+
+
+def checkpoint_stored(job: Job) -> list[str]:
+    """The job's checkpoint copies in storage (newest epoch last), which a worker on another machine resumes from."""
+    folder = f"{TRAINING_STORAGE}/{_checkpoint_name(job)}"
+    if not default_storage.exists(folder):
+        return []
+    return sorted(f"{folder}/{name}" for name in default_storage.listdir(folder)[1])
+
+
+def _checkpoint_publish(job: Job, epoch: int) -> None:
+    """Copy this epoch's checkpoint to storage, then drop the older copies (so one always exists)."""
+    older = checkpoint_stored(job)
+    with open(checkpoint_path(job), "rb") as f:
+        default_storage.save(f"{TRAINING_STORAGE}/{_checkpoint_name(job)}/epoch-{epoch:04d}.pt", File(f))
+    for name in older:
+        default_storage.delete(name)
+
+
+def _checkpoint_fetch(job: Job) -> None:
+    """A resumed job on a worker without the local checkpoint: the newest stored copy, if any."""
+    local, stored = checkpoint_path(job), checkpoint_stored(job)
+    if local.exists() or not stored:
+        return
+    local.parent.mkdir(parents=True, exist_ok=True)
+    partial = local.with_suffix(".partial")
+    with default_storage.open(stored[-1], "rb") as src, open(partial, "wb") as dst:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            dst.write(block)
+    partial.replace(local)
+
+
+def _checkpoint_remove(job: Job) -> bool:
+    local = checkpoint_path(job)
+    existed = local.exists() or bool(checkpoint_stored(job))
+    local.unlink(missing_ok=True)
+    for name in checkpoint_stored(job):
+        default_storage.delete(name)
+    return existed
 
 
 def train_execute(*, job: Job) -> dict:
@@ -258,6 +303,7 @@ def train_execute(*, job: Job) -> dict:
     data_sha = arrays_sha256(images, chosen.train_targets, val_images, chosen.validation_labels)
 
     resume = None
+    _checkpoint_fetch(job)
     if out.exists():  # an earlier attempt of this job got this far
         state = load_checkpoint(out)
         if state.get("training_state") is not None and state.get("data_sha256") == data_sha and \
@@ -273,6 +319,8 @@ def train_execute(*, job: Job) -> dict:
     delay = float(params.get("test_epoch_delay_seconds") or 0)
 
     def on_epoch(entry: dict, ckpt: dict) -> None:
+        if ckpt["training_state"] is not None:  # the last epoch's weights become the model version instead
+            _checkpoint_publish(job, entry["epoch"])
         report["curves"] = list(ckpt["metrics"]["history"])
         total = ckpt["metrics"]["epochs"]
         report["epochs"] = total
@@ -299,7 +347,7 @@ def train_execute(*, job: Job) -> dict:
     }
     model_version = _model_version_create(job=job, version=version, ckpt=ckpt, recipe=recipe, device=device,
                                           machine=_machine(device), train_ids=chosen.train_ids)
-    out.unlink(missing_ok=True)
+    _checkpoint_remove(job)
     result = {**report, "model_version": model_version.pk, "evaluation": None}
     from annotate.services.registry import evaluation_for, registry_evaluate
 
@@ -353,7 +401,4 @@ def _model_version_create(*, job: Job, version: DatasetVersion, ckpt: dict, reci
 
 def train_cleanup(*, job: Job) -> dict:
     """A cancelled training: its checkpoint is removed; no model version was registered (nothing else to undo)."""
-    path = checkpoint_path(job)
-    existed = path.exists()
-    path.unlink(missing_ok=True)
-    return {"checkpoint_removed": existed}
+    return {"checkpoint_removed": _checkpoint_remove(job)}

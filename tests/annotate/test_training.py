@@ -14,8 +14,12 @@ from django.db import transaction
 
 from annotate.exceptions import Conflict, NotFound, ValidationFailed
 from annotate.models import (
-    Job, JobKind, JobStatus, ModelEvaluation, ModelPromotion, ModelVersion, Prediction, QualityItemResult, QualityRun,
+    Item, Job, JobKind, JobStatus, ModelEvaluation, ModelPromotion, ModelVersion, Prediction, Project, QualityItemResult,
+    QualityRun, Role,
 )
+from annotate.services.assignments import assignments_lease
+from annotate.services.jobs import job_run_here
+from annotate.services.projects import membership_set
 from annotate.services import quality_inputs
 from annotate.services.model_versions import model_version_active, model_version_ensure_default
 from annotate.services.registry import (
@@ -80,7 +84,6 @@ def test_faces_a_model_trained_on_are_left_out_of_its_score_and_counted(trained)
     shipped = evaluation_for(project=project, model_version=model_version_ensure_default()).metrics
     assert shipped["excluded_trained"] == shipped["n_total"]
     # A near duplicate of a training face (perceptual hashes one bit apart) put into PublicTest is left out too.
-    from annotate.models import Item
 
     Item.objects.filter(pk=model.trained_items[0]).update(perceptual_hash=0x5A5A5A5A5A5A5A5A)
     Item.objects.filter(pk=Item.objects.filter(project=project, split="PublicTest").first().pk).update(perceptual_hash=0x5A5A5A5A5A5A5A5B)
@@ -151,7 +154,7 @@ def test_the_trainings_api_checks_who_and_what(make_project, api_client, transac
     assert ModelVersion.objects.get(job_id=ok.json()["id"]).recipe["targets"] == "hard"
 
 
-def test_registry_compare_promote_and_roll_back(trained, api_client, monkeypatch):
+def test_registry_compare_promote_and_roll_back(trained, api_client, monkeypatch, make_user):
     project, lead, version, job = trained
     model = ModelVersion.objects.get(job=job)
     shipped = model_version_ensure_default()
@@ -166,7 +169,12 @@ def test_registry_compare_promote_and_roll_back(trained, api_client, monkeypatch
     assert face["a_label"] != face["b_label"] and api_client.get(face["image_url"]).status_code == 200
 
     monkeypatch.setattr(quality_inputs, "CROSSVAL_MIN_ITEMS", 50)
-    monkeypatch.setattr(quality_inputs, "CROSSVAL_BUDGET_S", 15.0)
+    monkeypatch.setattr(quality_inputs, "CROSSVAL_BUDGET_S", 10.0)
+    # The queue before: a quality run with the shipped model ordered it (every face wants more answers).
+    Project.objects.filter(pk=project.pk).update(overlap_target=20)
+    assert job_run_here(kind=JobKind.ANALYSE, project=project).status == JobStatus.SUCCEEDED
+    queue = Item.objects.filter(project=project).order_by("-priority", "id")
+    before = list(queue.values_list("id", flat=True))
     promoted = api_client.post(f"/api/projects/{project.pk}/models/{model.pk}/promote/").json()
     project.refresh_from_db()
     assert promoted["active"] == model.pk and model_version_active(project=project) == model
@@ -180,6 +188,12 @@ def test_registry_compare_promote_and_roll_back(trained, api_client, monkeypatch
     assert {sources[i] for i in model.trained_items} == {"crossval"}
     assert {s for i, s in sources.items() if i not in set(model.trained_items)} == {"held-out"}
     assert run.summary["probability_source"]["crossval_items"] == len(model.trained_items)
+    # ... and the new model's ActiveLab priorities reorder the annotators' queue: the next lease is its first face.
+    after = list(queue.values_list("id", flat=True))
+    assert after != before
+    annotator = make_user()
+    membership = membership_set(project=project, user=annotator, role=Role.ANNOTATOR)
+    assert assignments_lease(membership=membership).assignments[0].item_id == after[0]
 
     again = api_client.post(f"/api/projects/{project.pk}/models/{model.pk}/promote/")
     assert again.status_code == 400 and again.json()["error"]["code"] == "already_active"

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from annotate.models import Job, JobKind, JobStatus, ModelVersion
 from annotate.services.jobs import job_cancel, job_enqueue, jobs_sweep
-from annotate.services.training import _options_check, checkpoint_path, training_start
+from annotate.services.training import _options_check, checkpoint_path, checkpoint_stored, training_start
 from tests.annotate.training_support import evaluation_set_use, training_version
 
 pytestmark = pytest.mark.worker
@@ -66,6 +66,9 @@ def test_a_worker_killed_mid_training_resumes_from_its_last_epoch(start_worker, 
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING and checkpoint_path(job).exists() and not ModelVersion.objects.exists()
     first = [c["epoch"] for c in job.result["curves"]]
+    stored = checkpoint_stored(job)
+    assert len(stored) == 1 and stored[0].endswith(f"epoch-{job.progress_done:04d}.pt")
+    checkpoint_path(job).unlink()  # the next attempt runs "on another machine": it resumes from storage
 
     worker.start()
     with transaction.atomic():
@@ -76,7 +79,7 @@ def test_a_worker_killed_mid_training_resumes_from_its_last_epoch(start_worker, 
     assert job.result["resumed_from_epoch"] >= 2 and first[:2] == [1, 2]
     model = ModelVersion.objects.get(job=job)
     assert [c["epoch"] for c in model.curves] == [1, 2, 3, 4]  # epochs 1-2 from the first attempt, not run again
-    assert not checkpoint_path(job).exists()
+    assert not checkpoint_path(job).exists() and checkpoint_stored(job) == []
 
 
 def test_a_cancelled_training_leaves_no_model_version_and_no_file(start_worker, make_project):
@@ -91,3 +94,4 @@ def test_a_cancelled_training_leaves_no_model_version_and_no_file(start_worker, 
     assert job.status == JobStatus.CANCELLED and job.result["cleanup"] == {"checkpoint_removed": True}
     assert not ModelVersion.objects.filter(job=job).exists() and not checkpoint_path(job).exists()
     assert _model_files() == set() and not list(Path(checkpoint_path(job)).parent.glob(f"job-{job.pk}-*"))
+    assert checkpoint_stored(job) == []

@@ -1,57 +1,19 @@
 """`manage.py export_version VERSION --format FORMAT --out PATH`: build a version's export here, copy it to PATH."""
 import os
 import shutil
-import threading
 import time
 
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections, connection, transaction
-from tqdm import tqdm
+from django.db import transaction
 
 from annotate.exceptions import FERLabError
+from annotate.management.job_bar import JobBar
 from annotate.models import JOB_FINISHED, DatasetVersion, Export, ExportFormat, Job
 from annotate.services.exports import export_file_name, export_is_finished, export_request
 from annotate.services.jobs import job_cancel, job_run
 
 POLL_SECONDS = 0.2
-
-
-class _ProgressBar(threading.Thread):
-    """Shows the export job's progress from its row, whoever runs it (this process or a worker that took it first)."""
-
-    def __init__(self, *, version: DatasetVersion, format: str, stream):
-        super().__init__(name="export-progress", daemon=True)
-        self.version, self.format, self.stream = version, format, stream
-        self.stopped = threading.Event()
-        self.bar: tqdm | None = None
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(POLL_SECONDS):
-                self.show()
-        finally:
-            connection.close()
-
-    def show(self) -> None:
-        try:
-            job = Job.objects.filter(exports__version=self.version, exports__format=self.format).order_by("-id").first()
-        except Exception:  # the database is busy with the export itself (SQLite): try again at the next tick
-            close_old_connections()
-            return
-        if job is None or not job.progress_total:
-            return
-        if self.bar is None:
-            self.bar = tqdm(total=job.progress_total, unit="face", desc=self.format, file=self.stream, dynamic_ncols=True)
-        self.bar.total = job.progress_total
-        self.bar.set_postfix_str(job.stage, refresh=False)
-        self.bar.update(job.progress_done - self.bar.n)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
-        if self.bar is not None:
-            self.bar.close()
 
 
 class Command(BaseCommand):
@@ -66,7 +28,8 @@ class Command(BaseCommand):
         found = DatasetVersion.objects.select_related("project").filter(pk=version).first()
         if found is None:
             raise CommandError(f"No dataset version with the id {version}.")
-        bar = _ProgressBar(version=found, format=format, stream=self.stderr._out)
+        bar = JobBar(find_job=lambda: Job.objects.filter(exports__version=found, exports__format=format).order_by("-id").first(),
+                     desc=format, unit="face", stream=self.stderr._out)
         bar.start()
         try:
             export = self._build(found, format)

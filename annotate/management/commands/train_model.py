@@ -4,54 +4,19 @@ The training is an ordinary `train` job: an `ml` worker runs it if one takes it 
 last line on stdout is one JSON object: the model version, its training and its figures on the evaluation set.
 """
 import json
-import threading
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections, connection, transaction
-from tqdm import tqdm
+from django.db import transaction
 
 from annotate.exceptions import FERLabError
+from annotate.management.job_bar import JobBar
 from annotate.models import JOB_FINISHED, DatasetVersion, Job, JobStatus, ModelVersion
 from annotate.services.jobs import job_cancel, job_run
 from annotate.services.registry import evaluation_for
 from annotate.services.training import CHOICES, DEFAULTS, training_start
 
 POLL_SECONDS = 0.5
-
-
-class _EpochBar(threading.Thread):
-    """The job's epochs as a terminal bar, read from its row (whoever runs it)."""
-
-    def __init__(self, *, job_id: int, stream):
-        super().__init__(name="train-progress", daemon=True)
-        self.job_id, self.stream = job_id, stream
-        self.stopped = threading.Event()
-        self.bar: tqdm | None = None
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(POLL_SECONDS):
-                try:
-                    job = Job.objects.get(pk=self.job_id)
-                except Exception:  # SQLite busy with the training's own writes: next tick
-                    close_old_connections()
-                    continue
-                if not job.progress_total:
-                    continue
-                if self.bar is None:
-                    self.bar = tqdm(total=job.progress_total, unit="epoch", desc="training", file=self.stream, dynamic_ncols=True)
-                self.bar.total = job.progress_total
-                self.bar.set_postfix_str(job.stage, refresh=False)
-                self.bar.update(job.progress_done - self.bar.n)
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
-        if self.bar is not None:
-            self.bar.close()
 
 
 class Command(BaseCommand):
@@ -81,7 +46,8 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():  # the bar starts before the job is sent: with in-process tasks it runs on commit
                 job = training_start(project=found.project, version_id=found.pk, options=chosen)
-                bar = _EpochBar(job_id=job.pk, stream=self.stderr._out)
+                bar = JobBar(find_job=lambda: Job.objects.filter(pk=job.pk).first(), desc="training", unit="epoch",
+                             stream=self.stderr._out, poll=POLL_SECONDS)
                 bar.start()
             job_run(job_id=job.pk)  # returns at once when a worker holds the job (or it already ran)
             job.refresh_from_db()
