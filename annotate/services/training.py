@@ -32,7 +32,7 @@ from annotate.models import (
     DatasetVersion, DatasetVersionItem, Item, Job, JobKind, JobStatus, ModelVersion, Project,
 )
 from annotate.services.images import item_images_load
-from annotate.services.jobs import job_check, job_enqueue, job_progress, job_report
+from annotate.services.jobs import DATABASE_ERRORS, JobCancelled, JobLost, job_check, job_enqueue, job_progress, job_report
 from annotate.services.model_versions import model_version_active, model_version_local_path
 from ml.config import CLASSES, TrainConfig
 
@@ -284,7 +284,20 @@ def _checkpoint_remove(job: Job) -> bool:
 
 
 def train_execute(*, job: Job) -> dict:
-    """Run a claimed train job: build the arrays, train (resuming from the job's checkpoint), register the model."""
+    """Run a claimed train job: build the arrays, train (resuming from the job's checkpoint), register the model.
+
+    A failure ends the job with its checkpoint removed; a lost database or a take-over keeps it for the attempt
+    that continues (a cancel is cleaned up by train_cleanup)."""
+    try:
+        return _train(job=job)
+    except (JobCancelled, JobLost, *DATABASE_ERRORS):
+        raise
+    except Exception:
+        _checkpoint_remove(job)
+        raise
+
+
+def _train(*, job: Job) -> dict:
     from ml.checkpoint import load_checkpoint
     from ml.data import arrays_sha256
     from ml.train import pick_device, train
@@ -400,5 +413,14 @@ def _model_version_create(*, job: Job, version: DatasetVersion, ckpt: dict, reci
 
 
 def train_cleanup(*, job: Job) -> dict:
-    """A cancelled training: its checkpoint is removed; no model version was registered (nothing else to undo)."""
-    return {"checkpoint_removed": _checkpoint_remove(job)}
+    """A cancelled training: its checkpoint is removed, and a version registered in the moment before the cancel
+    (while it was being scored) is removed with its file, unless a project already uses it."""
+    removed = 0
+    for version in ModelVersion.objects.filter(job=job, active_in_projects__isnull=True):
+        shared = ModelVersion.objects.filter(checkpoint=version.checkpoint).exclude(pk=version.pk).exists()
+        name = version.checkpoint
+        version.delete()
+        removed += 1
+        if not shared and default_storage.exists(name):
+            default_storage.delete(name)
+    return {"checkpoint_removed": _checkpoint_remove(job), "model_versions_removed": removed}

@@ -243,3 +243,22 @@ def test_train_model_command_waits_and_prints_the_figures(make_project, transact
     assert line["dataset_version"] == version.pk and line["targets"] == "hard" and line["epochs_run"] == 1
     assert line["evaluation"]["n_total"] > 0 and "accuracy_majority" in line["evaluation"]
     assert ModelVersion.objects.get(pk=line["model_version"]).sha256 == line["sha256"]
+
+
+def test_a_failed_training_leaves_no_model_version_and_no_checkpoint(make_project, transactional_db, monkeypatch):
+    from annotate.services import training
+
+    project, lead, _ = make_project(annotators=0)
+    version = training_version(project, faces=120)
+
+    def broken(**kwargs):
+        raise RuntimeError("storage is full")
+
+    monkeypatch.setattr(training, "_model_version_create", broken)
+    with transaction.atomic():
+        job = training_start(project=project, version_id=version.pk, options={"epochs": 2, "batch_size": 32})
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and "storage is full" in job.error
+    assert not ModelVersion.objects.filter(job=job).exists()
+    assert not checkpoint_path(job).exists() and training.checkpoint_stored(job) == []
+    assert not default_storage.exists("models") or default_storage.listdir("models")[1] == []

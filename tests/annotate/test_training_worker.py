@@ -91,7 +91,7 @@ def test_a_cancelled_training_leaves_no_model_version_and_no_file(start_worker, 
     assert checkpoint_path(job).exists()
     job_cancel(job=job, cancelled_by=lead)
     job = _wait(job, worker)
-    assert job.status == JobStatus.CANCELLED and job.result["cleanup"] == {"checkpoint_removed": True}
+    assert job.status == JobStatus.CANCELLED and job.result["cleanup"] == {"checkpoint_removed": True, "model_versions_removed": 0}
     assert not ModelVersion.objects.filter(job=job).exists() and not checkpoint_path(job).exists()
     assert _model_files() == set() and not list(Path(checkpoint_path(job)).parent.glob(f"job-{job.pk}-*"))
     assert checkpoint_stored(job) == []
