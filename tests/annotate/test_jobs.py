@@ -131,7 +131,7 @@ def test_only_the_projects_leads_see_and_cancel_its_jobs(make_project, make_user
         assert api_client.post(f"/api/jobs/{job.pk}/cancel/").status_code == status
         assert api_client.get(f"/api/projects/{project.pk}/jobs/").status_code == status
     api_client.force_authenticate(None)
-    assert api_client.post(f"/api/jobs/{job.pk}/cancel/").status_code in (401, 403)
+    assert api_client.post(f"/api/jobs/{job.pk}/cancel/").status_code == 401
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and job.cancel_requested_at is None
 
