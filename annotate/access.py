@@ -2,7 +2,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 
 from annotate.exceptions import Forbidden, NotFound
-from annotate.models import DatasetVersion, Item, Job, Membership, ModelVersion, Project, QualityRun, Role
+from annotate.models import Annotation, Assignment, DatasetVersion, Item, Job, Membership, ModelVersion, Project, QualityRun, Role
 from server.rows import fetch_one, row_shape
 
 
@@ -52,6 +52,24 @@ def access_item(*, user: AbstractBaseUser, item_id: int) -> Item:
     if item is None:
         raise NotFound("No such item.")
     access_membership(user=user, project_id=item.project_id)
+    return Item.objects.get(pk=item_id)
+
+
+def access_item_image(*, user: AbstractBaseUser, item_id: int, original: bool) -> Item:
+    """An item whose image the user may see: leads see every original and crop of their project; an annotator
+    only the crops of faces leased to them or answered by them (an original can carry a whole scene and,
+    before import stripped metadata, its GPS position). Others' faces are NotFound, so ids do not leak."""
+    item = Item.objects.filter(pk=item_id).only("id", "project_id").first()
+    if item is None:
+        raise NotFound("No such item.")
+    membership = access_membership(user=user, project_id=item.project_id)
+    if membership.role != Role.LEAD:
+        if original:
+            raise Forbidden("Only the project's ML leads may see original photos.", code="lead_only")
+        shown = (Assignment.objects.filter(item_id=item_id, annotator_id=user.pk).exists()
+                 or Annotation.objects.filter(item_id=item_id, annotator_id=user.pk).exists())
+        if not shown:
+            raise NotFound("No such item.")
     return Item.objects.get(pk=item_id)
 
 

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import access_item, access_membership, access_project_as_lead
+from annotate.access import access_item_image, access_membership, access_project_as_lead
 from annotate.exceptions import Forbidden, NotFound, error_body
 from annotate.models import Item, Role
 from annotate.selectors.projects import project_list_for_user, project_progress
@@ -113,7 +113,7 @@ def item_image_response(field) -> FileResponse:
 
 
 class ItemImageApi(APIView):
-    """The face image, for any member of the item's project."""
+    """The face image: originals for the project's leads, crops for leads and for the annotators shown that face."""
 
     @extend_schema(
         parameters=[OpenApiParameter("kind", str, enum=["crop", "original"], description="crop (default) or original")],
@@ -121,8 +121,9 @@ class ItemImageApi(APIView):
         summary="An item's image",
     )
     def get(self, request, item_id: int):
-        item = access_item(user=request.user, item_id=item_id)
-        return item_image_response(item.image if request.query_params.get("kind") == "original" and item.image else item.crop)
+        original = request.query_params.get("kind") == "original"
+        item = access_item_image(user=request.user, item_id=item_id, original=original)
+        return item_image_response(item.image if original and item.image else item.crop)
 
 
 @require_GET

@@ -10,7 +10,7 @@ from typing import Iterator
 
 from annotate.models import Project
 from annotate.services.imports_base import ImportReport, ItemWriter, PendingItem, Progress, Ticker
-from ml import faces
+from ml import faces, metadata
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # one image file or archive member
 MAX_ARCHIVE_BYTES = 4 * 1024 ** 3  # all members of one zip, uncompressed
@@ -197,7 +197,7 @@ def import_images(*, project: Project, path: str, source: str, report: ImportRep
             writer.add(PendingItem(
                 where=entry.where, content_hash=content_hash, crop=crop, width=decoded.width, height=decoded.height,
                 source=f"{source}:{'/'.join(entry.parts)}", split=split, reference_label=label,
-                original=entry.data, original_ext=EXTENSIONS[decoded.format],
+                original=metadata.strip_metadata(entry.data, decoded.format), original_ext=EXTENSIONS[decoded.format],
             ))
     if unknown_folders:
         report.notes.append(f"folders not matching a project label (no reference label set): {', '.join(sorted(unknown_folders))[:500]}")
