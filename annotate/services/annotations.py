@@ -35,14 +35,31 @@ def _validate(*, project: Project, label: str, flags: list[str], valence, arousa
     return sorted(set(flags), key=project.flags.index)
 
 
-def _original(*, client_id: uuid.UUID, annotator) -> Annotation:
-    """The answer stored earlier under this client id: a repeated submit gets it back."""
+def _original(*, client_id: uuid.UUID, annotator, payload: dict | None = None) -> Annotation:
+    """The answer stored earlier under this client id: a repeated submit gets it back, but only
+    a true repeat: the same client id with a different answer is a 409, never the old answer."""
     existing = Annotation.objects.filter(client_id=client_id).first()
     if existing is None:
         raise Conflict("The answer could not be stored; try again.", code="retry")
     if existing.annotator_id != annotator.pk:
         raise Conflict("This client id belongs to another answer.", code="client_id_taken")
+    def stored(name):
+        return existing.replaces.client_id if name == "replaces" and existing.replaces_id else getattr(existing, name, None)
+
+    if payload is not None and any(_differs(stored(k), v) for k, v in payload.items()):
+        raise Conflict("This client id was used for a different answer.", code="client_id_reused")
     return existing
+
+
+def _differs(stored, sent) -> bool:
+    if isinstance(stored, list) or isinstance(sent, list):
+        return sorted(stored or []) != sorted(sent or [])
+    return stored != sent
+
+
+def _payload(*, label, flags, valence, arousal, **where) -> dict:
+    """What a repeat must match (time taken may be measured again by a retrying client, so it is left out)."""
+    return dict(label=label, flags=flags or [], valence=valence, arousal=arousal, **where)
 
 
 def annotation_submit(
@@ -65,6 +82,7 @@ def annotation_submit(
     """
     fields = dict(annotator=annotator, assignment_id=assignment_id, client_id=client_id, label=label, flags=flags or [],
                   valence=valence, arousal=arousal, seconds=seconds, source=source)
+    payload = _payload(label=label, flags=flags, valence=valence, arousal=arousal, assignment_id=assignment_id)
     try:
         if fastpaths.enabled():
             annotation = _submit_live(**fields)
@@ -75,7 +93,7 @@ def annotation_submit(
         # Two copies of one submit raced (client id) or the lease was answered under another id.
         existing = Annotation.objects.filter(client_id=client_id).first()
         if existing is not None:
-            return _original(client_id=client_id, annotator=annotator), False
+            return _original(client_id=client_id, annotator=annotator, payload=payload), False
         raise Conflict("This face is answered already.", code="already_answered") from None
 
 
@@ -112,7 +130,8 @@ def _submit(*, annotator, assignment_id, client_id, label, flags, valence, arous
         project = assignment.project
         if assignment.status == AssignmentStatus.ANSWERED:
             if Annotation.objects.filter(client_id=client_id).exists():
-                return _original(client_id=client_id, annotator=annotator), False
+                return _original(client_id=client_id, annotator=annotator, payload=_payload(
+                    label=label, flags=flags, valence=valence, arousal=arousal, assignment_id=assignment_id)), False
             raise Conflict("This face is answered already; undo the answer instead.", code="already_answered")
         flags = _validate(project=project, label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds)
         if assignment.status == AssignmentStatus.SKIPPED or assignment.expires_at <= now:
@@ -158,9 +177,16 @@ def annotation_correct(
     Allowed within UNDO_WINDOW of that answer, once per answer (the database holds that); the
     face's answer count does not change because the annotator still has exactly one live answer.
     """
-    existing = Annotation.objects.filter(client_id=client_id).first()
-    if existing is not None:
-        return _original(client_id=client_id, annotator=annotator), False
+    payload = _payload(label=label, flags=flags, valence=valence, arousal=arousal, replaces=replaces)
+
+    def repeat() -> tuple[Annotation, bool] | None:
+        """The correction stored under this client id, if any: a replay (even one that raced the first) answers as it did."""
+        if Annotation.objects.filter(client_id=client_id).exists():
+            return _original(client_id=client_id, annotator=annotator, payload=payload), False
+        return None
+
+    if found := repeat():
+        return found
     previous = Annotation.objects.select_related("project").filter(client_id=replaces, annotator=annotator).first()
     if previous is None:
         raise NotFound("No such answer to undo.")
@@ -169,6 +195,8 @@ def annotation_correct(
     if timezone.now() - previous.created_at > UNDO_WINDOW:
         raise Forbidden("Answers can be undone only shortly after they were given.", code="undo_window_passed")
     if Annotation.objects.filter(replaces=previous).exists():
+        if found := repeat():  # a concurrent copy of this undo committed between the two checks
+            return found
         raise Conflict("This answer has been corrected already.", code="already_corrected")
     flags = _validate(project=previous.project, label=label, flags=flags or [], valence=valence, arousal=arousal, seconds=seconds)
     try:
@@ -179,7 +207,7 @@ def annotation_correct(
                                              client_id=client_id, source=source),
             )
     except IntegrityError:
-        if Annotation.objects.filter(client_id=client_id).exists():
-            return _original(client_id=client_id, annotator=annotator), False
+        if found := repeat():
+            return found
         raise Conflict("This answer has been corrected already.", code="already_corrected") from None
     return annotation, True

@@ -44,8 +44,11 @@ def test_a_repeated_submit_returns_the_original_and_creates_nothing(make_project
     (a,) = lease(project, alice)
     client_id = uuid.uuid4()
     first, created = annotation_submit(annotator=alice, assignment_id=a.pk, client_id=client_id, label="anger")
-    again, created_again = annotation_submit(annotator=alice, assignment_id=a.pk, client_id=client_id, label="fear")
+    again, created_again = annotation_submit(annotator=alice, assignment_id=a.pk, client_id=client_id, label="anger")
     assert created and not created_again and again.pk == first.pk and again.label == "anger"
+    with pytest.raises(Conflict) as reused:  # the same client id with another answer is not a repeat
+        annotation_submit(annotator=alice, assignment_id=a.pk, client_id=client_id, label="fear")
+    assert reused.value.code == "client_id_reused"
     assert Annotation.objects.count() == 1 and Item.objects.get(pk=item.pk).answer_count == 1
     with pytest.raises(Conflict) as info:
         annotation_submit(annotator=alice, assignment_id=a.pk, client_id=uuid.uuid4(), label="fear")
@@ -133,13 +136,14 @@ def test_undo_is_a_new_answer_that_replaces_the_old_one(make_project, make_items
     assert info.value.code == "undo_window_passed"
 
 
-def test_a_client_id_reused_on_another_lease_returns_the_original(make_project, make_items):
+def test_a_client_id_reused_on_another_lease_is_a_conflict(make_project, make_items):
     project, _, (alice,) = make_project(annotators=1, gold_rate=0)
     make_items(project, 2)
     first, second = lease(project, alice, count=2)
     client_id = uuid.uuid4()
-    original, _ = annotation_submit(annotator=alice, assignment_id=first.pk, client_id=client_id, label="anger")
-    again, created = annotation_submit(annotator=alice, assignment_id=second.pk, client_id=client_id, label="fear")
-    assert not created and again.pk == original.pk
+    annotation_submit(annotator=alice, assignment_id=first.pk, client_id=client_id, label="anger")
+    with pytest.raises(Conflict) as reused:
+        annotation_submit(annotator=alice, assignment_id=second.pk, client_id=client_id, label="anger")
+    assert reused.value.code == "client_id_reused"
     assert Assignment.objects.get(pk=second.pk).status == AssignmentStatus.OPEN
     assert Item.objects.get(pk=second.item_id).answer_count == 0 and Annotation.objects.count() == 1

@@ -51,17 +51,17 @@ def test_fifty_annotators_drain_a_project_without_overfilling_or_losing_answers(
                     if rng.random() < 0.1:
                         assignment_skip(annotator=person, assignment_id=lease.pk)
                         continue
-                    client_id = uuid.uuid4()
+                    client_id, label = uuid.uuid4(), rng.choice(project.labels)
                     try:
                         answer, created = annotation_submit(
-                            annotator=person, assignment_id=lease.pk, client_id=client_id, label=rng.choice(project.labels),
+                            annotator=person, assignment_id=lease.pk, client_id=client_id, label=label,
                         )
                     except Conflict:
                         continue
                     # Resend some submits, as a flaky network would: they must create nothing.
                     if rng.random() < 0.3:
                         again, created_again = annotation_submit(
-                            annotator=person, assignment_id=lease.pk, client_id=client_id, label="anger",
+                            annotator=person, assignment_id=lease.pk, client_id=client_id, label=label,
                         )
                         with lock:
                             repeats.append(not created_again and again.pk == answer.pk)

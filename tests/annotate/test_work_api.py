@@ -36,7 +36,8 @@ def test_lease_submit_undo_skip_round_trip(api_client, make_project, make_items)
 
     first = submit(api_client, assignment=leases[0]["assignment"], label="happiness", flags=["occluded"], seconds=1.5)
     assert first.status_code == 201, first.content
-    again = {"assignment": leases[0]["assignment"], "client_id": first.json()["client_id"], "label": "happiness"}
+    again = {"assignment": leases[0]["assignment"], "client_id": first.json()["client_id"], "label": "happiness",
+             "flags": ["occluded"], "seconds": 1.5}
     repeat = api_client.post("/api/annotations/", again, format="json")
     assert repeat.status_code == 200 and repeat.json()["id"] == first.json()["id"]
     fix = submit(api_client, replaces=first.json()["client_id"], label="surprise")
