@@ -17,7 +17,7 @@ from annotate.exceptions import Forbidden, NotFound, error_body
 from annotate.models import Item, Role
 from annotate.selectors.projects import project_list_for_user, project_progress
 from annotate.selectors.users import user_get_by_username
-from annotate.services.projects import membership_set, project_create
+from annotate.services.projects import membership_set, project_create, project_update
 from annotate.signing import item_image_token_read
 
 
@@ -75,12 +75,30 @@ class ProjectListApi(APIView):
         return Response(ProjectOutput(project).data, status=201)
 
 
+class ProjectUpdateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    labels = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
+    flags = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
+    overlap_target = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    gold_rate = serializers.FloatField(min_value=0, max_value=1, required=False)
+    show_model_hints = serializers.BooleanField(required=False)
+    valence_arousal = serializers.BooleanField(required=False)
+
+
 class ProjectDetailApi(APIView):
     @extend_schema(responses=ProjectEntryOutput, summary="One project, with the caller's role and progress")
     def get(self, request, project_id: int):
         membership = access_membership(user=request.user, project_id=project_id)
         entry = {"project": membership.project, "role": membership.role, **project_progress(project=membership.project)}
         return Response(ProjectEntryOutput(entry).data)
+
+    @extend_schema(request=ProjectUpdateInput, responses=ProjectOutput, summary="Change a project's settings (leads)")
+    def patch(self, request, project_id: int):
+        project = access_project_as_lead(user=request.user, project_id=project_id)
+        data = ProjectUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(ProjectOutput(project_update(project=project, **data.validated_data)).data)
 
 
 class MembershipInput(serializers.Serializer):

@@ -44,6 +44,11 @@ def test_a_project_keeps_two_classes_for_the_quality_engine(api_client, make_use
     api_client.force_authenticate(make_user(is_staff=True))
     response = api_client.post("/api/projects/", {"name": "One class", "labels": ["neutral"]}, format="json")
     assert response.status_code == 400 and response.json()["error"]["code"] == "too_few_classes"
+    api_client.force_authenticate(project.memberships.get(role=Role.LEAD).user)
+    edit = api_client.patch(f"/api/projects/{project.pk}/", {"labels": ["neutral", "not_a_face"]}, format="json")
+    assert edit.status_code == 400 and edit.json()["error"]["code"] == "too_few_classes"
+    edit = api_client.patch(f"/api/projects/{project.pk}/", {"labels": ["neutral", "fear"], "overlap_target": 2}, format="json")
+    assert edit.status_code == 200 and (edit.json()["labels"], edit.json()["overlap_target"]) == (["neutral", "fear"], 2)
 
 
 @pytest.mark.django_db
