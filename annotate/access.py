@@ -46,15 +46,6 @@ def access_project_as_lead(*, user: AbstractBaseUser, project_id: int) -> Projec
     return membership.project
 
 
-def access_item(*, user: AbstractBaseUser, item_id: int) -> Item:
-    """An item of a project the user belongs to."""
-    item = Item.objects.filter(pk=item_id).only("id", "project_id").first()
-    if item is None:
-        raise NotFound("No such item.")
-    access_membership(user=user, project_id=item.project_id)
-    return Item.objects.get(pk=item_id)
-
-
 def access_item_image(*, user: AbstractBaseUser, item_id: int, original: bool) -> Item:
     """An item whose image the user may see: leads see every original and crop of their project; an annotator
     only the crops of faces leased to them or answered by them (an original can carry a whole scene and,
