@@ -1,9 +1,11 @@
 """Browser fixtures: Debian's Chromium driven by Playwright, against pytest-django's live server."""
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page
 
 # Playwright's sync API keeps an event loop on the main thread; the ORM calls in these tests are
 # still plain synchronous calls, so Django's async-safety guard does not apply to them.
@@ -12,6 +14,19 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 CHROMIUM = os.environ.get("FERLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+def _wait_for_function(self, expression: str, *, arg=None, timeout: float | None = None, **_):
+    """Page.wait_for_function under the app's CSP: Playwright's own polls with `new Function`, which a
+    script-src without 'unsafe-eval' refuses; page.evaluate runs outside the page's CSP, so poll with it."""
+    deadline = time.monotonic() + (timeout or 10_000) / 1000
+    while not (self.evaluate(expression, arg) if arg is not None else self.evaluate(expression)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {expression}")
+        time.sleep(0.05)
+
+
+Page.wait_for_function = _wait_for_function
 
 
 @pytest.fixture(scope="session")
