@@ -9,6 +9,7 @@ Which probabilities (recorded on QualityRun.probability_source):
   time budget; the budget shortens training rather than being exceeded.
 - ``in-sample-model``: fallback when too few such items carry labels to cross-validate (or crossval is
   turned off); the run records it so that its scores are read with care.
+Each item's own source (``held-out``, ``crossval`` or ``in-sample``) is written on its QualityItemResult.
 """
 import hashlib
 from dataclasses import dataclass
