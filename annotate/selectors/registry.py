@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.urls import reverse
 
 from annotate.exceptions import NotFound, ValidationFailed
-from annotate.models import Job, JobKind, JobStatus, ModelEvaluation, ModelPromotion, ModelVersion, Project
+from annotate.models import Item, Job, JobKind, JobStatus, ModelEvaluation, ModelPromotion, ModelVersion, Project
 from annotate.services.model_versions import model_version_active
 from annotate.services.registry import evaluation_set_choices, registry_versions, roll_back_target
 from annotate.signing import item_image_link
@@ -47,9 +47,7 @@ def registry_overview(*, project: Project) -> dict:
     from annotate.selectors.jobs import jobs_for_project
 
     versions = list(registry_versions(project=project).select_related("dataset_version"))
-    active = model_version_active(project=project)
-    if active.pk not in {v.pk for v in versions}:
-        versions.append(active)
+    active = model_version_active(project=project)  # registry_versions holds it: the promoted or the shipped one
     evaluations = _evaluations(project=project, versions=versions)
     chosen = project.evaluation_set or {}
     has_set = bool(chosen.get("kind"))
@@ -105,8 +103,6 @@ def registry_compare(*, project: Project, a_id: int, b_id: int) -> dict:
     pa = dict(zip(ea.predictions["item_ids"], zip(ea.predictions["predicted"], ea.predictions["confidence"], ea.predictions["truth"])))
     pb = dict(zip(eb.predictions["item_ids"], zip(eb.predictions["predicted"], eb.predictions["confidence"])))
     differ = [i for i in pa if i in pb and pa[i][0] != pb[i][0]]
-    from annotate.models import Item
-
     crops = dict(Item.objects.filter(pk__in=differ[:COMPARE_FACES]).values_list("id", "crop"))
     return {
         "a": model_version_output(model_version=a, active_id=active, evaluation=ea, has_set=True),

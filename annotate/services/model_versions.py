@@ -3,7 +3,9 @@
 The model is loaded in the worker only, once per process (ml.predict.load_predictor caches it); nothing
 here imports torch at module level, so the web process never loads it.
 """
+import functools
 import hashlib
+import os
 from pathlib import Path
 
 from django.conf import settings
@@ -17,12 +19,29 @@ DEFAULT_TRAINED_ON_SPLITS = ["Training"]
 SHIPPED_PREFIX = "shipped:"
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path | str) -> str:
+    """Hex sha256 of a file, read once per file version (the shipped model is checked on every registry read)."""
+    st = os.stat(path)
+    return _sha256_of(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, mtime_ns: int, size: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def storage_download(name: str, target: Path) -> None:
+    """Copy a storage file to a local path, atomically (a half-copied file is never seen under its name)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    with default_storage.open(name, "rb") as src, open(partial, "wb") as dst:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            dst.write(block)
+    partial.replace(target)
 
 
 def model_version_ensure_default() -> ModelVersion:
@@ -36,7 +55,7 @@ def model_version_ensure_default() -> ModelVersion:
     active = ModelVersion.objects.filter(is_active=True).first()
     if active is not None and not (active.name.startswith(SHIPPED_PREFIX) and active.checkpoint == str(path)):
         return active  # a version a lead made active: no need to read the shipped file
-    sha = _file_sha256(path) if path.exists() else ""
+    sha = file_sha256(path) if path.exists() else ""
     stale = active is not None and bool(sha) and active.sha256 != sha
     if active is not None and not stale:
         return active
@@ -81,12 +100,7 @@ def model_version_local_path(*, model_version: ModelVersion) -> Path:
     except NotImplementedError:  # remote storage (S3): keep a local copy per content hash
         cached = Path(settings.FERLAB_MODEL_CACHE_DIR) / f"{model_version.sha256 or Path(name).stem}.pt"
         if not cached.exists():
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_suffix(".partial")
-            with default_storage.open(name, "rb") as src, open(partial, "wb") as dst:
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    dst.write(block)
-            partial.replace(cached)
+            storage_download(name, cached)
         return cached
 
 

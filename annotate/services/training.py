@@ -33,7 +33,7 @@ from annotate.models import (
 )
 from annotate.services.images import item_images_load
 from annotate.services.jobs import DATABASE_ERRORS, JobCancelled, JobLost, job_check, job_enqueue, job_progress, job_report
-from annotate.services.model_versions import model_version_active, model_version_local_path
+from annotate.services.model_versions import file_sha256, model_version_active, model_version_local_path, storage_download
 from ml.config import CLASSES, TrainConfig
 
 TARGETS = ("soft", "hard")
@@ -266,12 +266,7 @@ def _checkpoint_fetch(job: Job) -> None:
     local, stored = checkpoint_path(job), checkpoint_stored(job)
     if local.exists() or not stored:
         return
-    local.parent.mkdir(parents=True, exist_ok=True)
-    partial = local.with_suffix(".partial")
-    with default_storage.open(stored[-1], "rb") as src, open(partial, "wb") as dst:
-        for block in iter(lambda: src.read(1 << 20), b""):
-            dst.write(block)
-    partial.replace(local)
+    storage_download(stored[-1], local)
 
 
 def _checkpoint_remove(job: Job) -> bool:
@@ -387,11 +382,7 @@ def _model_version_create(*, job: Job, version: DatasetVersion, ckpt: dict, reci
     os.close(fd)
     try:
         save_checkpoint(ckpt, tmp)
-        digest = hashlib.sha256()
-        with open(tmp, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        sha, size = digest.hexdigest(), os.path.getsize(tmp)
+        sha, size = file_sha256(tmp), os.path.getsize(tmp)
         name = f"models/{sha}.pt"
         with transaction.atomic():
             job_check(job=job)  # cancelled at the last moment: register nothing
