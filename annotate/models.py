@@ -44,6 +44,7 @@ class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     description = models.TextField(blank=True)
+    instructions = models.TextField(blank=True, help_text="Shown to annotators on the labelling page.")
     labels = models.JSONField(default=default_labels, help_text="Answer choices, in key order (1..n).")
     flags = models.JSONField(default=default_flags, help_text="Optional per-answer flags.")
     overlap_target = models.PositiveSmallIntegerField(default=3, help_text="Answers wanted per item (k).")
@@ -99,6 +100,10 @@ class Item(models.Model):
     image = models.FileField(upload_to="items/original/%Y/%m/", max_length=300, blank=True)
     crop = models.FileField(upload_to="items/crop/%Y/%m/", max_length=300)
     content_hash = models.CharField(max_length=64, help_text="sha256 of the source bytes (or pixels).")
+    pixel_hash = models.CharField(
+        max_length=64, blank=True,
+        help_text="sha256 of the stored grey crop's decoded pixels: the same face in any file format has the same one.",
+    )
     perceptual_hash = models.BigIntegerField(null=True, blank=True, help_text="64-bit dHash of the crop, signed.")
     width = models.PositiveIntegerField(help_text="Width of the original image.")
     height = models.PositiveIntegerField(help_text="Height of the original image.")
@@ -121,6 +126,8 @@ class Item(models.Model):
         "Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="imported_items",
         help_text="The import job that created the item (a cancelled import removes what it created).",
     )
+    erased_at = models.DateTimeField(null=True, blank=True, help_text="When a lead erased its images (biometric data).")
+    erased_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -140,6 +147,7 @@ class Item(models.Model):
             models.Index(fields=["project", "perceptual_hash"], name="item_phash_idx"),
             models.Index(fields=["project", "split"], name="item_split_idx"),
             models.Index(fields=["project", "source_row"], name="item_source_row_idx"),
+            models.Index(fields=["project", "pixel_hash"], name="item_pixel_hash_idx"),
         ]
 
     def __str__(self) -> str:
@@ -553,8 +561,76 @@ class Export(models.Model):
     file = models.CharField(max_length=300, blank=True, help_text="Storage name of the finished file; empty until then.")
     size = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
+    erased_items = models.PositiveIntegerField(
+        default=0, help_text="Faces of this file erased after it was built (their images are no longer in it).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "format"], name="export_once_per_version_format")]
+
+
+class AuditEvent(models.Model):
+    """Who did what to a project, and when: members, settings, invitations, erasures, tokens. Append-only.
+
+    `action` is a dotted name (`member.role_changed`, `item.erased`, ...); `target` names what it was done to
+    (`user:12`, `item:345`); `details` holds the before/after values. `actor_name` outlives a deleted account.
+    """
+
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    target = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="audit_event_project_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name or 'system'} {self.action} {self.target}"
+
+
+class ApiToken(models.Model):
+    """A named API key of one user. Only its sha256 is stored; the key is shown once, when it is made."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    key_prefix = models.CharField(max_length=12, help_text="The key's first characters, to tell tokens apart.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "revoked_at"], name="api_token_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}...)"
+
+
+class Invitation(models.Model):
+    """A link a lead sends to bring people into a project with a role; it expires and can be revoked."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    note = models.CharField(max_length=200, blank=True, help_text="Who it is for, as the lead wrote it.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    max_uses = models.PositiveSmallIntegerField(default=1)
+    uses = models.PositiveSmallIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(uses__lte=F("max_uses")), name="invitation_uses_within_max")]
+
+    def __str__(self) -> str:
+        return f"invitation to {self.project} as {self.role}"
