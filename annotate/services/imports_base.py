@@ -39,6 +39,7 @@ class ImportReport:
     imported: int = 0
     updated: int = 0
     answers: int = 0
+    gold: int = 0  # new faces marked gold from their reference label
     error: str = ""
     skipped: list[dict] = field(default_factory=list)
     duplicates: list[dict] = field(default_factory=list)
@@ -75,7 +76,7 @@ class ImportReport:
         ]
         return {
             "format": self.format, "source": self.source, "ok": self.ok, "error": self.error, "seen": self.seen,
-            "imported": self.imported, "updated": self.updated, "answers": self.answers,
+            "imported": self.imported, "updated": self.updated, "answers": self.answers, "gold": self.gold,
             "skipped_count": self.counts["skipped"], "duplicate_count": self.counts["duplicates"],
             "near_duplicate_count": self.counts["near_duplicates"], "seconds": round(self.seconds, 2),
             "skipped": self.skipped, "duplicates": self.duplicates, "near_duplicates": self.near_duplicates, "notes": notes,
@@ -138,25 +139,31 @@ class PendingItem:
     original: bytes | None = None
     original_ext: str = ""
     answer_label: str = ""
+    pixel_hash: str = ""  # sha256 of the crop's pixels; set by the writer
 
 
 class ItemWriter:
     """Collects new items, drops exact duplicates, reports near duplicates, writes in batches.
 
-    Exact duplicates (same content hash in this project) are never stored twice; near
-    duplicates (dHash within NEAR_DUPLICATE_BITS of an existing or earlier item) are stored
-    and reported. Each batch is one transaction, so an interrupted import keeps what it wrote
-    and a rerun skips it as duplicates.
+    Exact duplicates are never stored twice in a project: the same file bytes (content hash), or the same
+    decoded pixels after the grey 48x48 crop an item is stored with (pixel hash), so a PNG of a face imported
+    before from a CSV is a duplicate too. Near duplicates (dHash within NEAR_DUPLICATE_BITS of an existing or
+    earlier item) are stored and reported. Each batch is one transaction, so an interrupted import keeps what
+    it wrote and a rerun skips it as duplicates.
     """
 
-    def __init__(self, *, project: Project, report: ImportReport, answer_user=None, batch_size: int = BATCH_SIZE, job=None):
+    def __init__(self, *, project: Project, report: ImportReport, answer_user=None, batch_size: int = BATCH_SIZE, job=None,
+                 split: str = "", gold_from_reference: bool = False):
         self.project, self.report, self.answer_user, self.batch_size = project, report, answer_user, batch_size
         self.job = job  # items are tagged with their import job, so a cancelled import can remove them
+        self.split = split  # the split of faces whose row or folder names none
+        self.gold_from_reference = gold_from_reference  # a face with a reference label becomes gold with that label
         self.files = FileWriter()
         self.pending: list[PendingItem] = []
         self.pending_bytes = 0
         self._inflight: tuple[list[PendingItem], list[int], Future] | None = None
         self.seen: dict[str, str] = {}
+        self.seen_pixels: dict[str, str] = {}
         rows = list(Item.objects.filter(project=project, perceptual_hash__isnull=False).values_list("id", "perceptual_hash"))
         capacity = max(1024, 2 * len(rows))
         self.hashes = np.zeros(capacity, dtype=np.int64)
@@ -176,11 +183,27 @@ class ItemWriter:
             return True
         return False
 
+    def is_known_pixels(self, pixel_hash: str, where: str) -> bool:
+        """True (and reported) if a face with these crop pixels is already in the import or the project."""
+        if pixel_hash in self.seen_pixels:
+            self.report.duplicate(where, f"same face pixels as {self.seen_pixels[pixel_hash]} in this import")
+            return True
+        existing = Item.objects.filter(project=self.project, pixel_hash=pixel_hash).values_list("id", flat=True).first()
+        if existing is not None:
+            self.report.duplicate(where, f"same face pixels as item {existing}, already in the project", existing)
+            return True
+        return False
+
     def add(self, pending: PendingItem) -> None:
         if pending.content_hash in self.seen:
             self.report.duplicate(pending.where, f"same image as {self.seen[pending.content_hash]} in this import")
             return
+        pending.pixel_hash = pending.pixel_hash or faces.sha256(pending.crop)
+        if pending.pixel_hash in self.seen_pixels:
+            self.report.duplicate(pending.where, f"same face pixels as {self.seen_pixels[pending.pixel_hash]} in this import")
+            return
         self.seen[pending.content_hash] = pending.where
+        self.seen_pixels[pending.pixel_hash] = pending.where
         self.pending.append(pending)
         self.pending_bytes += len(pending.original or b"")
         if len(self.pending) >= self.batch_size or self.pending_bytes >= MAX_PENDING_BYTES:
@@ -230,14 +253,22 @@ class ItemWriter:
             self._inflight = (batch, hashes, self.files.submit(files))
 
     def _drop_existing(self, batch: list[PendingItem]) -> list[PendingItem]:
+        """The batch without the faces the project holds already, by file bytes or by crop pixels (each reported)."""
         if not batch:
             return batch
-        hashes = [p.content_hash for p in batch]
-        existing = dict(Item.objects.filter(project=self.project, content_hash__in=hashes).values_list("content_hash", "id"))
+        items = Item.objects.filter(project=self.project)
+        by_content = dict(items.filter(content_hash__in=[p.content_hash for p in batch]).values_list("content_hash", "id"))
+        by_pixels = dict(items.filter(pixel_hash__in=[p.pixel_hash for p in batch]).values_list("pixel_hash", "id"))
+        kept = []
         for p in batch:
-            if p.content_hash in existing:
-                self.report.duplicate(p.where, f"already in the project as item {existing[p.content_hash]}", existing[p.content_hash])
-        return [p for p in batch if p.content_hash not in existing]
+            if p.content_hash in by_content:
+                self.report.duplicate(p.where, f"already in the project as item {by_content[p.content_hash]}", by_content[p.content_hash])
+            elif p.pixel_hash in by_pixels:
+                self.report.duplicate(p.where, f"same face pixels as item {by_pixels[p.pixel_hash]}, already in the project",
+                                      by_pixels[p.pixel_hash])
+            else:
+                kept.append(p)
+        return kept
 
     def _commit(self) -> None:
         if self._inflight is None:
@@ -248,6 +279,8 @@ class ItemWriter:
         stored = [(next(names), next(names) if p.original is not None else "") for p in batch]
         try:
             created = self._insert(batch, hashes, stored)
+        except _DuplicatesArrived:
+            created = self._insert_new(batch, hashes, stored)
         except IntegrityError:
             # A concurrent import stored some of the same faces first: they are duplicates now.
             keep = {p.content_hash for p in self._drop_existing(batch)}
@@ -255,20 +288,41 @@ class ItemWriter:
             batch, hashes, stored = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
             created = self._insert(batch, hashes, stored)
         self.report.imported += len(created)
+        self.report.gold += sum(item.is_gold for item in created)
         for item, p, phash in zip(created, batch, hashes):
             self._near_duplicates(p.where, item.pk, phash)
+
+    def _insert_new(self, batch: list[PendingItem], hashes: list[int], stored: list[tuple[str, str]]) -> list[Item]:
+        """Insert what a concurrent import has not stored meanwhile; drop the files of the rest."""
+        keep = {id(p) for p in self._drop_existing(batch)}
+        rows = [(p, h, s) for p, h, s in zip(batch, hashes, stored) if id(p) in keep]
+        dropped = {name for p, _, names in zip(batch, hashes, stored) if id(p) not in keep for name in names if name}
+        used = set(Item.objects.filter(project=self.project, crop__in=dropped).values_list("crop", flat=True))
+        used |= set(Item.objects.filter(project=self.project, image__in=dropped).values_list("image", flat=True))
+        for name in dropped - used:
+            self.files.storage.delete(name)
+        return self._insert([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
     def _insert(self, batch: list[PendingItem], hashes: list[int], stored: list[tuple[str, str]]) -> list[Item]:
         items = [
             Item(
-                project=self.project, image=image_name, crop=crop_name, content_hash=p.content_hash, perceptual_hash=phash,
-                width=p.width, height=p.height, source=p.source[:300], source_row=p.source_row, split=p.split[:32],
+                project=self.project, image=image_name, crop=crop_name, content_hash=p.content_hash,
+                pixel_hash=p.pixel_hash, perceptual_hash=phash,
+                width=p.width, height=p.height, source=p.source[:300], source_row=p.source_row, split=(p.split or self.split)[:32],
                 reference_label=p.reference_label, answer_count=1 if p.answer_label and self.answer_user else 0,
+                is_gold=self.gold_from_reference and bool(p.reference_label),
+                gold_label=p.reference_label if self.gold_from_reference else "",
                 import_job=self.job,
             )
             for p, phash, (crop_name, image_name) in zip(batch, hashes, stored)
         ]
         with transaction.atomic():
+            # One import at a time writes a project's faces: the pixel-hash check (no unique constraint can hold
+            # it: projects imported before pixel hashes existed may have such copies) is repeated under the lock.
+            Project.objects.select_for_update().filter(pk=self.project.pk).first()
+            pixels = [p.pixel_hash for p in batch]
+            if Item.objects.filter(project=self.project, pixel_hash__in=pixels).exists():
+                raise _DuplicatesArrived()
             created = Item.objects.bulk_create(items)
             if self.answer_user is not None:
                 answers = [
@@ -291,6 +345,10 @@ class ItemWriter:
             self.hash_ids = np.concatenate([self.hash_ids, np.zeros_like(self.hash_ids)])
         self.hashes[self.count], self.hash_ids[self.count] = phash, item_id
         self.count += 1
+
+
+class _DuplicatesArrived(Exception):
+    """A concurrent import stored faces with the same pixels between the check and the insert."""
 
 
 def import_user_ensure(*, project: Project, username: str):

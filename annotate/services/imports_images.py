@@ -164,12 +164,14 @@ def labels_from_path(parts: tuple[str, ...], labels: set[str]) -> tuple[str, str
 
 
 def import_images(*, project: Project, path: str, source: str, report: ImportReport, cropped: bool = False, job=None,
-                  progress: Progress | None = None) -> None:
-    """Detect, crop and store each face image; skip (and report) anything that is not one."""
+                  progress: Progress | None = None, split: str = "", gold_from_reference: bool = False) -> None:
+    """Detect, crop and store each face image; skip (and report) anything that is not one. A face's split comes from
+    its folders (train/, test/), else `split`; with `gold_from_reference` a class folder's label makes it gold."""
     total, entries = zip_entries(path, report) if zipfile.is_zipfile(path) and not os.path.isdir(path) else folder_entries(path, report)
     ticker = Ticker(progress, total)
     labels, unknown_folders = set(project.labels), set()
-    with ItemWriter(project=project, report=report, batch_size=100, job=job) as writer:
+    with ItemWriter(project=project, report=report, batch_size=100, job=job, split=split,
+                    gold_from_reference=gold_from_reference) as writer:
         for done, entry in enumerate(entries):
             report.seen += 1
             ticker(done)
@@ -186,6 +188,10 @@ def import_images(*, project: Project, path: str, source: str, report: ImportRep
                 decoded = faces.decode(entry.data)
             except faces.ImageRejected as exc:
                 report.skip(entry.where, "bad_image", str(exc))
+                continue
+            # The whole picture, as a stored crop would be made from it: a face stored before in another format
+            # (a CSV row, a PNG of it) is a duplicate even where detection would frame it differently.
+            if writer.is_known_pixels(faces.sha256(faces.normalise(faces.centre_square(faces.to_grey(decoded.rgb)))), entry.where):
                 continue
             crop = faces.face_crop(decoded.rgb, cropped=cropped)
             if crop is None:
