@@ -23,7 +23,7 @@ class Consensus:
     label: np.ndarray  # int (N,) consensus class
     quality: np.ndarray  # float (N,) consensus quality in [0, 1]; low = likely wrong
     agreement: np.ndarray  # float (N,) share of the item's annotators who gave the consensus
-    annotator_quality: np.ndarray  # float (M,), NaN for an annotator with no answer
+    annotator_quality: np.ndarray  # float (M,), NaN for an annotator with no answer, and for all under "single-label"
     annotator_agreement: np.ndarray  # float (M,) share of their answers equal to the consensus
     method: str  # "crowdlab", or "single-label" when nobody overlaps
 
@@ -73,7 +73,8 @@ def crowdlab(labels: np.ndarray, pred_probs: np.ndarray) -> Consensus:
 
     Annotators without any answer are dropped before the call and get NaN quality. When no item has
     two answers (CROWDLAB cannot estimate annotator weights), the consensus is each item's majority
-    and its quality cleanlab's single-label score (``method="single-label"``).
+    and its quality cleanlab's single-label score (``method="single-label"``); annotator quality is then NaN,
+    since a consensus of one is the annotator's own answer and agreeing with it is no evidence.
     """
     from cleanlab.multiannotator import get_label_quality_multiannotator
     from cleanlab.rank import get_label_quality_scores
@@ -104,8 +105,8 @@ def crowdlab(labels: np.ndarray, pred_probs: np.ndarray) -> Consensus:
     agreement = hits.sum(axis=1) / np.maximum(answered.sum(axis=1), 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         annotator_agreement = np.where(active, hits.sum(axis=0) / np.maximum(answered.sum(axis=0), 1), np.nan)
-    if method == "single-label":
-        annotator_quality = annotator_agreement.copy()
+    # Under "single-label" nobody shares a face, so each consensus is one annotator's own answer: agreeing with
+    # it measures nothing (it read 1.000 for anyone, even for keys pressed in turn), and quality stays NaN.
     return Consensus(label=label, quality=np.asarray(quality, float), agreement=agreement,
                      annotator_quality=annotator_quality, annotator_agreement=annotator_agreement, method=method)
 

@@ -30,12 +30,15 @@ class Analysis:
     label_quality: np.ndarray  # float (N,) single-label quality score, NaN unless SINGLE / REFERENCE
     label_issue: np.ndarray  # bool (N,)
     priority: np.ndarray  # float (N,) 1 - ActiveLab score: higher = another answer is worth more
-    annotator_quality: np.ndarray  # float (M,) crowdlab_quality * (1 - bias), NaN for annotators outside the consensus
+    annotator_quality: np.ndarray  # float (M,) crowdlab_quality * (1 - bias), NaN outside the consensus or without a shared face
     annotator_crowdlab_quality: np.ndarray  # float (M,) CROWDLAB's annotator quality, NaN likewise
     annotator_bias: np.ndarray  # float (M,) in [0, 1], see annotator_bias
     bias_cell: np.ndarray  # int (M, 2) (reference category, their answer) of the bias, -1 when bias is 0
-    annotator_agreement: np.ndarray  # float (M,) share of their answers equal to the consensus
+    annotator_agreement: np.ndarray  # float (M,) share of their answers equal to the consensus, on shared faces; NaN without
     annotator_answers: np.ndarray  # int (M,)
+    annotator_shared_items: np.ndarray  # int (M,) faces they answered that someone else answered too
+    annotator_model_items: np.ndarray  # int (M,) faces they answered with one of the model's classes
+    annotator_model_agree: np.ndarray  # int (M,) of those, faces where they gave the model's top class
     confusion: np.ndarray  # int (M, C, C) rows consensus, columns their answer
     worst_category: np.ndarray  # int (M,), -1 if none
     gold_answers: np.ndarray  # int (M,)
@@ -72,6 +75,10 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
     faces into neutral is right on most faces and keeps a fair CROWDLAB quality, but loses the share of
     sad faces they divert beyond what their peers on the same faces do: the co-annotators and the model,
     counted as one more annotator, so faces they answered alone count too. Honest annotators have bias 0.
+
+    Annotator quality needs faces shared with someone else: an annotator alone on every face they answered
+    has only consensuses of one (their own answers), so their quality is NaN however they answered; the
+    evidence arrays (shared faces, agreement with the model's top class) say what does stand behind them.
     """
     item_index, annotator_index, answer = (np.asarray(a, dtype=np.int64) for a in (item_index, annotator_index, answer))
     pred_probs = np.asarray(pred_probs, dtype=float)
@@ -158,14 +165,24 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
 
     # Annotators, all of them (excluded ones too), against the consensus.
     confusion = annotator_confusions(item_index, annotator_index, answer, consensus, num_annotators=m, num_categories=c)
-    judged = confusion.sum(axis=(1, 2))
+    # Agreement only on faces someone else answered too: on a face answered once the consensus leans on that answer.
+    shared = np.bincount(item_index, minlength=n)[item_index] >= 2  # one live answer per (face, annotator)
+    judged_answer = shared & (consensus[item_index] >= 0)
+    judged = np.bincount(annotator_index[judged_answer], minlength=m)
+    hits = np.bincount(annotator_index[judged_answer & (answer == consensus[item_index])], minlength=m)
     with np.errstate(invalid="ignore", divide="ignore"):
-        agreement = np.where(judged > 0, np.trace(confusion, axis1=1, axis2=2) / np.maximum(judged, 1), np.nan)
+        agreement = np.where(judged > 0, hits / np.maximum(judged, 1), np.nan)
     category_probs = np.zeros((n, c))
     category_probs[:, is_model] = pred_probs[:, category_class[is_model]]
     bias, bias_cell = annotator_bias(item_index, annotator_index, answer, consensus, counts, in_consensus=in_consensus,
                                      pred_probs=category_probs)
     annotator_answers = np.bincount(annotator_index, minlength=m)
+    shared_items = np.bincount(annotator_index[shared], minlength=m)
+    answer_class = category_class[answer]
+    in_model = answer_class >= 0
+    model_items = np.bincount(annotator_index[in_model], minlength=m)
+    model_agree = np.bincount(annotator_index[in_model & (answer_class == pred_probs.argmax(axis=1)[item_index])], minlength=m)
+    annotator_quality = np.where(shared_items > 0, annotator_quality, np.nan)
     on_gold = gold[item_index] >= 0
     gold_answers = np.bincount(annotator_index[on_gold], minlength=m)
     gold_correct = np.bincount(annotator_index[on_gold & (answer == gold[item_index])], minlength=m)
@@ -177,7 +194,8 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
         label_issue=label_issue, priority=priority, annotator_quality=annotator_quality * (1 - bias),
         annotator_crowdlab_quality=annotator_quality, annotator_bias=bias, bias_cell=bias_cell,
         annotator_agreement=agreement,
-        annotator_answers=annotator_answers, confusion=confusion, worst_category=worst_classes(confusion),
+        annotator_answers=annotator_answers, annotator_shared_items=shared_items, annotator_model_items=model_items,
+        annotator_model_agree=model_agree, confusion=confusion, worst_category=worst_classes(confusion),
         gold_answers=gold_answers, gold_correct=gold_correct, alpha=krippendorff_alpha(counts), kappa=kappa,
         per_category_kappa=per_kappa, per_category_alpha=per_alpha, per_category_agreement=specific_agreement(counts),
         method=method,
