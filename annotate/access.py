@@ -2,7 +2,9 @@
 from django.contrib.auth.models import AbstractBaseUser
 
 from annotate.exceptions import Forbidden, NotFound
-from annotate.models import Annotation, Assignment, DatasetVersion, Item, Job, Membership, ModelVersion, Project, QualityRun, Role
+from annotate.models import (
+    Annotation, Assignment, DatasetVersion, Item, Job, JobKind, Membership, ModelVersion, Project, QualityRun, Role,
+)
 from server.rows import fetch_one, row_shape
 
 
@@ -102,6 +104,14 @@ def access_job_as_lead(*, user: AbstractBaseUser, job_id: int) -> Job:
         raise Forbidden("Sign in first.", code="not_authenticated", status=401)
     elif not (user.is_superuser or job.created_by_id == user.pk):
         raise NotFound("No such job.")
+    return job
+
+
+def access_import_in_project(*, project: Project, job_id: int) -> Job:
+    """An import job of a project the caller already leads; other jobs and other projects' imports are NotFound."""
+    job = Job.objects.filter(pk=job_id, project=project, kind=JobKind.IMPORT).select_related("created_by", "cancelled_by").first()
+    if job is None:
+        raise NotFound("No such import in this project.")
     return job
 
 
