@@ -601,6 +601,10 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     key_prefix = models.CharField(max_length=12, help_text="The key's first characters, to tell tokens apart.")
     key_hash = models.CharField(max_length=64, unique=True)
+    auth_hash = models.CharField(
+        max_length=128, blank=True,
+        help_text="The user's session auth hash when the token was made: a password change makes them differ.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -20,6 +20,7 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=100)),
                 ('key_prefix', models.CharField(help_text="The key's first characters, to tell tokens apart.", max_length=12)),
                 ('key_hash', models.CharField(max_length=64, unique=True)),
+                ('auth_hash', models.CharField(blank=True, help_text="The user's session auth hash when the token was made: a password change makes them differ.", max_length=128)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('expires_at', models.DateTimeField(blank=True, help_text='Empty: never expires.', null=True)),
                 ('last_used_at', models.DateTimeField(blank=True, null=True)),
