@@ -28,16 +28,23 @@ from annotate.services.job_kinds import JOB_KINDS, JobKindSpec
 logger = logging.getLogger(__name__)
 
 JOB_TASK = "annotate.tasks.job_run"
-# A running job whose heartbeat is older than this is taken to be dead (its worker was killed or lost); with
-# the sweep every 30 s, a dead worker's job is resumed within two minutes of its last beat.
-STALE_AFTER = timedelta(seconds=90)
-# The heartbeat thread beats this often while an executor runs, whatever the executor is doing.
-HEARTBEAT_SECONDS = 20.0
 # A job whose workers died this many times is failed instead of being resumed again.
 MAX_ATTEMPTS = 3
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 # The stage of a queued job whose task could not reach the broker yet (the sweep sends it again).
 STAGE_UNSENT = "waiting for the broker: sent as soon as it answers"
+
+
+def job_stale_after() -> timedelta:
+    """A running job whose heartbeat is older than this is taken to be dead (its worker was killed or lost);
+    with the defaults (90 s, the sweep every 30 s) a dead worker's job is resumed within two minutes of its
+    last beat. Read from settings at each use, so that fault tests can shorten the wait."""
+    return timedelta(seconds=settings.FERLAB_JOB_STALE_SECONDS)
+
+
+def job_heartbeat_seconds() -> float:
+    """How often the heartbeat thread beats while an executor runs, whatever the executor is doing."""
+    return float(settings.FERLAB_JOB_HEARTBEAT_SECONDS)
 
 
 class JobCancelled(Exception):
@@ -145,7 +152,7 @@ def job_claim(*, job_id: int, worker: str = "") -> Job | None:
         if job is None or job.status in JOB_FINISHED:
             return None
         now = timezone.now()
-        fresh = job.heartbeat_at is not None and job.heartbeat_at > now - STALE_AFTER
+        fresh = job.heartbeat_at is not None and job.heartbeat_at > now - job_stale_after()
         if job.status == JobStatus.RUNNING and fresh:
             return None  # a live attempt holds it (and stops at its next progress point if it was cancelled)
         if job.cancel_requested_at is not None:  # cancelled while queued, or while its dead worker held it
@@ -288,7 +295,7 @@ class _Heartbeat:
     """A thread that keeps the job's heartbeat fresh while the executor runs, however long one step takes."""
 
     def __init__(self, *, job: Job, every: float | None = None):
-        self.job, self.every = job, every if every is not None else HEARTBEAT_SECONDS
+        self.job, self.every = job, every if every is not None else job_heartbeat_seconds()
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._beat, name=f"job-{job.pk}-heartbeat", daemon=True)
 
@@ -343,10 +350,11 @@ def jobs_sweep(*, now=None) -> dict:
     counts = {"sent": 0, "resumed": 0, "cancelled": 0, "failed": 0}
     for job in Job.objects.filter(status=JobStatus.QUEUED, stage=STAGE_UNSENT).order_by("id"):
         counts["sent"] += job_send(job=job)
-    stale = list(Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER).values_list("pk", flat=True))
+    before = now - job_stale_after()
+    stale = list(Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=before).values_list("pk", flat=True))
     for job_id in stale:
         with transaction.atomic():
-            job = Job.objects.select_for_update().filter(pk=job_id, status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER).first()
+            job = Job.objects.select_for_update().filter(pk=job_id, status=JobStatus.RUNNING, heartbeat_at__lt=before).first()
             if job is None:
                 continue
             if job.cancel_requested_at is not None:  # cancelled while its worker was dying: clean up here

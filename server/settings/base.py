@@ -184,9 +184,14 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # light work, `ml` workers everything that loads torch. This maps those names to Celery queues.
 FERLAB_JOB_QUEUES = {"default": "default", "ml": "ml"}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A running job's heartbeat every 20 s; 90 s without one and the sweep (every 30 s) resumes it: a dead worker's
+# job is taken over within two minutes of its last beat (annotate.services.jobs).
+FERLAB_JOB_HEARTBEAT_SECONDS = 20.0
+FERLAB_JOB_STALE_SECONDS = 90.0
+FERLAB_JOB_SWEEP_SECONDS = 30.0
 CELERY_BEAT_SCHEDULE = {
     "reanalyse-projects": {"task": "annotate.tasks.projects_reanalyse", "schedule": 300.0},
-    "sweep-jobs": {"task": "annotate.tasks.jobs_sweep", "schedule": 30.0},
+    "sweep-jobs": {"task": "annotate.tasks.jobs_sweep", "schedule": FERLAB_JOB_SWEEP_SECONDS},
 }
 
 FERLAB_MODEL_PATH = env.MODEL_PATH
