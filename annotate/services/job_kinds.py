@@ -39,8 +39,8 @@ TRAIN_PARAMS = {
 JOB_KINDS: dict[str, JobKindSpec] = {
     JobKind.IMPORT: JobKindSpec(
         "annotate.services.imports.import_execute", QUEUE_DEFAULT,
-        params={"upload": str, "filename": str, "format": str, "labels_as_answers": bool, "votes_as_answers": bool,
-                "cropped": bool},
+        params={"upload": str, "filename": str, "size": int, "format": str, "labels_as_answers": bool, "votes_as_answers": bool,
+                "cropped": bool, "split": str, "gold_from_reference": bool},
         required=("upload",), cleanup="annotate.services.imports.import_cleanup",
     ),
     JobKind.PRELABEL: JobKindSpec(
