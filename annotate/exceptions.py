@@ -40,6 +40,13 @@ class Conflict(FERLabError):
     status = 409
 
 
+class Gone(FERLabError):
+    """What was asked for existed and was removed on purpose (an erased face): 410, so clients stop asking."""
+
+    code = "gone"
+    status = 410
+
+
 def error_body(code: str, message: str, details=None) -> dict:
     body = {"error": {"code": code, "message": message}}
     if details is not None:
