@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.views.decorators.http import require_safe
 
 from annotate.access import access_project_as_lead, access_version_as_lead
 from annotate.exceptions import FERLabError, NotFound
@@ -20,12 +21,13 @@ TABS = (
 
 
 def lead_page(tab: str, template: str | None = None):
-    """Sign-in required; leads only (annotators 403, non-members 404, rendered as a page).
+    """Sign-in required; leads only (annotators 403, non-members 404, rendered as a page); GET and HEAD only.
 
     The view gets the project and any further URL arguments, and returns the template's context.
     """
 
     def decorate(view):
+        @require_safe
         @login_required
         @wraps(view)
         def wrapped(request, project_id: int, **kwargs):

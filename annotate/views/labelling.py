@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.views.decorators.http import require_safe
 
 from annotate.access import access_membership
 from annotate.exceptions import FERLabError
@@ -27,6 +28,7 @@ def _flag_keys(flags: list[str]) -> list[dict]:
     return entries
 
 
+@require_safe
 @login_required
 def label(request, project_id: int):
     try:

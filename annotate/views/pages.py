@@ -6,12 +6,13 @@ from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import path
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from annotate.selectors.projects import project_list_for_user
 from server.settings.probe import reachable
 
 
+@require_safe
 @login_required
 def home(request):
     return render(request, "annotate/home.html", {"entries": project_list_for_user(user=request.user)})
