@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -17,12 +18,14 @@ from annotate.exceptions import ValidationFailed
 from annotate.models import Annotation, Item, Job, JobKind, Project
 from annotate.services.imports_base import ImportReport, Progress
 from annotate.services.imports_fer import BadHeader, import_fer2013, import_ferplus
+from annotate.services.audit_log import audit_record
 from annotate.services.imports_images import import_images
 from annotate.services.jobs import DATABASE_ERRORS, JobCancelled, JobLost, JobOutcome, job_enqueue, job_progress
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("auto", "fer2013", "ferplus", "images")
+SPLIT_CHARACTERS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
 MAX_UPLOAD_BYTES = 2 * 1024 ** 3
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 
@@ -46,6 +49,24 @@ def detect_format(path: str) -> str:
     )
 
 
+def import_options_check(*, format: str, labels_as_answers: bool = False, split: str = "", gold_from_reference: bool = False) -> str:
+    """Refuse options that cannot work together, before anything is stored; returns the split, trimmed."""
+    if format not in FORMATS:
+        raise ValidationFailed(f"Unknown import format {format!r}; use one of {', '.join(FORMATS)}.", code="invalid_format")
+    split = (split or "").strip()
+    if split and (len(split) > 32 or not SPLIT_CHARACTERS.match(split)):
+        raise ValidationFailed(
+            "A split name has 1 to 32 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit.",
+            code="invalid_split",
+        )
+    if gold_from_reference and labels_as_answers:
+        raise ValidationFailed(
+            "Labels imported as answers are not reference labels, so no face could be marked gold from them: "
+            "choose one of the two options.", code="options_conflict",
+        )
+    return split
+
+
 def items_import(
     *,
     project: Project,
@@ -54,6 +75,8 @@ def items_import(
     labels_as_answers: bool = False,
     votes_as_answers: bool = False,
     cropped: bool = False,
+    split: str = "",
+    gold_from_reference: bool = False,
     source: str | None = None,
     progress: Progress | None = None,
     job: Job | None = None,
@@ -62,10 +85,12 @@ def items_import(
 
     Valid rows and files are imported even when others are bad; a file that cannot be read at
     all (wrong columns, not a zip) sets `report.error`. Rerunning an import is safe: exact
-    duplicates are skipped.
+    duplicates are skipped. `split` is the split of new faces whose file names none (fer2013's
+    Usage column and train/ test/ folders win); `gold_from_reference` makes every new face with a
+    reference label a gold item with that label.
     """
-    if format not in FORMATS:
-        raise ValidationFailed(f"Unknown import format {format!r}; use one of {', '.join(FORMATS)}.", code="invalid_format")
+    split = import_options_check(format=format, labels_as_answers=labels_as_answers, split=split,
+                                 gold_from_reference=gold_from_reference)
     source = source or os.path.basename(os.path.normpath(path))
     report = ImportReport(format=format, source=source)
     started = time.monotonic()
@@ -74,11 +99,15 @@ def items_import(
             raise BadHeader(f"{path} does not exist")
         report.format = format = detect_format(path) if format == "auto" else format
         if format == "fer2013":
-            import_fer2013(project=project, path=path, source=source, report=report, labels_as_answers=labels_as_answers, progress=progress, job=job)
+            import_fer2013(project=project, path=path, source=source, report=report, labels_as_answers=labels_as_answers, progress=progress, job=job,
+                           split=split, gold_from_reference=gold_from_reference)
         elif format == "ferplus":
             import_ferplus(project=project, path=path, source=source, report=report, votes_as_answers=votes_as_answers, progress=progress)
+            if gold_from_reference or split:
+                report.notes.append("FER+ votes are added to faces imported before: the split and gold options change nothing here")
         else:
-            import_images(project=project, path=path, source=source, report=report, cropped=cropped, progress=progress, job=job)
+            import_images(project=project, path=path, source=source, report=report, cropped=cropped, progress=progress, job=job,
+                          split=split, gold_from_reference=gold_from_reference)
     except BadHeader as exc:
         report.error = f"{source}: {exc}"
     except (zipfile.BadZipFile, IsADirectoryError, UnicodeDecodeError) as exc:
@@ -101,20 +130,29 @@ def _refresh_planner_statistics() -> None:
 
 def import_job_create(
     *, project: Project, upload, created_by=None, format: str = "auto", labels_as_answers: bool = False,
-    votes_as_answers: bool = False, cropped: bool = False,
+    votes_as_answers: bool = False, cropped: bool = False, split: str = "", gold_from_reference: bool = False,
 ) -> Job:
-    """Store an uploaded file under MEDIA_ROOT/uploads and enqueue its import job (sent on commit)."""
-    if format not in FORMATS:
-        raise ValidationFailed(f"Unknown import format {format!r}; use one of {', '.join(FORMATS)}.", code="invalid_format")
+    """Store an uploaded file under MEDIA_ROOT/uploads and enqueue its import job (sent on commit).
+
+    Call it inside a transaction: the job, its `import.started` audit event and the enqueue commit together.
+    """
+    split = import_options_check(format=format, labels_as_answers=labels_as_answers, split=split,
+                                 gold_from_reference=gold_from_reference)
     if upload.size > MAX_UPLOAD_BYTES:
         raise ValidationFailed(f"The upload is larger than {MAX_UPLOAD_BYTES:,} bytes.", code="upload_too_large")
-    filename = os.path.basename(upload.name or "upload")[:100]
+    if not upload.size:
+        raise ValidationFailed("The uploaded file is empty.", code="upload_empty")
+    filename = os.path.basename((upload.name or "upload").replace("\\", "/"))[:100]
     stored = default_storage.save(f"uploads/{uuid.uuid4().hex}/{get_valid_filename(filename) or 'upload'}", upload)
-    params = {
-        "upload": stored, "filename": filename, "format": format, "labels_as_answers": labels_as_answers,
-        "votes_as_answers": votes_as_answers, "cropped": cropped,
+    options = {
+        "format": format, "labels_as_answers": labels_as_answers, "votes_as_answers": votes_as_answers, "cropped": cropped,
+        "split": split, "gold_from_reference": gold_from_reference,
     }
-    return job_enqueue(kind=JobKind.IMPORT, project=project, params=params, created_by=created_by)
+    params = {"upload": stored, "filename": filename, "size": upload.size, **options}
+    job = job_enqueue(kind=JobKind.IMPORT, project=project, params=params, created_by=created_by)
+    audit_record(project=project, actor=created_by, action="import.started", target=f"job:{job.pk}",
+                 details={"file": filename, "size": upload.size, "options": options})
+    return job
 
 
 def import_execute(*, job: Job) -> dict | JobOutcome:
@@ -133,7 +171,8 @@ def import_execute(*, job: Job) -> dict | JobOutcome:
         report = items_import(
             project=job.project, path=local, format=params.get("format", "auto"), source=params.get("filename"),
             labels_as_answers=params.get("labels_as_answers", False), votes_as_answers=params.get("votes_as_answers", False),
-            cropped=params.get("cropped", False), progress=progress, job=job,
+            cropped=params.get("cropped", False), split=params.get("split", ""),
+            gold_from_reference=params.get("gold_from_reference", False), progress=progress, job=job,
         )
     except (JobCancelled, JobLost, *DATABASE_ERRORS):
         raise  # the engine cleans up, or the task retries and the rerun skips what was stored

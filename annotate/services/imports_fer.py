@@ -66,12 +66,14 @@ def _where(row: int) -> str:
 
 
 def import_fer2013(*, project: Project, path: str, source: str, report: ImportReport, labels_as_answers: bool = False, job=None,
-                   progress: Progress | None = None) -> None:
-    """Each row becomes an item (48x48 crop, split = Usage); the label is the reference label or an answer."""
+                   progress: Progress | None = None, split: str = "", gold_from_reference: bool = False) -> None:
+    """Each row becomes an item (48x48 crop, split = Usage, else `split`); the label is the reference label (and the
+    gold label with `gold_from_reference`) or an answer."""
     ticker = Ticker(progress, count_lines(path))
     labels = set(project.labels)
     user = import_user_ensure(project=project, username=FER2013_ANNOTATOR) if labels_as_answers else None
-    with open(path, "rb") as fh, ItemWriter(project=project, report=report, answer_user=user, job=job) as writer:
+    with open(path, "rb") as fh, ItemWriter(project=project, report=report, answer_user=user, job=job, split=split,
+                                            gold_from_reference=gold_from_reference) as writer:
         rows = csv.reader(bounded_lines(fh, report))
         header = read_header(rows)
         lowered = [h.lower() for h in header]
