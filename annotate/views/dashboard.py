@@ -16,7 +16,7 @@ from annotate.selectors.quality import quality_run_latest
 TABS = (
     ("overview", "project-overview"), ("issues", "project-issues"), ("annotators", "project-annotators"),
     ("agreement", "project-agreement"), ("versions", "project-versions"), ("models", "project-models"),
-    ("jobs", "project-jobs"),
+    ("upload", "project-upload"), ("jobs", "project-jobs"),
 )
 
 
