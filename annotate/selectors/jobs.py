@@ -33,7 +33,7 @@ def job_output(*, job: Job) -> dict | None:
         return {"label": f"quality run {result['quality_run']}{reused}", "url": reverse("project-overview", args=[job.project_id])}
     if job.kind == JobKind.IMPORT:
         return {"label": f"{result.get('imported', 0)} faces imported, {result.get('skipped_count', 0)} skipped (report)",
-                "url": reverse("api-job", args=[job.pk])}
+                "url": reverse("project-upload", args=[job.project_id]) + f"?job={job.pk}"}
     if job.kind == JobKind.EXPORT and result.get("export"):
         export = Export.objects.filter(pk=result["export"]).values("version_id", "version__number", "format").first()
         if export:
