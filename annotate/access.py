@@ -35,6 +35,24 @@ def access_membership(*, user: AbstractBaseUser, project_id: int) -> Membership:
     return membership
 
 
+def access_project_create(*, user: AbstractBaseUser) -> None:
+    """Who may create projects: staff (the demo lead is staff). The creator becomes the project's first lead."""
+    if not user.is_authenticated:
+        raise Forbidden("Sign in first.", code="not_authenticated", status=401)
+    if not user.is_staff:
+        raise Forbidden("Only staff may create projects: ask an administrator to create it and make you its ML lead, "
+                        "or to make you staff.", code="staff_only")
+
+
+def may_create_projects(user: AbstractBaseUser) -> bool:
+    """For pages: whether to offer "New project" (the same rule as access_project_create)."""
+    try:
+        access_project_create(user=user)
+    except Forbidden:
+        return False
+    return True
+
+
 def access_project(*, user: AbstractBaseUser, project_id: int) -> Project:
     """The project, if the user belongs to it in any role."""
     return access_membership(user=user, project_id=project_id).project

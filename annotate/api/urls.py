@@ -1,4 +1,4 @@
 """API URLs, one module per concern."""
-from annotate.api import audit, exports, imports, jobs, models, projects, quality, versions, work
+from annotate.api import audit, exports, imports, jobs, models, projects, quality, tokens, versions, work
 
-urlpatterns = projects.urlpatterns + jobs.urlpatterns + models.urlpatterns + versions.urlpatterns + exports.urlpatterns + imports.urlpatterns + work.urlpatterns + quality.urlpatterns + audit.urlpatterns
+urlpatterns = projects.urlpatterns + jobs.urlpatterns + models.urlpatterns + versions.urlpatterns + exports.urlpatterns + imports.urlpatterns + work.urlpatterns + quality.urlpatterns + audit.urlpatterns + tokens.urlpatterns

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_safe
 
+from annotate.access import may_create_projects
 from annotate.selectors.projects import project_list_for_user
 from server.settings.probe import reachable
 
@@ -15,7 +16,9 @@ from server.settings.probe import reachable
 @require_safe
 @login_required
 def home(request):
-    return render(request, "annotate/home.html", {"entries": project_list_for_user(user=request.user)})
+    return render(request, "annotate/home.html", {
+        "entries": project_list_for_user(user=request.user), "can_create": may_create_projects(request.user),
+    })
 
 
 @require_GET

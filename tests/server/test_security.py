@@ -1,6 +1,7 @@
 """Issue 17, points 5, 8 and 11: sign-in throttling, security headers and caching, and the API's error contract."""
 import pytest
-from rest_framework.authtoken.models import Token
+
+from annotate.services.tokens import api_token_create
 
 PASSWORD = "pw-ferlab-123"
 LOCKED = "Too many failed sign-in attempts"
@@ -77,8 +78,8 @@ def test_api_tokens_and_sessions_still_authenticate_while_an_account_is_locked_o
     project, lead, _ = make_project(annotators=0)
     for _ in range(10):
         sign_in(client, "/accounts/login/", lead.username, "wrong")
-    token = Token.objects.create(user=lead)
-    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, key = api_token_create(user=lead, name="script")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert api_client.get(f"/api/projects/{project.pk}/").status_code == 200
     client.force_login(lead)
     assert client.get(f"/api/projects/{project.pk}/").status_code == 200
