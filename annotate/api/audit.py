@@ -15,6 +15,7 @@ from annotate.selectors.audit_annotators import annotator_confusion, annotator_t
 from annotate.selectors.audit_issues import (
     STATES, IssueFilters, issue_page, item_answers, item_state, review_latest_by_item, review_list_for_item,
 )
+from annotate.selectors.issue_sources import AGREEMENTS, GOLD, NOT_GOLD, REFERENCE_NONE, REFERENCE_SET, SOURCES, answers_parse
 from annotate.selectors.quality import quality_run_latest
 from annotate.services.members import membership_update
 from annotate.services.reviews import review_create, review_undo
@@ -100,6 +101,16 @@ class IssueRowOutput(serializers.Serializer):
     final_label = serializers.CharField(allow_null=True)
     state = serializers.CharField()
     review = serializers.DictField(allow_null=True)
+    answers_now = serializers.IntegerField(help_text="Live answers now (the run counted num_answers).")
+    label_source = serializers.ChoiceField(choices=SOURCES, help_text="Where the current label comes from.")
+    current_label = serializers.CharField(allow_blank=True)
+    unreviewed_source = serializers.ChoiceField(choices=SOURCES, help_text="The source without the review in force.")
+    unreviewed_label = serializers.CharField(allow_blank=True, help_text="The label without the review in force.")
+    reference_label = serializers.CharField(allow_blank=True, help_text="The label imported with the face.")
+    reference_votes = serializers.DictField(child=serializers.IntegerField(), help_text="Imported votes (FER+), {} if none.")
+    reference_agrees = serializers.BooleanField(allow_null=True, help_text="Consensus equals the reference; null without both.")
+    is_gold = serializers.BooleanField()
+    gold_label = serializers.CharField(allow_blank=True)
 
 
 class IssuePageOutput(serializers.Serializer):
@@ -107,6 +118,7 @@ class IssuePageOutput(serializers.Serializer):
     offset = serializers.IntegerField()
     limit = serializers.IntegerField()
     run = serializers.IntegerField()
+    unanswered_left_out = serializers.IntegerField(help_text="Faces with no answers the default queue leaves out.")
     results = IssueRowOutput(many=True)
 
 
@@ -121,6 +133,21 @@ class IssueListQuery(serializers.Serializer):
     )
     split = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     state = serializers.ChoiceField(choices=STATES, required=False, allow_blank=True, default="")
+    source = serializers.ChoiceField(
+        choices=SOURCES, required=False, allow_blank=True, default="",
+        help_text="Where the current label comes from: review, crowd, reference, model (no answers) or none",
+    )
+    reference = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, default="", help_text="Imported reference label: a label, set or none",
+    )
+    agreement = serializers.ChoiceField(
+        choices=AGREEMENTS, required=False, allow_blank=True, default="", help_text="Reference vs consensus (faces with both)",
+    )
+    answers = serializers.CharField(
+        max_length=8, required=False, allow_blank=True, default="",
+        help_text="Answers the run counted: any, 2 (exactly), 3+ (at least); default: at least one unless a source is chosen",
+    )
+    gold = serializers.ChoiceField(choices=(GOLD, NOT_GOLD), required=False, allow_blank=True, default="")
     offset = ClampedIntegerField(low=0, high=10**7, default=0)
     limit = ClampedIntegerField(low=1, high=200, default=50, help_text="Rows per page (1..200, default 50)")
 
@@ -136,8 +163,13 @@ def issue_filters_from(query: dict, *, labels: list[str]) -> IssueFilters:
     label = query["label"]
     if label and label not in labels:
         raise ValidationFailed(f"{label!r} is not one of the project's labels.", code="invalid_label")
+    reference = query["reference"]
+    if reference and reference not in labels and reference not in (REFERENCE_SET, REFERENCE_NONE):
+        raise ValidationFailed(f"reference must be a project label, {REFERENCE_SET} or {REFERENCE_NONE}.", code="invalid_reference")
     return IssueFilters(
         label=label, pair=pair, annotator=query["annotator"] or None, flag=query["flag"], split=query["split"], state=query["state"],
+        source=query["source"], reference=reference, agreement=query["agreement"], answers=answers_parse(query["answers"]),
+        gold=query["gold"],
     )
 
 

@@ -1,4 +1,4 @@
 """API URLs, one module per concern."""
-from annotate.api import audit, exports, imports, jobs, models, projects, quality, tokens, versions, work
+from annotate.api import audit, exports, gold, imports, issue_facets, jobs, models, projects, quality, tokens, versions, work
 
-urlpatterns = projects.urlpatterns + jobs.urlpatterns + models.urlpatterns + versions.urlpatterns + exports.urlpatterns + imports.urlpatterns + work.urlpatterns + quality.urlpatterns + audit.urlpatterns + tokens.urlpatterns
+urlpatterns = projects.urlpatterns + jobs.urlpatterns + models.urlpatterns + versions.urlpatterns + exports.urlpatterns + imports.urlpatterns + work.urlpatterns + quality.urlpatterns + audit.urlpatterns + gold.urlpatterns + issue_facets.urlpatterns + tokens.urlpatterns

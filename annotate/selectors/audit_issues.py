@@ -2,11 +2,14 @@
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
 from annotate.models import Annotation, Item, Project, QualityItemResult, QualityRun, Review, ReviewAction, Role
+from annotate.selectors.issue_sources import (
+    MODEL, NONE, SOURCE_NAMES, SOURCES, Answers, answer_options, agreement_q, current_label, gold_q, reference_q, reference_votes, source_q, with_label_source,
+)
 
 # Flags that come from the quality run rather than from annotators' answers.
 RUN_FLAGS = ("label_issue", "model_disagrees")
@@ -21,6 +24,16 @@ class IssueFilters:
     flag: str = ""
     split: str = ""
     state: str = ""
+    source: str = ""  # issue_sources.SOURCES
+    reference: str = ""  # a label, "set" or "none"
+    agreement: str = ""  # reference vs consensus: "agree" / "disagree"
+    answers: Answers | None = None  # None: answered faces only, unless a source is chosen
+    gold: str = ""  # "gold" / "not_gold"
+
+    @property
+    def answered_only(self) -> bool:
+        """The default queue ranks crowd disagreements: faces the run counted no answer for are left out."""
+        return self.answers is None and not self.source
 
 
 def _votes(label: str):
@@ -40,9 +53,24 @@ def _has_flag(flag: str) -> Q:
     return ~Q(flags=[]) & Q(flags__icontains=f'"{flag}"')
 
 
-def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters) -> QuerySet:
-    """The run's item results matching `filters`, worst consensus quality first."""
+def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters, answered_default: bool = True) -> QuerySet:
+    """The run's item results matching `filters`, worst consensus quality first (model-only faces: least confident first).
+
+    answered_default=False leaves out the "answered faces only" default (to count what it leaves out).
+    """
     qs = QualityItemResult.objects.filter(run=run)
+    if filters.source:
+        qs = with_label_source(qs).filter(source_q(filters.source))
+    if filters.reference:
+        qs = qs.filter(reference_q(filters.reference))
+    if filters.agreement:
+        qs = qs.filter(agreement_q(filters.agreement))
+    if filters.answers is not None:
+        qs = qs.filter(filters.answers.q())
+    elif answered_default and filters.answered_only:
+        qs = qs.filter(num_answers__gt=0)
+    if filters.gold:
+        qs = qs.filter(gold_q(filters.gold))
     if filters.label:
         qs = qs.filter(consensus_label=filters.label)
     if filters.split:
@@ -68,6 +96,8 @@ def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters) 
     if filters.state in STATES:
         reviewed = Exists(Review.objects.filter(item=OuterRef("item_id")))
         qs = qs.filter(reviewed if filters.state == "settled" else ~reviewed)
+    if filters.source in (MODEL, NONE):
+        return qs.order_by(F("model_confidence").asc(nulls_last=True), "item_id")
     return qs.order_by(F("consensus_quality").asc(nulls_last=True), "item_id")
 
 
@@ -78,12 +108,19 @@ def issue_page(*, project: Project, run: QualityRun, filters: IssueFilters, offs
     only those rows are then joined to their items.
     """
     qs = issue_queryset(project=project, run=run, filters=filters)
-    total = qs.count()
+    unanswered = 0
+    if filters.answered_only:
+        counted = issue_queryset(project=project, run=run, filters=filters, answered_default=False).aggregate(
+            total=Count("id", filter=Q(num_answers__gt=0)), unanswered=Count("id", filter=Q(num_answers=0)))
+        total, unanswered = counted["total"], counted["unanswered"]
+    else:
+        total = qs.count()
     ids = list(qs.values_list("id", flat=True)[offset: offset + limit])
-    page = QualityItemResult.objects.filter(id__in=ids).select_related("item").only(
+    page = with_label_source(QualityItemResult.objects.filter(id__in=ids), annotate=True).select_related("item").only(
         "id", "item_id", "num_answers", "votes", "consensus_label", "consensus_quality", "label_issue",
         "active_learning_score", "model_label", "model_confidence",
         "item__id", "item__split", "item__excluded", "item__priority", "item__extra_answers", "item__answer_count",
+        "item__reference_label", "item__reference_votes", "item__is_gold", "item__gold_label",
     )
     if filters.annotator:
         theirs = _live_answers().filter(annotator_id=filters.annotator).values("label")[:1]
@@ -94,6 +131,8 @@ def issue_page(*, project: Project, run: QualityRun, filters: IssueFilters, offs
     results = []
     for rank, r in enumerate(rows, start=offset + 1):
         review = latest.get(r.item_id)
+        state = item_state(review=review)
+        reference = r.item.reference_label
         results.append({
             "rank": rank,
             "item": r.item_id,
@@ -109,9 +148,21 @@ def issue_page(*, project: Project, run: QualityRun, filters: IssueFilters, offs
             "annotator_label": getattr(r, "annotator_label", None),
             "excluded": r.item.excluded,
             "extra_answers": r.item.extra_answers,
-            **item_state(review=review),
+            "answers_now": r.item.answer_count,
+            "label_source": r.label_source,
+            "current_label": current_label(source=r.label_source, final_label=state["final_label"], consensus_label=r.consensus_label,
+                                           reference_label=reference, model_label=r.model_label),
+            "unreviewed_source": r.unreviewed_source,
+            "unreviewed_label": current_label(source=r.unreviewed_source, final_label=None, consensus_label=r.consensus_label,
+                                              reference_label=reference, model_label=r.model_label),
+            "reference_label": reference,
+            "reference_votes": reference_votes(r.item.reference_votes),
+            "reference_agrees": (r.consensus_label == reference) if reference and r.num_answers else None,
+            "is_gold": r.item.is_gold,
+            "gold_label": r.item.gold_label,
+            **state,
         })
-    return {"count": total, "offset": offset, "limit": limit, "run": run.id, "results": results}
+    return {"count": total, "offset": offset, "limit": limit, "run": run.id, "unanswered_left_out": unanswered, "results": results}
 
 
 def review_latest_by_item(*, item_ids: list[int]) -> dict[int, dict]:
@@ -171,8 +222,11 @@ def issue_filter_options(*, project: Project) -> dict:
     annotators = list(
         project.memberships.filter(role=Role.ANNOTATOR).order_by("user__username").values_list("user_id", "user__username")
     )
+    k = project.overlap_target
     return {
         "labels": list(project.labels),
+        "sources": [{"value": s, "label": SOURCE_NAMES[s]} for s in SOURCES],
+        "answers": answer_options(k=k),
         "splits": splits,
         "annotators": [{"id": uid, "username": name} for uid, name in annotators],
         "flags": [{"value": f, "label": f.replace("_", " ")} for f in list(RUN_FLAGS) + list(project.flags)],
