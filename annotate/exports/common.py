@@ -60,6 +60,8 @@ class ExportRow:
     split: str = ""
     duplicate_group: int | None = None
     answers: tuple[Answer, ...] = ()
+    # An erased face (biometric data removed on request): ``png`` is empty and no writer puts pixels for it.
+    erased: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class ExportInfo:
     flags: tuple[str, ...] = ()
     data_card: str = ""
     model_version: str = ""
+    erased_faces: int = 0  # faces of the version whose images were erased (the card says how the format shows them)
     # Every member of a zip carries this time, so one version's export is the same bytes whenever it is built.
     date_time: tuple[int, int, int, int, int, int] = (1980, 1, 1, 0, 0, 0)
 

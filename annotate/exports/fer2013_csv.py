@@ -13,13 +13,17 @@ HEADER = ("emotion", "pixels", "Usage")
 
 
 def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict:
-    """Write every face whose final label is a FER2013 class; the others (contempt, ...) are left out and counted."""
+    """Write every face whose final label is a FER2013 class; the others (contempt, ...) and erased faces (no pixels
+    left) are left out and counted."""
     left_out: Counter = Counter()
-    written = 0
+    written = erased = 0
     with ZipOut(out, date_time=info.date_time) as zf:
         with zf.lines_member(CSV_NAME) as lines:
             lines.write(csv_line(*HEADER))
             for row in rows:
+                if row.erased:
+                    erased += 1
+                    continue
                 emotion = fer2013_index(row.label)
                 if emotion is None:
                     left_out[row.label] += 1
@@ -27,4 +31,5 @@ def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict
                 lines.write(csv_line(emotion, pixels_text(png_pixels(row.png)), fer_usage(row.split)))
                 written += 1
         zf.write(DATA_CARD_NAME, info.data_card)
-    return {"faces": written, "left_out": dict(sorted(left_out.items())), "files": [CSV_NAME, DATA_CARD_NAME]}
+    return {"faces": written, "left_out": dict(sorted(left_out.items())), "erased_left_out": erased,
+            "files": [CSV_NAME, DATA_CARD_NAME]}

@@ -1,7 +1,8 @@
 """FER+ votes (microsoft/FERPlus's ``fer2013new.csv`` header) with the row-aligned ``fer2013.csv`` it needs, in a zip.
 
 FER+ ships vote counts only: its rows line up with fer2013.csv's, which holds the pixels. The zip holds both,
-row for row (every face of the version, the emotion column blank where the final label has no FER2013 class),
+row for row (every face of the version but the erased ones, whose pixels are gone: both files leave them out; the
+emotion column is blank where the final label has no FER2013 class),
 so FER+ tooling, and FERLab's own importer (fer2013.csv first, then its votes), read it as they read the originals.
 """
 from __future__ import annotations
@@ -35,11 +36,14 @@ def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict
     votes_writer = csv.writer(votes, lineterminator="\n")
     votes_writer.writerow(HEADER)
     counted = {label for _, label in COLUMN_LABELS}
-    faces = no_votes = over_ten = uncounted = 0
+    faces = no_votes = over_ten = uncounted = erased = 0
     with ZipOut(out, date_time=info.date_time) as zf:
         with zf.lines_member(PIXELS_NAME) as pixels:
             pixels.write(csv_line(*PIXELS_HEADER))
             for row in rows:
+                if row.erased:
+                    erased += 1
+                    continue
                 usage = fer_usage(row.split)
                 emotion = fer2013_index(row.label)
                 pixels.write(csv_line("" if emotion is None else emotion, pixels_text(png_pixels(row.png)), usage))
@@ -53,4 +57,4 @@ def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict
         zf.write(VOTES_NAME, votes.getvalue())
         zf.write(DATA_CARD_NAME, info.data_card)
     return {"faces": faces, "faces_without_votes": no_votes, "faces_over_ten_votes": over_ten,
-            "votes_without_a_column": uncounted, "files": [VOTES_NAME, PIXELS_NAME, DATA_CARD_NAME]}
+            "votes_without_a_column": uncounted, "erased_left_out": erased, "files": [VOTES_NAME, PIXELS_NAME, DATA_CARD_NAME]}

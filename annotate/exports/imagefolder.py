@@ -2,6 +2,7 @@
 
 Beside the folders: ``labels.csv`` with every face's soft label and quality columns (named so that the Hugging
 Face imagefolder loader, which reads metadata.csv, still takes the classes from the folders), and the data card.
+An erased face has no image: its labels.csv row stays, with an empty file_name.
 """
 from __future__ import annotations
 
@@ -38,11 +39,16 @@ def metadata_row(row: ExportRow, path: str, info: ExportInfo) -> list:
 
 def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict:
     counts: Counter = Counter()
+    erased = 0
     metadata = io.StringIO()
     writer = csv.writer(metadata, lineterminator="\n")
     writer.writerow(metadata_header(info))
     with ZipOut(out, date_time=info.date_time) as zf:
         for row in rows:
+            if row.erased:
+                writer.writerow(metadata_row(row, "", info))
+                erased += 1
+                continue
             path = face_path(row)
             zf.write(path, png_crop(row.png), compress=False)
             writer.writerow(metadata_row(row, path, info))
@@ -52,4 +58,4 @@ def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict
     per_split: dict[str, dict[str, int]] = {}
     for (split, label), n in sorted(counts.items()):
         per_split.setdefault(split, {})[label] = n
-    return {"faces": sum(counts.values()), "per_split": per_split, "files": ["<split>/<class>/<id>.png", LABELS_NAME, DATA_CARD_NAME]}
+    return {"faces": sum(counts.values()), "per_split": per_split, "erased_without_image": erased, "files": ["<split>/<class>/<id>.png", LABELS_NAME, DATA_CARD_NAME]}

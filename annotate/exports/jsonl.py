@@ -1,4 +1,6 @@
-"""JSON Lines in a zip: ``data.jsonl`` with one face per line, its image at the path the line names, the data card."""
+"""JSON Lines in a zip: ``data.jsonl`` with one face per line, its image at the path the line names, the data card.
+
+An erased face keeps its line, with ``"image": null`` and ``"erased": true`` (its image is in no file)."""
 from __future__ import annotations
 
 import io
@@ -10,7 +12,7 @@ from annotate.exports.common import DATA_CARD_NAME, ExportInfo, ExportRow, ZipOu
 LINES_NAME = "data.jsonl"
 
 
-def face_line(row: ExportRow, image: str) -> dict:
+def face_line(row: ExportRow, image: str | None) -> dict:
     """Everything the version knows about one face (the soft label as an object over the expression classes)."""
     return {
         "id": row.item_id, "image": image, "split": row.split, "label": row.label, "label_source": row.label_source,
@@ -23,13 +25,18 @@ def face_line(row: ExportRow, image: str) -> dict:
 
 def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict:
     lines = io.StringIO()
-    faces = 0
+    faces = erased = 0
     with ZipOut(out, date_time=info.date_time) as zf:
         for row in rows:
-            image = f"images/{row.item_id}.png"
-            zf.write(image, png_crop(row.png), compress=False)
-            lines.write(json.dumps(face_line(row, image), sort_keys=False, separators=(",", ":")) + "\n")
-            faces += 1
+            if row.erased:
+                line = {**face_line(row, None), "erased": True}
+                erased += 1
+            else:
+                image = f"images/{row.item_id}.png"
+                zf.write(image, png_crop(row.png), compress=False)
+                line = face_line(row, image)
+                faces += 1
+            lines.write(json.dumps(line, sort_keys=False, separators=(",", ":")) + "\n")
         zf.write(LINES_NAME, lines.getvalue())
         zf.write(DATA_CARD_NAME, info.data_card)
-    return {"faces": faces, "files": [LINES_NAME, "images/<id>.png", DATA_CARD_NAME]}
+    return {"faces": faces, "erased_without_image": erased, "files": [LINES_NAME, "images/<id>.png", DATA_CARD_NAME]}

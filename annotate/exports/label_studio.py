@@ -5,7 +5,8 @@ Label Studio's importer takes a list of tasks ``{"data", "annotations", "predict
 Images travel inside the tasks as ``data:`` URLs, so a project moved into Label Studio shows its faces without a
 storage connection. Annotations carry no ``completed_by`` (Label Studio refuses ids and e-mails it does not know,
 and gives the importing user the rest); who answered what is kept under pseudonyms in each task's ``meta``.
-``label_config.xml`` is the labelling interface the tasks are written for.
+``label_config.xml`` is the labelling interface the tasks are written for. An erased face has no image to label:
+it has no task (the data card counts it).
 """
 from __future__ import annotations
 
@@ -64,15 +65,18 @@ def task(row: ExportRow, info: ExportInfo) -> dict:
 
 def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict:
     """Stream the task list into the zip, one task per line of the JSON array."""
-    faces = answers = 0
+    faces = answers = erased = 0
     with ZipOut(out, date_time=info.date_time) as zf:
         with zf.open(TASKS_NAME) as member, io.TextIOWrapper(member, encoding="utf-8", newline="") as text:
             text.write("[")
             for row in rows:
+                if row.erased:
+                    erased += 1
+                    continue
                 text.write(("\n" if not faces else ",\n") + json.dumps(task(row, info), separators=(",", ":")))
                 faces += 1
                 answers += len(row.answers)
             text.write("\n]\n")
         zf.write(CONFIG_NAME, label_config(info))
         zf.write(DATA_CARD_NAME, info.data_card)
-    return {"faces": faces, "annotations": answers, "files": [TASKS_NAME, CONFIG_NAME, DATA_CARD_NAME]}
+    return {"faces": faces, "annotations": answers, "erased_left_out": erased, "files": [TASKS_NAME, CONFIG_NAME, DATA_CARD_NAME]}

@@ -4,7 +4,7 @@ Each row embeds its face (the Image feature's ``{bytes, path}``), the final labe
 project's labels, the soft label as a list of floats over the expression classes, and every quality column.
 The features are declared twice, as ``datasets`` itself writes them: in each file's schema metadata and in the
 README's YAML header (with the splits and the data files of each), so ``load_dataset`` on the unzipped folder
-needs no options.
+needs no options. An erased face keeps its row with an empty image (null): its labels and scores stay countable.
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def _record(row: ExportRow, info: ExportInfo, label_index: dict[str, int]) -> di
     if row.label not in label_index:
         raise ValueError(f"face {row.item_id}: final label {row.label!r} is not one of the labels {list(info.labels)}")
     record = {
-        "image": {"bytes": png_crop(row.png), "path": f"{row.item_id}.png"},
+        "image": None if row.erased else {"bytes": png_crop(row.png), "path": f"{row.item_id}.png"},
         "label": label_index[row.label],
         "soft_label": [float(row.soft_label.get(c, 0.0)) for c in info.soft_classes],
         "votes": {label: int(row.votes.get(label, 0)) for label in info.labels},
@@ -167,7 +167,9 @@ def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict
     label_index = {label: i for i, label in enumerate(info.labels)}
     with tempfile.TemporaryDirectory(prefix="ferlab-parquet-") as folder:
         splits: dict[str, _SplitFiles] = {}
+        erased = 0
         for row in rows:
+            erased += row.erased
             split = hf_split(row.split)
             if split not in splits:
                 splits[split] = _SplitFiles(folder=folder, split=split, schema=schema)
@@ -181,5 +183,5 @@ def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict
             for s in ordered:
                 for name, path in zip(s.names(), s.paths):
                     zf.write_file(name, path, compress=False)
-    return {"faces": sum(s.rows for s in ordered), "splits": {s.split: s.rows for s in ordered},
+    return {"faces": sum(s.rows for s in ordered), "erased_without_image": erased, "splits": {s.split: s.rows for s in ordered},
             "files": [README_NAME] + [name for s in ordered for name in s.names()]}

@@ -27,13 +27,13 @@ def seen_by(annotator_id: int):
 def lease_orm(*, project: Project, annotator_id: int, n: int, now, expires_at, skip: set[int]) -> list[Assignment]:
     """Lease up to n open items in one transaction: lock, bump their lease counts, record the leases.
 
-    Open: not excluded, below target once live leases count, never leased to this annotator, not in
+    Open: not excluded, not erased, below target once live leases count, never leased to this annotator, not in
     `skip`; highest priority first, then the items closest to their target, then by id. The portable
     twin of `lease_postgres` (SQLite runs it).
     """
     with transaction.atomic():
         ids = list(
-            Item.objects.filter(project=project, excluded=False)
+            Item.objects.filter(project=project, excluded=False, erased_at__isnull=True)
             .exclude(pk__in=skip)
             .alias(live=live_leases(now=now), net=F("answer_count") - F("extra_answers"))
             .filter(net__lt=project.overlap_target, answer_count__lt=F("extra_answers") + project.overlap_target - F("live"))
@@ -59,7 +59,7 @@ def lease_orm(*, project: Project, annotator_id: int, n: int, now, expires_at, s
 _LEASE_SQL = """
 WITH picked AS (
     SELECT i.id, i.priority, i.answer_count - i.extra_answers AS net FROM {item} i
-    WHERE i.project_id = %(project)s AND NOT i.excluded
+    WHERE i.project_id = %(project)s AND NOT i.excluded AND i.erased_at IS NULL
       AND (i.answer_count - i.extra_answers) < %(k)s
       AND i.answer_count + CASE WHEN i.lease_until > %(now)s THEN i.lease_count ELSE 0 END < i.extra_answers + %(k)s
       AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s)

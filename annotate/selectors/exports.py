@@ -8,7 +8,8 @@ from typing import Iterator
 from django.core.files.storage import FileSystemStorage, default_storage
 
 from annotate.exports.common import Answer, ExportInfo, ExportRow
-from annotate.models import Annotation, DatasetVersion, DatasetVersionItem, Export
+from annotate.models import Annotation, DatasetVersion, DatasetVersionItem, Export, Item
+from annotate.selectors.erasure import version_data_card, version_erased_count
 from ml.config import EXTRA_ANSWERS
 
 ROW_BATCH = 500
@@ -27,10 +28,11 @@ def export_info(*, version: DatasetVersion) -> ExportInfo:
     project = version.project
     run = version.quality_run
     created = version.created_at
+    erased = version_erased_count(version_id=version.pk)
     return ExportInfo(
         name=project.slug, title=f"{project.name} v{version.number}", version=version.number, sha256=version.sha256,
         labels=tuple(project.labels), soft_classes=tuple(label for label in project.labels if label not in EXTRA_ANSWERS),
-        flags=tuple(project.flags), data_card=version.data_card,
+        flags=tuple(project.flags), data_card=version_data_card(version=version, erased=erased), erased_faces=erased,
         model_version=run.model_version.name if run is not None and run.model_version is not None else "",
         date_time=(max(created.year, 1980), created.month, created.day, created.hour, created.minute, created.second),
     )
@@ -74,7 +76,7 @@ def export_rows(*, version: DatasetVersion, with_answers: bool = False) -> Itera
     answers = _version_answers(version) if with_answers else {}
     entries = DatasetVersionItem.objects.filter(version=version).order_by("split", "item_id").values_list(
         "item_id", "content_hash", "label", "label_source", "soft_label", "votes", "num_answers", "quality", "label_issue",
-        "label_score", "model_label", "model_confidence", "flags", "reference_label", "split", "duplicate_group", "item__crop")
+        "label_score", "model_label", "model_confidence", "flags", "reference_label", "split", "duplicate_group", "item__crop", "item__erased_at")
     storage = default_storage
     pool = None if isinstance(storage, FileSystemStorage) else ThreadPoolExecutor(REMOTE_READERS, thread_name_prefix="export-crops")
     read = (lambda names: _read_local(storage, names)) if pool is None else (lambda names: _read_remote(storage, pool, names))
@@ -91,17 +93,36 @@ def export_rows(*, version: DatasetVersion, with_answers: bool = False) -> Itera
             pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _read_all(entries: list[tuple], read) -> dict[int, bytes]:
+    missing = [e[0] for e in entries if not e[16]]
+    if missing:
+        raise ValueError(f"faces without a stored crop: {', '.join(map(str, missing[:10]))}")
+    return dict(zip([e[0] for e in entries], read([e[16] for e in entries])))
+
+
+def _read_unless_erased(batch: list[tuple], read) -> dict[int, bytes]:
+    """item id -> stored crop bytes for the batch's faces that are not erased. A face erased after the rows were
+    read has lost its file: it is asked again whether it is erased now (then it has no image), else it is an error."""
+    kept = [e for e in batch if e[17] is None]
+    try:
+        return _read_all(kept, read)
+    except FileNotFoundError:
+        erased_now = set(Item.objects.filter(pk__in=[e[0] for e in kept], erased_at__isnull=False).values_list("pk", flat=True))
+        if not erased_now:
+            raise
+        return _read_all([e for e in kept if e[0] not in erased_now], read)
+
+
 def _rows(batch: list[tuple], read, answers: dict[int, list[Answer]]) -> Iterator[ExportRow]:
     if not batch:
         return
-    missing = [e[0] for e in batch if not e[16]]
-    if missing:
-        raise ValueError(f"faces without a stored crop: {', '.join(map(str, missing[:10]))}")
-    images = read([e[16] for e in batch])
-    for e, png in zip(batch, images):
+    images = _read_unless_erased(batch, read)
+    for e in batch:
+        png = images.get(e[0])
         yield ExportRow(
-            item_id=e[0], content_hash=e[1], png=png, label=e[2], label_source=e[3], soft_label=e[4] or {}, votes=e[5] or {},
+            item_id=e[0], content_hash=e[1], png=png or b"", label=e[2], label_source=e[3], soft_label=e[4] or {}, votes=e[5] or {},
             num_answers=e[6], quality=e[7], label_issue=e[8], label_score=e[9], model_label=e[10], model_confidence=e[11],
             flags=e[12] or {}, reference_label=e[13], split=e[14], duplicate_group=e[15], answers=tuple(answers.get(e[0], ())),
+            erased=png is None,
         )
 

@@ -27,6 +27,7 @@ from annotate.exceptions import ValidationFailed
 from annotate.exports import writer_for
 from annotate.exports.common import ExportRow
 from annotate.models import DatasetVersion, Export, ExportFormat, Job, JobKind, JobStatus
+from annotate.selectors.erasure import version_erased_count
 from annotate.selectors.exports import export_info, export_rows
 from annotate.services.jobs import job_enqueue, job_progress
 
@@ -36,6 +37,8 @@ PROGRESS_EVERY = 250
 PARTIAL_FOLDER = "exports/.partial"
 # Formats whose rows carry every annotator's answer (the others need the counts only).
 WITH_ANSWERS = {ExportFormat.LABEL_STUDIO}
+# How many times a build starts again when faces of its version are erased while it runs.
+ERASED_REBUILDS = 3
 
 
 def export_file_name(*, export: Export) -> str:
@@ -77,7 +80,7 @@ def _partial_folder() -> str:
     return folder
 
 
-def _partials_remove(*, export_id: int, keep: str | None = None) -> int:
+def partials_remove(*, export_id: int, keep: str | None = None) -> int:
     """Remove the export's partial files (a killed or cancelled attempt's), except `keep`; returns how many."""
     folder, removed = _partial_folder(), 0
     for name in os.listdir(folder):
@@ -134,8 +137,31 @@ def export_execute(*, job: Job) -> dict:
                 "sha256": export.sha256, "reused": True}
     version = export.version
     total = version.item_count or version.entries.count()
+    # A face erased while the file is built may be in it already: the build starts again without it (a few times).
+    for _ in range(ERASED_REBUILDS):
+        erased = version_erased_count(version_id=version.pk)
+        name, size, sha256, written = _build(export=export, job=job, total=total)
+        with transaction.atomic():
+            locked = Export.objects.select_for_update().filter(pk=export.pk, job=job).first()
+            if locked is None:  # the export was handed to another job meanwhile: this file is nobody's
+                default_storage.delete(name)
+                raise ValueError(f"export {export.pk} is no longer this job's")
+            if version_erased_count(version_id=version.pk) == erased:
+                Export.objects.filter(pk=export.pk).update(file=name, size=size, sha256=sha256, erased_items=erased,
+                                                           finished_at=timezone.now())
+                break
+            default_storage.delete(name)
+    else:
+        raise ValueError(f"faces of export {export.pk}'s version kept being erased while it was built; build it again")
+    return {"export": export.pk, "format": export.format, "file": name, "size": size, "sha256": sha256,
+            "erased_faces": erased, "seconds": round(time.monotonic() - started, 2), **written}
+
+
+def _build(*, export: Export, job: Job, total: int) -> tuple[str, int, str, dict]:
+    """Write the export's file under a partial name and publish it; (storage name, size, sha256, writer's report)."""
+    version = export.version
     job_progress(job=job, done=0, total=total, stage=f"writing {export.format}")
-    _partials_remove(export_id=export.pk)
+    partials_remove(export_id=export.pk)
     partial = os.path.join(_partial_folder(), f"{export.pk}-{job.pk}-{job.attempts}-{uuid.uuid4().hex[:8]}.part")
     try:
         rows = _with_progress(export_rows(version=version, with_answers=export.format in WITH_ANSWERS), job=job, total=total)
@@ -148,14 +174,9 @@ def export_execute(*, job: Job) -> dict:
     finally:
         if os.path.exists(partial):
             os.remove(partial)
-    recorded = Export.objects.filter(pk=export.pk, job=job).update(file=name, size=size, sha256=sha256, finished_at=timezone.now())
-    if not recorded:  # the export was handed to another job meanwhile: this file is nobody's
-        default_storage.delete(name)
-        raise ValueError(f"export {export.pk} is no longer this job's")
-    return {"export": export.pk, "format": export.format, "file": name, "size": size, "sha256": sha256,
-            "seconds": round(time.monotonic() - started, 2), **written}
+    return name, size, sha256, written
 
 
 def export_cleanup(*, job: Job) -> dict:
     """After a cancel: remove every partial file of the job's export, so nothing half-written is left."""
-    return {"partial_files_removed": _partials_remove(export_id=int(job.params.get("export", 0)))}
+    return {"partial_files_removed": partials_remove(export_id=int(job.params.get("export", 0)))}

@@ -23,7 +23,7 @@ def predictions_create(*, project: Project, model_version: ModelVersion, job: Jo
     are skipped; the unique constraint makes a race harmless), and a cancelled job's rows can be removed.
     """
     todo = list(
-        Item.objects.filter(project=project).exclude(predictions__model_version=model_version)
+        Item.objects.filter(project=project, erased_at__isnull=True).exclude(predictions__model_version=model_version)
         .order_by("id").values_list("id", "crop")
     )
     if not todo:
@@ -59,7 +59,7 @@ def predictions_create(*, project: Project, model_version: ModelVersion, job: Jo
 def prelabel_execute(*, job: Job) -> dict:
     """Run a claimed pre-label job: the job's model version (default: the active one) over its project."""
     model_version = model_version_for(model_version_id=job.params.get("model_version"), project=job.project)
-    missing = Item.objects.filter(project_id=job.project_id).exclude(predictions__model_version=model_version).count()
+    missing = Item.objects.filter(project_id=job.project_id, erased_at__isnull=True).exclude(predictions__model_version=model_version).count()
     job_progress(job=job, done=0, total=missing, stage=f"scoring with {model_version.name}")
     scored = predictions_create(project=job.project, model_version=model_version, job=job)
     result = {"model_version": model_version.pk, "scored": scored}

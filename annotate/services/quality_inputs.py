@@ -137,6 +137,14 @@ def in_sample_mask(*, inputs: QualityInputs, model_version: ModelVersion) -> np.
     return mask
 
 
+def _erased_mask(item_ids: np.ndarray) -> np.ndarray:
+    """bool (N,): which of the faces are erased (no image left to cross-validate on; they keep their predictions)."""
+    if not len(item_ids):
+        return np.zeros(0, dtype=bool)
+    erased = Item.objects.filter(erased_at__isnull=False, pk__gte=int(item_ids.min()), pk__lte=int(item_ids.max()))
+    return np.isin(item_ids, np.array(list(erased.values_list("id", flat=True)), dtype=np.int64))
+
+
 def probabilities_out_of_sample(*, inputs: QualityInputs, probs: np.ndarray, model_version: ModelVersion, params: dict,
                                 images_for) -> tuple[np.ndarray, dict, np.ndarray]:
     """Replace in-sample rows of probs (N, K) by K-fold crossval probabilities where labels allow.
@@ -153,7 +161,7 @@ def probabilities_out_of_sample(*, inputs: QualityInputs, probs: np.ndarray, mod
     has_reference[has_reference] &= inputs.category_class[inputs.reference[has_reference]] >= 0
     soft[has_reference, inputs.category_class[inputs.reference[has_reference]]] = 1.0
     labelled = soft.sum(axis=1) > 0
-    target = np.flatnonzero(in_sample & labelled)
+    target = np.flatnonzero(in_sample & labelled & ~_erased_mask(inputs.item_ids))
     folds = int(params.get("crossval_folds", CROSSVAL_FOLDS))
     info = {"model_version": model_version.name, "held_out_items": int((~in_sample).sum()),
             "in_sample_items": int(in_sample.sum()), "crossval_items": 0}

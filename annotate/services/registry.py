@@ -53,9 +53,9 @@ def evaluation_set_choices(*, project: Project) -> list[dict]:
 
 
 def evaluation_items(*, project: Project):
-    """The project's evaluation faces (an empty queryset until a lead chose a set)."""
+    """The project's evaluation faces (an empty queryset until a lead chose a set); erased faces have no image to score."""
     chosen = project.evaluation_set or {}
-    items = Item.objects.filter(project=project, excluded=False)
+    items = Item.objects.filter(project=project, excluded=False, erased_at__isnull=True)
     if chosen.get("kind") == "split":
         return items.filter(split=chosen.get("split", ""))
     if chosen.get("kind") == "gold":

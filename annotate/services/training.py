@@ -119,15 +119,18 @@ def _eval_exclusions(project: Project) -> tuple[set[int], set[str]]:
 def training_set(*, version: DatasetVersion, targets: str, seed: int) -> TrainingSet:
     """Select and label the faces (reads only); ValidationFailed when too few are left to learn from."""
     entries = list(DatasetVersionItem.objects.filter(version=version).order_by("item_id").values_list(
-        "item_id", "content_hash", "label", "soft_label", "split"))
+        "item_id", "content_hash", "label", "soft_label", "split", "item__erased_at"))
     splits = sorted({e[4] for e in entries})
     train_splits = [s for s in splits if s in TRAIN_SPLITS] or [s for s in splits if s not in VALIDATION_SPLITS]
     validation_splits = [s for s in splits if s in VALIDATION_SPLITS]
     eval_ids, eval_hashes = _eval_exclusions(version.project)
     index = {c: i for i, c in enumerate(CLASSES)}
-    left_out = {"evaluation set": 0, "label not an expression class": 0, "other split": 0}
+    left_out = {"evaluation set": 0, "label not an expression class": 0, "other split": 0, "erased (no image)": 0}
     train, validation = [], []
-    for item_id, content_hash, label, soft, split in entries:
+    for item_id, content_hash, label, soft, split, erased_at in entries:
+        if erased_at is not None:
+            left_out["erased (no image)"] += 1
+            continue
         if item_id in eval_ids or (content_hash and content_hash in eval_hashes):
             left_out["evaluation set"] += 1
             continue
