@@ -12,12 +12,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import access_item_image, access_membership, access_project_as_lead
-from annotate.exceptions import Forbidden, NotFound, error_body
-from annotate.models import Item, Role
+from annotate.access import access_face_link, access_item_image, access_membership, access_project_as_lead, access_project_create
+from annotate.exceptions import NotFound, error_body
+from annotate.exceptions import Gone
+from annotate.models import Item
 from annotate.selectors.projects import project_list_for_user, project_progress
-from annotate.selectors.users import user_get_by_username
-from annotate.services.projects import membership_set, project_create, project_update
+from annotate.services.projects import project_create, project_update
 from annotate.signing import item_image_token_read
 
 
@@ -26,6 +26,7 @@ class ProjectOutput(serializers.Serializer):
     name = serializers.CharField()
     slug = serializers.CharField()
     description = serializers.CharField()
+    instructions = serializers.CharField()
     labels = serializers.ListField(child=serializers.CharField())
     flags = serializers.ListField(child=serializers.CharField())
     overlap_target = serializers.IntegerField()
@@ -48,14 +49,17 @@ class ProjectEntryOutput(serializers.Serializer):
     progress = ProgressOutput(source="*")
 
 
+# Ranges (k, gold rate, two classes at least) are checked by the service, so the API, the pages and the settings
+# preview give the same message.
 class ProjectCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     slug = serializers.SlugField(max_length=80, required=False)
     description = serializers.CharField(required=False, allow_blank=True, default="")
+    instructions = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000, trim_whitespace=False)
     labels = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
     flags = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
-    overlap_target = serializers.IntegerField(min_value=1, max_value=50, default=3)
-    gold_rate = serializers.FloatField(min_value=0, max_value=1, default=0.05)
+    overlap_target = serializers.IntegerField(default=3)
+    gold_rate = serializers.FloatField(default=0.05)
     show_model_hints = serializers.BooleanField(default=False)
     valence_arousal = serializers.BooleanField(default=False)
 
@@ -65,10 +69,9 @@ class ProjectListApi(APIView):
     def get(self, request):
         return Response(ProjectEntryOutput(project_list_for_user(user=request.user), many=True).data)
 
-    @extend_schema(request=ProjectCreateInput, responses={201: ProjectOutput}, summary="Create a project (staff only)")
+    @extend_schema(request=ProjectCreateInput, responses={201: ProjectOutput}, summary="Create a project (staff only; the creator becomes its lead)")
     def post(self, request):
-        if not request.user.is_staff:
-            raise Forbidden("Only staff may create projects.", code="staff_only")
+        access_project_create(user=request.user)
         data = ProjectCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         project = project_create(created_by=request.user, **data.validated_data)
@@ -78,10 +81,11 @@ class ProjectListApi(APIView):
 class ProjectUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
+    instructions = serializers.CharField(required=False, allow_blank=True, max_length=10_000, trim_whitespace=False)
     labels = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
     flags = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
-    overlap_target = serializers.IntegerField(min_value=1, max_value=50, required=False)
-    gold_rate = serializers.FloatField(min_value=0, max_value=1, required=False)
+    overlap_target = serializers.IntegerField(required=False)
+    gold_rate = serializers.FloatField(required=False)
     show_model_hints = serializers.BooleanField(required=False)
     valence_arousal = serializers.BooleanField(required=False)
 
@@ -98,23 +102,7 @@ class ProjectDetailApi(APIView):
         project = access_project_as_lead(user=request.user, project_id=project_id)
         data = ProjectUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        return Response(ProjectOutput(project_update(project=project, **data.validated_data)).data)
-
-
-class MembershipInput(serializers.Serializer):
-    username = serializers.CharField()
-    role = serializers.ChoiceField(choices=Role.choices, default=Role.ANNOTATOR)
-
-
-class MembershipApi(APIView):
-    @extend_schema(request=MembershipInput, responses={200: None}, summary="Add a member or change their role (leads)")
-    def post(self, request, project_id: int):
-        project = access_project_as_lead(user=request.user, project_id=project_id)
-        data = MembershipInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = user_get_by_username(username=data.validated_data["username"])
-        membership = membership_set(project=project, user=user, role=data.validated_data["role"])
-        return Response({"username": user.username, "role": membership.role})
+        return Response(ProjectOutput(project_update(project=project, actor=request.user, **data.validated_data)).data)
 
 
 def image_response(name: str, handle) -> FileResponse:
@@ -141,20 +129,29 @@ class ItemImageApi(APIView):
     def get(self, request, item_id: int):
         original = request.query_params.get("kind") == "original"
         item = access_item_image(user=request.user, item_id=item_id, original=original)
+        if item.erased_at is not None:
+            raise Gone("This face was erased on a lead's request: its images no longer exist.", code="face_erased")
         return item_image_response(item.image if original and item.image else item.crop)
 
 
 @require_GET
 def item_image_signed(request, token: str):
-    """The face crop behind a signed link from the lease API: no session, user or database query
-    (the token names the stored crop)."""
+    """The face crop behind a signed link from the lease API: no session or item query (the token names the
+    stored crop), one primary-key lookup that the holder's membership still allows it (access_face_link)."""
     try:
-        _, crop = item_image_token_read(token=token)
+        link = item_image_token_read(token=token)
     except (signing.BadSignature, ValueError, TypeError):
         return JsonResponse(error_body("bad_link", "This image link is invalid or has expired."), status=404)
+    if not access_face_link(user_id=link.user_id, membership_id=link.membership_id, role=link.role):
+        return JsonResponse(error_body("link_revoked", "This image link no longer works: the access it was made "
+                                       "for has ended (removed, paused or role changed)."), status=403)
+    crop = link.crop
     try:
         handle = Item._meta.get_field("crop").storage.open(crop, "rb")
     except (OSError, SuspiciousFileOperation):  # gone from storage (S3 backends raise OSError too)
+        if Item.objects.filter(pk=link.item_id, erased_at__isnull=False).exists():
+            return JsonResponse(error_body("face_erased", "This face was erased on a lead's request: its images no "
+                                           "longer exist."), status=410)
         return JsonResponse(error_body("not_found", "No such image."), status=404)
     return image_response(crop, handle)
 
@@ -162,7 +159,6 @@ def item_image_signed(request, token: str):
 urlpatterns = [
     path("projects/", ProjectListApi.as_view(), name="api-projects"),
     path("projects/<int:project_id>/", ProjectDetailApi.as_view(), name="api-project"),
-    path("projects/<int:project_id>/members/", MembershipApi.as_view(), name="api-project-members"),
     path("items/<int:item_id>/image", ItemImageApi.as_view(), name="api-item-image"),
     path("faces/<str:token>", item_image_signed, name="item-image-signed"),
 ]

@@ -1,26 +1,51 @@
-"""Projects and memberships."""
+"""Projects and memberships; every create and settings change is written to the project's audit log."""
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.text import slugify
 
-from annotate.exceptions import NotFound, ValidationFailed
+from annotate.exceptions import Conflict, NotFound, ValidationFailed
 from annotate.models import DEFAULT_FLAGS, DEFAULT_LABELS, Membership, Project, Role
+from annotate.selectors.project_settings import SETTINGS_FIELDS, project_settings_impact, project_settings_values
+from annotate.services.audit_log import audit_record
 from ml.config import EXTRA_ANSWERS
 
+MAX_OVERLAP_TARGET = 50
+MAX_GOLD_RATE = 0.5  # beyond half, annotators would spend more time on checks than on new faces
+MAX_LABELS = 20
 
-def _validate_schema(labels: list[str], flags: list[str]) -> None:
-    if not labels or len(set(labels)) != len(labels) or not all(isinstance(x, str) and x for x in labels):
-        raise ValidationFailed("Labels must be a non-empty list of distinct names.", code="invalid_labels")
-    if len(labels) > 20:
-        raise ValidationFailed("At most 20 labels: each needs a key.", code="invalid_labels")
-    classes = [x for x in labels if x not in EXTRA_ANSWERS]
-    if len(classes) < 2:
-        raise ValidationFailed(
-            f"Give at least two expression classes besides {' and '.join(EXTRA_ANSWERS)}: the quality analysis "
-            "needs two classes to compare.", code="too_few_classes",
-        )
-    if len(set(flags)) != len(flags):
-        raise ValidationFailed("Flags must be distinct.", code="invalid_flags")
+
+def project_settings_validate(*, values: dict) -> None:
+    """The rules a project's settings keep, at creation, on every edit and in the settings preview.
+
+    `values` maps setting names to proposed values; names it lacks are not checked."""
+    if "name" in values and not str(values["name"]).strip():
+        raise ValidationFailed("Give the project a name.", code="invalid_name")
+    labels, flags = values.get("labels"), values.get("flags")
+    if labels is not None:
+        if not labels or not all(isinstance(x, str) and x.strip() for x in labels) or len(set(labels)) != len(labels):
+            raise ValidationFailed("Labels must be a non-empty list of distinct names.", code="invalid_labels")
+        if len(labels) > MAX_LABELS:
+            raise ValidationFailed(f"At most {MAX_LABELS} labels: each needs a key.", code="invalid_labels")
+        classes = [x for x in labels if x not in EXTRA_ANSWERS]
+        if len(classes) < 2:
+            raise ValidationFailed(
+                f"Give at least two expression classes besides {' and '.join(EXTRA_ANSWERS)}: the quality analysis "
+                "needs two classes to compare.", code="too_few_classes",
+            )
+    if flags is not None:
+        if not all(isinstance(x, str) and x.strip() for x in flags):
+            raise ValidationFailed("Flags must be non-empty names.", code="invalid_flags")
+        if len(set(flags)) != len(flags):
+            raise ValidationFailed("Flags must be distinct.", code="invalid_flags")
+        if set(flags) & set(labels or []):
+            raise ValidationFailed("A flag cannot have the name of a label.", code="invalid_flags")
+    k = values.get("overlap_target")
+    if k is not None and not 1 <= k <= MAX_OVERLAP_TARGET:
+        raise ValidationFailed(f"The overlap target k must lie between 1 and {MAX_OVERLAP_TARGET}.", code="invalid_overlap_target")
+    gold_rate = values.get("gold_rate")
+    if gold_rate is not None and not 0 <= gold_rate <= MAX_GOLD_RATE:
+        raise ValidationFailed(f"The gold rate must lie between 0 and {MAX_GOLD_RATE:g} (0% to {MAX_GOLD_RATE:.0%}).",
+                               code="invalid_gold_rate")
 
 
 @transaction.atomic
@@ -30,6 +55,7 @@ def project_create(
     created_by=None,
     slug: str | None = None,
     description: str = "",
+    instructions: str = "",
     labels: list[str] | None = None,
     flags: list[str] | None = None,
     overlap_target: int = 3,
@@ -37,41 +63,55 @@ def project_create(
     show_model_hints: bool = False,
     valence_arousal: bool = False,
 ) -> Project:
-    """Create a project; its creator becomes its first ML lead."""
-    labels = list(labels or DEFAULT_LABELS)
-    flags = list(DEFAULT_FLAGS if flags is None else flags)
-    _validate_schema(labels, flags)
-    if overlap_target < 1:
-        raise ValidationFailed("The overlap target k must be at least 1.", code="invalid_overlap_target")
-    if not 0 <= gold_rate <= 1:
-        raise ValidationFailed("The gold rate must lie between 0 and 1.", code="invalid_gold_rate")
+    """Create a project; its creator becomes its first ML lead, and the audit log records its settings."""
+    values = {
+        "name": name, "description": description, "instructions": instructions,
+        "labels": list(DEFAULT_LABELS if labels is None else labels), "flags": list(DEFAULT_FLAGS if flags is None else flags),
+        "overlap_target": overlap_target, "gold_rate": gold_rate, "show_model_hints": show_model_hints,
+        "valence_arousal": valence_arousal,
+    }
+    project_settings_validate(values=values)
     slug = slug or slugify(name)[:80] or "project"
     if Project.objects.filter(slug=slug).exists():
-        raise ValidationFailed(f"A project with the slug {slug!r} exists already.", code="duplicate_slug")
-    project = Project.objects.create(
-        name=name, slug=slug, description=description, labels=labels, flags=flags, overlap_target=overlap_target,
-        gold_rate=gold_rate, show_model_hints=show_model_hints, valence_arousal=valence_arousal, created_by=created_by,
-    )
+        raise ValidationFailed(f"A project with the slug {slug!r} exists already: choose another name or slug.",
+                               code="duplicate_slug", details={"slug": slug})
+    project = Project.objects.create(slug=slug, created_by=created_by, **values)
     if created_by is not None:
         Membership.objects.create(project=project, user=created_by, role=Role.LEAD)
+    audit_record(project=project, actor=created_by, action="project.created", target=f"project:{project.pk}",
+                 details={"settings": {"slug": slug, **project_settings_values(project=project)}})
     return project
 
 
 @transaction.atomic
-def project_update(*, project: Project, labels: list[str] | None = None, flags: list[str] | None = None, **fields) -> Project:
-    """Change a project's settings; the label schema is checked as at creation. Fields left as None stay."""
+def project_update(*, project: Project, actor=None, **fields) -> Project:
+    """Change a project's settings (fields left out or None stay), checked as at creation.
+
+    Refuses (Conflict `label_in_use`) to remove or rename a label that answers, reviews or gold faces use: see
+    `annotate.selectors.project_settings`. A change is recorded in the audit log with each field's before and after
+    and what it did to work already done; saving the same values again records nothing.
+    """
+    unknown = sorted(set(fields) - set(SETTINGS_FIELDS))
+    if unknown:
+        raise ValidationFailed(f"Unknown settings: {', '.join(unknown)}.", code="invalid_settings")
     project = Project.objects.select_for_update().get(pk=project.pk)
-    labels = project.labels if labels is None else list(labels)
-    flags = project.flags if flags is None else list(flags)
-    _validate_schema(labels, flags)
-    changes = {k: v for k, v in fields.items() if v is not None}
-    if changes.get("overlap_target", 1) < 1:
-        raise ValidationFailed("The overlap target k must be at least 1.", code="invalid_overlap_target")
-    if not 0 <= changes.get("gold_rate", 0) <= 1:
-        raise ValidationFailed("The gold rate must lie between 0 and 1.", code="invalid_gold_rate")
-    for name, value in {"labels": labels, "flags": flags, **changes}.items():
-        setattr(project, name, value)
-    project.save()
+    proposed = project_settings_values(project=project)
+    proposed.update({k: list(v) if k in ("labels", "flags") else v for k, v in fields.items() if v is not None})
+    project_settings_validate(values=proposed)
+    impact = project_settings_impact(project=project, proposed=proposed)
+    if impact["blocked"]:
+        blocked = [e for e in impact["effects"] if e["level"] == "blocked"]
+        raise Conflict(" ".join(e["message"] for e in blocked), code="label_in_use", details={"effects": blocked})
+    if not impact["changes"]:
+        return project
+    for name, change in impact["changes"].items():
+        setattr(project, name, change["after"])
+    project.save(update_fields=list(impact["changes"]))
+    audit_record(
+        project=project, actor=actor, action="project.settings_changed", target=f"project:{project.pk}",
+        details={"changes": impact["changes"],
+                 "effects": [{"field": e["field"], "level": e["level"], "message": e["message"]} for e in impact["effects"]]},
+    )
     return project
 
 

@@ -90,7 +90,8 @@ def test_paused_annotators_get_no_work(make_project, make_items):
 
 
 def test_gold_items_are_mixed_in_beyond_k_and_marked_only_internally(make_project, make_items):
-    project, _, people = make_project(annotators=3, gold_rate=1.0, overlap_target=1)
+    project, _, people = make_project(annotators=3, gold_rate=0.5, overlap_target=1)
+    project.__class__.objects.filter(pk=project.pk).update(gold_rate=1.0)  # past what a lead may set: every lease is gold
     (gold,) = make_items(project, 1, is_gold=True, gold_label="happiness")
     make_items(project, 3)
     served = []

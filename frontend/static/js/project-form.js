@@ -1,0 +1,96 @@
+// The project settings form, shared by "New project" and the Settings tab: label presets or a custom list,
+// flags, k, gold rate (shown in percent) and the two switches. fill(values) shows a project's settings, read()
+// returns what the API takes, or throws an Error whose message says what to fix.
+import { h } from "./dashboard.js";
+
+const KEYS = "1234567890";
+const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+const names = (text, sep) => text.split(sep).map((s) => s.trim()).filter(Boolean);
+
+export function errorText(err) {
+  const details = err.body?.error?.details;
+  if (details && typeof details === "object" && !Array.isArray(details)) {
+    const parts = Object.entries(details).map(([field, msgs]) => `${field.replace(/_/g, " ")}: ${[].concat(msgs).map((m) => (typeof m === "object" ? JSON.stringify(m) : m)).join(" ")}`);
+    if (parts.length && err.code === "invalid") return parts.join("; ");
+  }
+  return err.message;
+}
+
+export function projectForm(form, cfg) {
+  const f = form.elements;  // by name: a control called "name" would shadow form.name
+  const presets = cfg.presets;
+  const extras = cfg.extras;
+  const presetBox = form.querySelector("#pf-presets");
+  for (const p of presets) {
+    presetBox.append(h("label", { class: "check preset" }, h("input", { type: "radio", name: "preset", value: p.id }),
+      h("strong", {}, p.title), h("span", { class: "muted small" }, ` ${p.note}`)));
+  }
+  presetBox.append(h("label", { class: "check preset" }, h("input", { type: "radio", name: "preset", value: "custom" }),
+    h("strong", {}, "Custom list"), h("span", { class: "muted small" }, " your own labels, at least two expression classes")));
+  form.querySelector("#pf-extras-names").textContent = extras.map((x) => `“${x.replace(/_/g, " ")}”`).join(" and ");
+  form.querySelector("#pf-ranges").textContent = `k from 1 to ${cfg.maxK}; gold checks from 0% to ${cfg.maxGoldRate * 100}% (faces with a known answer, mixed in to measure annotators, on top of k).`;
+  f.overlap_target.max = cfg.maxK;
+  f.gold_rate.max = cfg.maxGoldRate * 100;
+  const custom = form.querySelector("#pf-custom");
+  const chips = form.querySelector("#pf-label-chips");
+  const error = form.querySelector("#pf-error");
+
+  const choice = () => form.querySelector("input[name=preset]:checked")?.value || "custom";
+
+  function labels() {
+    if (choice() === "custom") return names(f.custom_labels.value, /[\n,]/);
+    const base = presets.find((p) => p.id === choice()).labels;
+    return f.extras.checked ? [...base, ...extras.filter((x) => !base.includes(x))] : [...base];
+  }
+
+  function showLabels() {
+    const isCustom = choice() === "custom";
+    custom.hidden = !isCustom;
+    f.extras.closest("label").hidden = isCustom;
+    const list = labels();
+    chips.replaceChildren(...(list.length ? list.map((name, i) => h("span", { class: "pf-chip" }, i < KEYS.length ? h("kbd", {}, KEYS[i]) : null, ` ${name.replace(/_/g, " ")}`))
+      : [h("span", { class: "error" }, "no labels yet")]));
+  }
+
+  function fill(values) {
+    f.name.value = values.name;
+    f.description.value = values.description;
+    f.instructions.value = values.instructions;
+    const preset = presets.find((p) => same(values.labels, p.labels) || same(values.labels, [...p.labels, ...extras.filter((x) => !p.labels.includes(x))]));
+    for (const radio of form.querySelectorAll("input[name=preset]")) radio.checked = radio.value === (preset ? preset.id : "custom");
+    f.extras.checked = preset ? !same(values.labels, preset.labels) : true;
+    f.custom_labels.value = values.labels.join("\n");
+    f.flags.value = values.flags.join(", ");
+    f.overlap_target.value = values.overlap_target;
+    f.gold_rate.value = Math.round(values.gold_rate * 1000) / 10;
+    f.show_model_hints.checked = values.show_model_hints;
+    f.valence_arousal.checked = values.valence_arousal;
+    showLabels();
+  }
+
+  function read() {
+    const k = Number(f.overlap_target.value);
+    const gold = Number(f.gold_rate.value);
+    if (f.overlap_target.value.trim() === "" || !Number.isInteger(k)) throw new Error("Give k (answers per face) as a whole number.");
+    if (f.gold_rate.value.trim() === "" || !Number.isFinite(gold)) throw new Error("Give the gold checks as a percentage, e.g. 5.");
+    return {
+      name: f.name.value.trim(),
+      description: f.description.value,
+      instructions: f.instructions.value,
+      labels: labels(),
+      flags: names(f.flags.value, ","),
+      overlap_target: k,
+      gold_rate: Math.round(gold * 10) / 1000,
+      show_model_hints: f.show_model_hints.checked,
+      valence_arousal: f.valence_arousal.checked,
+    };
+  }
+
+  form.addEventListener("change", showLabels);
+  form.addEventListener("input", showLabels);
+  return {
+    fill, read,
+    showError(message) { error.textContent = message; error.hidden = false; },
+    clearError() { error.textContent = ""; error.hidden = true; },
+  };
+}
