@@ -2,3 +2,7 @@
 from annotate.api import audit, exports, gold, imports, issue_facets, jobs, models, projects, quality, tokens, versions, work
 
 urlpatterns = projects.urlpatterns + jobs.urlpatterns + models.urlpatterns + versions.urlpatterns + exports.urlpatterns + imports.urlpatterns + work.urlpatterns + quality.urlpatterns + audit.urlpatterns + gold.urlpatterns + issue_facets.urlpatterns + tokens.urlpatterns
+
+from annotate.api import project_settings  # noqa: E402  (settings preview and audit log)
+
+urlpatterns += project_settings.urlpatterns
