@@ -6,3 +6,7 @@ urlpatterns = projects.urlpatterns + jobs.urlpatterns + models.urlpatterns + ver
 from annotate.api import project_settings  # noqa: E402  (settings preview and audit log)
 
 urlpatterns += project_settings.urlpatterns
+
+from annotate.api import erasure  # noqa: E402  (its own line: several helpers add modules above)
+
+urlpatterns += erasure.urlpatterns

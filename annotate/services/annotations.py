@@ -147,9 +147,11 @@ def _check_late_submit(*, project: Project, assignment: Assignment, now) -> None
     item = (
         Item.objects.select_for_update(no_key=True)
         .filter(pk=assignment.item_id)
-        .values("excluded", "answer_count", "extra_answers")
+        .values("excluded", "erased_at", "answer_count", "extra_answers")
         .first()
     )
+    if item is not None and item["erased_at"] is not None:
+        raise Conflict("This face was erased on a lead's request: it takes no more answers.", code="face_erased")
     if item is None or item["excluded"]:
         raise Conflict("This face no longer needs an answer.", code="lease_expired")
     if assignment.is_gold:

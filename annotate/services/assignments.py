@@ -42,7 +42,7 @@ class LeaseResult:
 def _lease_gold(*, project: Project, annotator_id: int, n: int, now, expires_at) -> list[Assignment]:
     """Gold items this annotator has not seen, least-answered first; gold checks are not capped at k."""
     rows = (
-        Item.objects.filter(project=project, is_gold=True, excluded=False)
+        Item.objects.filter(project=project, is_gold=True, excluded=False, erased_at__isnull=True)
         .exclude(seen_by(annotator_id))
         .order_by("answer_count", "pk")
         .values_list("pk", "crop")[:n]
