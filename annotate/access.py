@@ -75,12 +75,13 @@ def access_item_image(*, user: AbstractBaseUser, item_id: int, original: bool) -
         raise NotFound("No such item.")
     membership = access_membership(user=user, project_id=item.project_id)
     if membership.role != Role.LEAD:
-        if original:
-            raise Forbidden("Only the project's ML leads may see original photos.", code="lead_only")
+        # Shown first: a 403 for the original of a face never shown would tell that the id is one of the project's.
         shown = (Assignment.objects.filter(item_id=item_id, annotator_id=user.pk).exists()
                  or Annotation.objects.filter(item_id=item_id, annotator_id=user.pk).exists())
         if not shown:
             raise NotFound("No such item.")
+        if original:
+            raise Forbidden("Only the project's ML leads may see original photos.", code="lead_only")
     return Item.objects.get(pk=item_id)
 
 
