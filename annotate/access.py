@@ -1,5 +1,7 @@
 """Who may see and do what: every view and API goes through these checks, written once."""
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 
 from annotate.exceptions import Forbidden, NotFound
 from annotate.models import (
@@ -58,12 +60,35 @@ def access_project(*, user: AbstractBaseUser, project_id: int) -> Project:
     return access_membership(user=user, project_id=project_id).project
 
 
-def access_project_as_lead(*, user: AbstractBaseUser, project_id: int) -> Project:
-    """The project, if the user is one of its ML leads (or a superuser)."""
+def access_membership_as_lead(*, user: AbstractBaseUser, project_id: int) -> Membership:
+    """The user's lead membership of the project (a superuser's stand-in if they have none)."""
     membership = access_membership(user=user, project_id=project_id)
     if membership.role != Role.LEAD:
         raise Forbidden("Only the project's ML leads may do this.", code="lead_only")
-    return membership.project
+    return membership
+
+
+def access_project_as_lead(*, user: AbstractBaseUser, project_id: int) -> Project:
+    """The project, if the user is one of its ML leads (or a superuser)."""
+    return access_membership_as_lead(user=user, project_id=project_id).project
+
+
+def access_face_link(*, user_id: int, membership_id: int, role: str) -> bool:
+    """Whether a signed image link's holder may still use it: their membership (the one the link was made for:
+    a removed and re-added member has a new one) still exists, their account is active, and they are a lead now,
+    or still the annotator the link was made for and not paused. A superuser's link (membership 0) holds while
+    they are an active superuser. One primary-key lookup, portable SQL: it runs on every face the labelling
+    page shows."""
+    users = get_user_model()._meta.db_table
+    if membership_id:
+        sql = (f"SELECT 1 FROM {Membership._meta.db_table} m JOIN {users} u ON u.id = m.user_id "
+               "WHERE m.id = %s AND m.user_id = %s AND u.is_active AND (m.role = %s OR (m.role = %s AND NOT m.paused))")
+        params = [membership_id, user_id, Role.LEAD.value, role]
+    else:
+        sql, params = f"SELECT 1 FROM {users} u WHERE u.id = %s AND u.is_active AND u.is_superuser", [user_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
 
 
 def access_item_image(*, user: AbstractBaseUser, item_id: int, original: bool) -> Item:

@@ -17,7 +17,6 @@ from annotate.selectors.audit_issues import (
 )
 from annotate.selectors.issue_sources import AGREEMENTS, GOLD, NOT_GOLD, REFERENCE_NONE, REFERENCE_SET, SOURCES, answers_parse
 from annotate.selectors.quality import quality_run_latest
-from annotate.services.members import membership_update
 from annotate.services.reviews import review_create, review_undo
 
 UNDO = "undo"
@@ -319,30 +318,6 @@ class AnnotatorConfusionApi(APIView):
         return Response(AnnotatorConfusionOutput(body).data)
 
 
-class MemberUpdateInput(serializers.Serializer):
-    paused = serializers.BooleanField(required=False)
-    excluded_from_consensus = serializers.BooleanField(required=False)
-    message = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-
-
-class MemberOutput(serializers.Serializer):
-    user_id = serializers.IntegerField()
-    role = serializers.CharField()
-    paused = serializers.BooleanField()
-    excluded_from_consensus = serializers.BooleanField()
-    message = serializers.CharField()
-
-
-class MemberUpdateApi(APIView):
-    @extend_schema(request=MemberUpdateInput, responses=MemberOutput, summary="Pause, exclude or message a member (leads)")
-    def patch(self, request, project_id: int, user_id: int):
-        project = access_project_as_lead(user=request.user, project_id=project_id)
-        data = MemberUpdateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        membership = membership_update(project=project, user_id=user_id, **data.validated_data)
-        return Response(MemberOutput(membership).data)
-
-
 class ConfusedPairOutput(serializers.Serializer):
     a = serializers.CharField()
     b = serializers.CharField()
@@ -389,6 +364,5 @@ urlpatterns = [
     path("projects/<int:project_id>/items/<int:item_id>/answers/", ItemAnswerListApi.as_view(), name="api-item-answers"),
     path("projects/<int:project_id>/annotators/", AnnotatorListApi.as_view(), name="api-annotators"),
     path("projects/<int:project_id>/annotators/<int:user_id>/confusion/", AnnotatorConfusionApi.as_view(), name="api-annotator-confusion"),
-    path("projects/<int:project_id>/members/<int:user_id>/", MemberUpdateApi.as_view(), name="api-member"),
     path("projects/<int:project_id>/agreement/", AgreementApi.as_view(), name="api-agreement"),
 ]

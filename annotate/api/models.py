@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import access_model_version_as_lead, access_project_as_lead
+from annotate.access import access_membership_as_lead, access_model_version_as_lead, access_project_as_lead
 from annotate.api.jobs import JobOutput
 from annotate.selectors.registry import registry_compare, registry_overview, registry_version
 from annotate.services.model_cards import model_card
@@ -129,10 +129,11 @@ class CompareApi(APIView):
     @extend_schema(parameters=[CompareQuery], responses=OpenApiTypes.OBJECT,
                    summary="Two versions on the same evaluation set: per-class recall and the faces they disagree on (leads)")
     def get(self, request, project_id: int):
-        project = access_project_as_lead(user=request.user, project_id=project_id)
+        membership = access_membership_as_lead(user=request.user, project_id=project_id)
         query = CompareQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(registry_compare(project=project, a_id=query.validated_data["a"], b_id=query.validated_data["b"]))
+        return Response(registry_compare(project=membership.project, a_id=query.validated_data["a"],
+                                         b_id=query.validated_data["b"], holder=membership))
 
 
 class ModelDownloadApi(APIView):

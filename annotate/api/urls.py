@@ -10,3 +10,7 @@ urlpatterns += project_settings.urlpatterns
 from annotate.api import erasure  # noqa: E402  (its own line: several helpers add modules above)
 
 urlpatterns += erasure.urlpatterns
+
+from annotate.api import people  # noqa: E402  (members, accounts, invitations)
+
+urlpatterns += people.urlpatterns

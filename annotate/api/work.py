@@ -63,7 +63,7 @@ class LeaseApi(APIView):
         data.is_valid(raise_exception=True)
         result = assignments_lease(membership=membership, **data.validated_data)
         hints = model_hints(project=membership.project, item_ids=[a.item_id for a in result.assignments])
-        links = lease_image_links(result.assignments)
+        links = lease_image_links(result.assignments, holder=membership)
         message = membership.message if membership.pk else ""
         # Built by hand (shape: LeaseOutput, checked by a test): output serializers cost more than the lease itself.
         leases = [

@@ -46,10 +46,11 @@ def model_hints(*, project: Project, item_ids: list[int]) -> dict[int, dict]:
     return hints
 
 
-def lease_image_links(assignments: list[Assignment]) -> dict[int, str]:
-    """item id -> signed image link for leased faces (one query for items not loaded with their lease)."""
+def lease_image_links(assignments: list[Assignment], *, holder) -> dict[int, str]:
+    """item id -> signed image link for leased faces, made out to `holder` (the caller's Membership), so the links
+    stop working when the membership goes or is paused (one query for items not loaded with their lease)."""
     crops = {a.item_id: a.item.crop.name for a in assignments if Assignment.item.is_cached(a)}
     missing = [a.item_id for a in assignments if a.item_id not in crops]
     if missing:
         crops.update(Item.objects.filter(pk__in=missing).values_list("pk", "crop"))
-    return {item_id: item_image_link(item_id=item_id, crop=crop) for item_id, crop in crops.items()}
+    return {item_id: item_image_link(item_id=item_id, crop=crop, holder=holder) for item_id, crop in crops.items()}

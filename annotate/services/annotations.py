@@ -135,6 +135,9 @@ def _submit(*, annotator, assignment_id, client_id, label, flags, valence, arous
             raise Conflict("This face is answered already; undo the answer instead.", code="already_answered")
         flags = _validate(project=project, label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds)
         if assignment.status == AssignmentStatus.SKIPPED or assignment.expires_at <= now:
+            if Membership.objects.filter(project=project, user=annotator, paused=True).exists():
+                # Pausing released their leases; an answer to a face they still had on screen no longer counts.
+                raise Forbidden("A lead paused your work on this project: this answer was not saved.", code="paused")
             _check_late_submit(project=project, assignment=assignment, now=now)
         answer = _answer(label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds, client_id=client_id,
                          source=source)

@@ -126,6 +126,27 @@ def assignment_skip(*, annotator, assignment_id: int) -> Assignment:
     return assignment
 
 
+def assignments_release(*, project: Project, annotator_id: int) -> int:
+    """Close every open lease of the annotator in the project (a lead paused or removed them), so their faces go
+    back to the pool at once; each live lease is uncounted on its item as a skip would. Returns how many closed.
+
+    Locks the leases, then their items in id order, as a skip or a submit does (lease first, then item)."""
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):  # part of the caller's change when there is one
+        leases = list(
+            Assignment.objects.select_for_update()
+            .filter(project=project, annotator_id=annotator_id, status=AssignmentStatus.OPEN)
+            .order_by("item_id")
+        )
+        for lease in leases:
+            uncount = lease_uncount(assignment=lease, now=now)
+            if uncount:
+                Item.objects.filter(pk=lease.item_id).update(**uncount)
+        if leases:
+            Assignment.objects.filter(pk__in=[a.pk for a in leases]).update(status=AssignmentStatus.SKIPPED, closed_at=now)
+    return len(leases)
+
+
 def leases_count_exact(*, item_id: int, now) -> int:
     """The item's live leases counted from the leases themselves (for rare paths and checks)."""
     return Assignment.objects.filter(item_id=item_id, status=AssignmentStatus.OPEN, expires_at__gt=now).filter(

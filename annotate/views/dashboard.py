@@ -16,7 +16,7 @@ from annotate.selectors.quality import quality_run_latest
 TABS = (
     ("overview", "project-overview"), ("issues", "project-issues"), ("annotators", "project-annotators"),
     ("agreement", "project-agreement"), ("versions", "project-versions"), ("models", "project-models"),
-    ("upload", "project-upload"), ("jobs", "project-jobs"), ("settings", "project-settings"), ("audit log", "project-audit-log"),
+    ("upload", "project-upload"), ("jobs", "project-jobs"), ("people", "project-people"), ("settings", "project-settings"), ("audit log", "project-audit-log"),
 )
 
 

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_safe
 
 from annotate.access import may_create_projects
 from annotate.selectors.projects import project_list_for_user
+from annotate.views.people import SignInView
 from server.settings.probe import reachable
 
 
@@ -55,6 +56,6 @@ def _cache_state() -> str:
 
 urlpatterns = [
     path("", home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(template_name="annotate/login.html", redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", SignInView.as_view(), name="login"),  # notices a one-time password
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

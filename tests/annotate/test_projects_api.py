@@ -109,25 +109,26 @@ def test_sign_in_and_labelling_work_with_redis_down(client, settings, make_proje
 def test_signed_face_links_serve_the_crop_and_refuse_forged_or_expired_tokens(client, make_project, make_items, monkeypatch):
     from annotate import signing as face_links
 
-    project, _, _ = make_project(annotators=1)
+    project, _, (alice,) = make_project(annotators=1)
+    holder = project.memberships.get(user=alice)
     a, b = make_items(project, 2)
-    link = face_links.item_image_link(item_id=a.pk, crop=a.crop.name)
+    link = face_links.item_image_link(item_id=a.pk, crop=a.crop.name, holder=holder)
     response = client.get(link)  # no session: the signature is the credential, as with presigned object-store links
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     assert b"".join(response.streaming_content) == a.crop.open("rb").read()
     with CaptureQueriesContext(connection) as queries:
         assert client.get(link).status_code == 200
-    assert len(queries) == 0  # the token names the crop: no database query at all
+    assert len(queries) == 1  # the token names the crop: one primary-key lookup that the holder is still a member
     token = link.rsplit("/", 1)[1]
     payload, rest = token.split(":", 1)
-    other = face_links.item_image_link(item_id=b.pk, crop=b.crop.name).rsplit("/", 1)[1]
+    other = face_links.item_image_link(item_id=b.pk, crop=b.crop.name, holder=holder).rsplit("/", 1)[1]
     forged = other.split(":", 1)[0] + ":" + rest  # b's payload under a's signature
     assert client.get(f"/api/faces/{forged}").json()["error"]["code"] == "bad_link"
     foreign = signing.TimestampSigner(salt=face_links.SALT, key="not-our-key").sign_object([b.pk, "../../settings.py"])
     assert client.get(f"/api/faces/{foreign}").json()["error"]["code"] == "bad_link"
-    gone = face_links.item_image_link(item_id=b.pk, crop="items/crop/missing.png")
+    gone = face_links.item_image_link(item_id=b.pk, crop="items/crop/missing.png", holder=holder)
     assert client.get(gone).json()["error"]["code"] == "not_found"
-    hostile = face_links.item_image_link(item_id=b.pk, crop="../../etc/passwd")  # only reachable with our key
+    hostile = face_links.item_image_link(item_id=b.pk, crop="../../etc/passwd", holder=holder)  # only reachable with our key
     assert client.get(hostile).status_code == 404
     monkeypatch.setattr(face_links, "LINK_MAX_AGE", -1)
     assert client.get(link).status_code == 404

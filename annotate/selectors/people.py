@@ -1,0 +1,80 @@
+"""Reads for the People tab: a project's members with their answers and leases, and its invitations."""
+import hashlib
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from annotate.models import Annotation, Assignment, AssignmentStatus, Invitation, Membership, Project
+
+# Invitation states, as the People tab and the accept page name them.
+PENDING, EXPIRED, REVOKED, USED_UP = "pending", "expired", "revoked", "used_up"
+
+
+def invitation_token_hash(token: str) -> str:
+    """Only a token's sha256 is stored; the token itself is shown once, in the link."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_state(invitation: Invitation, *, now=None) -> str:
+    """pending, or why the link no longer works (revoked wins over used up, which wins over expired)."""
+    now = now or timezone.now()
+    if invitation.revoked_at is not None:
+        return REVOKED
+    if invitation.uses >= invitation.max_uses:
+        return USED_UP
+    if invitation.expires_at <= now:
+        return EXPIRED
+    return PENDING
+
+
+def invitation_by_token(*, token: str) -> Invitation | None:
+    """The invitation a link's token stands for (with its project), or None for an unknown token."""
+    if not token or len(token) > 200:
+        return None
+    return Invitation.objects.select_related("project", "created_by").filter(token_hash=invitation_token_hash(token)).first()
+
+
+def invitation_list(*, project: Project) -> list[dict]:
+    """The project's invitations, newest first, each with its state; pending ones first."""
+    now = timezone.now()
+    rows = [{"invitation": i, "state": invitation_state(i, now=now)}
+            for i in Invitation.objects.filter(project=project).select_related("created_by").order_by("-created_at", "-id")]
+    return sorted(rows, key=lambda r: r["state"] != PENDING)
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    membership: Membership
+    answers: int
+    open_leases: int
+    must_set_password: bool
+
+
+def member_list(*, project: Project) -> list[MemberRow]:
+    """The project's members (leads first, then by name) with their answers (originals, corrections not counted
+    twice) and open leases; three queries whatever the team's size."""
+    from annotate.services.accounts import users_must_set_password
+
+    memberships = list(Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username"))
+    memberships.sort(key=lambda m: (m.role != "lead", m.user.username.lower()))
+    ids = [m.user_id for m in memberships]
+    answers = dict(
+        Annotation.objects.filter(project=project, annotator_id__in=ids, replaces__isnull=True)
+        .values("annotator_id").annotate(n=Count("id")).values_list("annotator_id", "n")
+    )
+    leases = dict(
+        Assignment.objects.filter(project=project, annotator_id__in=ids, status=AssignmentStatus.OPEN,
+                                  expires_at__gt=timezone.now())
+        .values("annotator_id").annotate(n=Count("id")).values_list("annotator_id", "n")
+    )
+    must_set = users_must_set_password(user_ids=ids)
+    return [MemberRow(membership=m, answers=answers.get(m.user_id, 0), open_leases=leases.get(m.user_id, 0),
+                      must_set_password=m.user_id in must_set) for m in memberships]
+
+
+def former_members_with_answers(*, project: Project) -> int:
+    """People whose answers the project keeps though they are no longer members (removed: answers stay)."""
+    members = Membership.objects.filter(project=project).values("user_id")
+    return (Annotation.objects.filter(project=project).filter(~Q(annotator_id__in=members))
+            .values("annotator_id").distinct().count())
