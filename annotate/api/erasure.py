@@ -44,7 +44,11 @@ class ItemEraseApi(APIView):
         data = EraseInput(data=request.data)
         data.is_valid(raise_exception=True)
         report = item_erase(project=project, item_id=item_id, actor=request.user, reason=data.validated_data["reason"])
-        return Response(EraseOutput(report.as_dict()).data)
+        response = Response(EraseOutput(report.as_dict()).data)
+        # Face images are cached privately by browsers for a day: this lead's browser drops its copies now
+        # (other browsers' copies expire with their max-age; the server answers 410 from now on).
+        response["Clear-Site-Data"] = '"cache"'
+        return response
 
 
 urlpatterns = [

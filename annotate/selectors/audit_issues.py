@@ -120,6 +120,7 @@ def issue_page(*, project: Project, run: QualityRun, filters: IssueFilters, offs
         "id", "item_id", "num_answers", "votes", "consensus_label", "consensus_quality", "label_issue",
         "active_learning_score", "model_label", "model_confidence",
         "item__id", "item__split", "item__excluded", "item__priority", "item__extra_answers", "item__answer_count",
+        "item__erased_at",
         "item__reference_label", "item__reference_votes", "item__is_gold", "item__gold_label",
     )
     if filters.annotator:
@@ -136,7 +137,8 @@ def issue_page(*, project: Project, run: QualityRun, filters: IssueFilters, offs
         results.append({
             "rank": rank,
             "item": r.item_id,
-            "image": f"/api/items/{r.item_id}/image",
+            "image": None if r.item.erased_at else f"/api/items/{r.item_id}/image",  # an erased face shows a tile
+            "erased": r.item.erased_at is not None,
             "split": r.item.split,
             "votes": r.votes or {},
             "num_answers": r.num_answers,

@@ -1,0 +1,62 @@
+"""Erasing a face from the issue inspector in Chromium: a confirm dialog with a reason, then an "erased" tile where
+the face was (the table and the inspector ask for no image), the image API answering 410, the audit log row."""
+import pytest
+
+from annotate.models import Annotation, AuditEvent, Item
+from tests.annotate.audit_seed import seed_audit
+from tests.browser.conftest import screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_lead_erases_a_face_from_the_inspector(page, live_server, login, make_project, make_items):
+    project, lead, people = make_project(annotators=3)
+    items = make_items(project, 8)
+    seed_audit(project, people, items, noise={0: 0.5})
+    answers = {i.pk: Annotation.objects.filter(item=i).count() for i in items}
+    image_requests = []
+    page.on("request", lambda r: image_requests.append(r.url) if "/image" in r.url else None)
+    login(page, lead.username)
+    page.goto(f"{live_server.url}/projects/{project.pk}/issues/")
+    page.wait_for_selector("body[data-ready='1']")
+    first = int(page.locator("#issues tbody tr").first.get_attribute("data-item"))
+    button = page.locator(f"#inspector button[data-erase='{first}']")
+    button.wait_for()
+
+    # Cancel leaves the face as it was; the review keys do nothing while the dialog is open.
+    button.click()
+    dialog = page.locator("dialog.erase-dialog")
+    dialog.wait_for()
+    screenshot(page, "erase-dialog")
+    page.keyboard.press("x")  # typed into the reason, not an "exclude" decision
+    dialog.locator("button[value='cancel']").click()
+    page.wait_for_function("() => !document.querySelector('dialog.erase-dialog')")
+    assert Item.objects.get(pk=first).erased_at is None
+    assert page.locator(f"#issues tr[data-item='{first}']").get_attribute("data-state") == "open"
+
+    # Erase needs a reason; with one, the face becomes an "erased" tile in the table and in the inspector.
+    button.click()
+    dialog.locator("button[value='erase']").click()
+    assert dialog.is_visible() and Item.objects.get(pk=first).erased_at is None  # the required reason stopped it
+    dialog.locator("textarea[name='reason']").fill("The person asked to be removed (ticket 42)")
+    dialog.locator("button[value='erase']").click()
+    page.wait_for_selector(f"#issues tr[data-item='{first}'] .erased-face")
+    page.wait_for_selector("#inspector .erased-face.big")
+    page.wait_for_selector("#toasts .toast")
+    assert "erased" in page.locator("#toasts .toast").first.inner_text()
+    item = Item.objects.get(pk=first)
+    assert item.erased_at is not None and item.erased_by == lead and not item.crop
+    assert Annotation.objects.filter(item=item).count() == answers[first]
+    event = AuditEvent.objects.get(project=project, action="item.erased", target=f"item:{first}")
+    assert event.details["reason"] == "The person asked to be removed (ticket 42)"
+    screenshot(page, "erase-inspector")
+
+    # A reload draws the tile from the server's rows: no request is made for the erased face's image.
+    image_requests.clear()
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector(f"#issues tr[data-item='{first}'] .erased-face")
+    assert page.locator("#issues tbody img.face").count() == len(items) - 1
+    assert not [u for u in image_requests if f"/items/{first}/image" in u]
+    status = page.evaluate(f"fetch('/api/items/{first}/image').then(r => r.status)")
+    assert status == 410
