@@ -1,6 +1,7 @@
 // Label-issue queue: server-side filters and paging, keyboard-driven review (every decision is a Review row).
 import { api, config, h, num, pct, toast } from "./dashboard.js";
 import { labelColor, stackedBar } from "./charts.js";
+import { eraseButton, faceTile } from "./face-erase.js";
 
 const LABELS = config.labels;
 const PAGE = 50;
@@ -45,7 +46,7 @@ function renderRow(row, i) {
   const quality = row.consensus_quality;
   const tr = h("tr", { "data-item": row.item, "data-state": row.state, class: i === selected ? "selected" : "", onclick: () => select(i) },
     h("td", { class: "rank" }, row.rank),
-    h("td", {}, h("img", { class: "face", src: row.image, alt: `face ${row.item}`, width: 64, height: 64 })),
+    h("td", {}, faceTile(row)),
     h("td", { class: "votes-cell" }, stackedBar(row.votes, LABELS), h("div", { class: "small muted" }, voteText(row.votes)),
       row.annotator_label ? h("div", { class: "small" }, "their answer: ", chip(row.annotator_label)) : null),
     h("td", {}, chip(row.consensus_label), row.label_issue ? h("span", { class: "flag", title: "Cleanlab flags this label" }, "issue") : null),
@@ -115,7 +116,8 @@ function inspect() {
       if (rows[selected] !== row) return;  // the lead moved on meanwhile
       const panel = document.getElementById("inspector");
       panel.replaceChildren(
-        h("img", { class: "big", src: row.image, alt: `face ${row.item}` }),
+        faceTile(row, { big: true }),
+        eraseButton(row, () => { const i = rows.indexOf(row); if (i >= 0) tbody.children[i].replaceWith(renderRow(row, i)); inspect(); }),
         h("div", { class: "facts" }, h("span", {}, `#${row.item}`), h("span", {}, row.split || ""), h("span", {}, `${row.num_answers} answers`)),
         h("h3", {}, "Answers"),
         h("ul", {}, answers.map((a) => h("li", {}, h("span", { class: "who" }, a.annotator__username),
