@@ -11,12 +11,13 @@ from annotate.exceptions import NotFound, ValidationFailed
 from annotate.models import QualityRun, ReviewAction
 from annotate.selectors.audit import agreement_trend, answers_per_hour, class_balance, overview_progress, run_summary
 from annotate.selectors.audit_agreement import agreement_report
-from annotate.selectors.audit_annotators import annotator_confusion, annotator_table
+from annotate.selectors.audit_annotators import EVIDENCE_STATES, THIN_EVIDENCE_FACES, annotator_confusion, annotator_table
 from annotate.selectors.audit_issues import (
     STATES, IssueFilters, issue_page, item_answers, item_state, review_latest_by_item, review_list_for_item,
 )
 from annotate.selectors.issue_sources import AGREEMENTS, GOLD, NOT_GOLD, REFERENCE_NONE, REFERENCE_SET, SOURCES, answers_parse
 from annotate.selectors.quality import quality_run_latest
+from annotate.selectors.run_numbers import analyse_latest_outcome, quality_run_number
 from annotate.services.reviews import review_create, review_undo
 
 UNDO = "undo"
@@ -34,6 +35,7 @@ class OverviewOutput(serializers.Serializer):
     class_balance = serializers.ListField(child=serializers.DictField())
     agreement_trend = serializers.ListField(child=serializers.DictField())
     latest_run = serializers.DictField()
+    last_analysis = serializers.DictField(allow_null=True, help_text="The newest finished quality-run job: its run's number and whether it reused an earlier run.")
 
 
 class OverviewApi(APIView):
@@ -41,11 +43,14 @@ class OverviewApi(APIView):
     def get(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
         run = quality_run_latest(project_id=project.pk)
+        trend = agreement_trend(project=project)
+        numbers = {r["run"]: r["number"] for r in trend}  # the last runs' numbers, counted in the trend's query
         return Response({
             "progress": overview_progress(project=project),
             "class_balance": class_balance(project=project, run=run),
-            "agreement_trend": agreement_trend(project=project),
-            "latest_run": run_summary(run=run),
+            "agreement_trend": trend,
+            "latest_run": run_summary(run=run, numbers=numbers),
+            "last_analysis": analyse_latest_outcome(project_id=project.pk, numbers=numbers),
         })
 
 
@@ -284,10 +289,19 @@ class AnnotatorRowOutput(serializers.Serializer):
     corrections = serializers.IntegerField()
     median_seconds = serializers.FloatField(allow_null=True)
     last_answer_at = serializers.CharField(allow_null=True)
+    evidence = serializers.ChoiceField(choices=EVIDENCE_STATES, help_text="What stands behind quality: none (no co-annotated face, "
+                                       "so no quality), thin (fewer than thin_evidence_faces), enough, unrecorded (an older run), no_run.")
+    shared_items = serializers.IntegerField(allow_null=True, help_text="Co-annotated faces: faces they answered that someone else answered too.")
+    model_items = serializers.IntegerField(allow_null=True, help_text="Faces they answered with one of the model's classes.")
+    model_agree = serializers.IntegerField(allow_null=True, help_text="Of those, faces where they gave the model's top class.")
+    model_agreement = serializers.FloatField(allow_null=True, help_text="model_agree / model_items.")
+    gold_correct = serializers.IntegerField(help_text="Gold answers equal to the gold label (of gold_answers).")
 
 
 class AnnotatorListOutput(serializers.Serializer):
     run = serializers.IntegerField(allow_null=True)
+    run_number = serializers.IntegerField(allow_null=True, help_text="The run's number in the project (run #N).")
+    thin_evidence_faces = serializers.IntegerField(help_text="Below this many co-annotated faces a quality is thin evidence.")
     results = AnnotatorRowOutput(many=True)
 
 
@@ -296,7 +310,10 @@ class AnnotatorListApi(APIView):
     def get(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
         run = quality_run_latest(project_id=project.pk)
-        return Response(AnnotatorListOutput({"run": run.id if run else None, "results": annotator_table(project=project, run=run)}).data)
+        return Response(AnnotatorListOutput({
+            "run": run.id if run else None, "run_number": quality_run_number(run=run), "thin_evidence_faces": THIN_EVIDENCE_FACES,
+            "results": annotator_table(project=project, run=run),
+        }).data)
 
 
 class AnnotatorConfusionOutput(serializers.Serializer):
@@ -337,6 +354,7 @@ class ClassAgreementOutput(serializers.Serializer):
 
 class AgreementOutput(serializers.Serializer):
     run = serializers.IntegerField()
+    run_number = serializers.IntegerField(help_text="The run's number in the project (run #N).")
     labels = serializers.ListField(child=serializers.CharField())
     annotators_vs_consensus = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
     model_vs_consensus = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))

@@ -10,7 +10,7 @@ from annotate.access import access_job_as_lead, access_project_as_lead
 from annotate.exceptions import ValidationFailed
 from annotate.models import JobKind, JobStatus
 from annotate.selectors.jobs import job_output, jobs_for_project
-from annotate.services.jobs import job_cancel, job_enqueue
+from annotate.services.jobs import job_cancel, job_start_once
 
 MAX_PAGE = 100
 
@@ -100,8 +100,8 @@ class ProjectJobsApi(APIView):
                 )
             raise serializers.ValidationError(data.errors)
         with transaction.atomic():
-            job = job_enqueue(kind=data.validated_data["kind"], project=project, params=data.validated_data["params"],
-                              created_by=request.user)
+            job = job_start_once(kind=data.validated_data["kind"], project=project, params=data.validated_data["params"],
+                                 created_by=request.user)
         job.refresh_from_db()  # with in-process tasks the job has already run
         return Response(JobOutput(job).data, status=202)
 

@@ -13,7 +13,7 @@ from annotate.models import JobKind
 from annotate.selectors.quality import (
     ITEM_SORTS, quality_annotator_results, quality_item_results, quality_run_get, quality_runs_for_project,
 )
-from annotate.services.jobs import job_enqueue
+from annotate.services.jobs import job_start_once
 
 MAX_PAGE = 500
 
@@ -109,7 +109,7 @@ class PrelabelApi(APIView):
     def post(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
         with transaction.atomic():
-            job = job_enqueue(kind=JobKind.PRELABEL, project=project, created_by=request.user)
+            job = job_start_once(kind=JobKind.PRELABEL, project=project, created_by=request.user)
         job.refresh_from_db()
         return Response(JobOutput(job).data, status=202)
 
@@ -126,7 +126,7 @@ class QualityRunListApi(APIView):
         data = QualityRunStartInput(data=request.data)
         data.is_valid(raise_exception=True)
         with transaction.atomic():
-            job = job_enqueue(kind=JobKind.ANALYSE, project=project, created_by=request.user, params=dict(data.validated_data))
+            job = job_start_once(kind=JobKind.ANALYSE, project=project, created_by=request.user, params=dict(data.validated_data))
         job.refresh_from_db()
         return Response(JobOutput(job).data, status=202)
 

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from annotate.access import access_project_as_lead, access_version_as_lead
 from annotate.exceptions import ValidationFailed
+from annotate.selectors.run_numbers import quality_run_number_of
 from annotate.selectors.versions import version_previous, versions_for_project
 from annotate.services.versions import version_diff, version_freeze, version_preview
 
@@ -46,8 +47,12 @@ class VersionListOutput(serializers.Serializer):
     sha256 = serializers.CharField()
     policy = serializers.JSONField()
     quality_run = serializers.IntegerField(source="quality_run_id", allow_null=True)
+    quality_run_number = serializers.SerializerMethodField(help_text="The quality run's number in the project (run #N).")
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
+
+    def get_quality_run_number(self, version) -> int | None:
+        return quality_run_number_of(run_id=version.quality_run_id)
 
 
 class VersionOutput(VersionListOutput):

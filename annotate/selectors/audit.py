@@ -2,11 +2,12 @@
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, F, Q, Value
-from django.db.models.functions import TruncHour
+from django.db.models import Count, F, Q, Value, Window
+from django.db.models.functions import RowNumber, TruncHour
 from django.utils import timezone
 
 from annotate.models import Annotation, Assignment, AssignmentStatus, Item, Project, QualityItemResult, QualityRun
+from annotate.selectors.run_numbers import RUN_ORDER, quality_run_number
 
 
 def overview_progress(*, project: Project) -> dict:
@@ -47,7 +48,8 @@ def _hourly(*, project: Project, since, until=None) -> dict:
 
 
 def answers_per_hour(*, project: Project, days: int = 14) -> list[dict]:
-    """Answers submitted per hour over the last `days` days (hours without answers included as zero).
+    """Answers submitted per hour over the last `days` days, from the first hour with an answer up to the
+    current hour (hours without answers included as zero, so a quiet afternoon reads as zero, not as a gap).
 
     Answers are append-only and stamped on arrival, so finished hours never change: they are counted
     once per hour and cached; only the current hour is counted on every request.
@@ -62,7 +64,7 @@ def answers_per_hour(*, project: Project, days: int = 14) -> list[dict]:
     counts = {**counts, **_hourly(project=project, since=this_hour)}
     if not counts:
         return []
-    hour, last, series = min(counts), max(counts), []
+    hour, last, series = min(counts), max(max(counts), this_hour), []
     while hour <= last:
         series.append({"hour": hour.isoformat(), "answers": counts.get(hour, 0)})
         hour += timedelta(hours=1)
@@ -82,15 +84,18 @@ def class_balance(*, project: Project, run: QualityRun | None) -> list[dict]:
 
 
 def agreement_trend(*, project: Project, limit: int = 30) -> list[dict]:
-    """Krippendorff's alpha and Fleiss' kappa of the last `limit` runs, oldest first."""
+    """Krippendorff's alpha and Fleiss' kappa of the last `limit` runs, oldest first, each with its run number
+    (annotate.selectors.run_numbers' definition, counted in the same query by a window over all the runs)."""
     runs = list(
         QualityRun.objects.filter(project=project)
+        .annotate(number=Window(RowNumber(), order_by=[F(field).asc() for field in RUN_ORDER]))
         .order_by("-created_at", "-id")
-        .values("id", "created_at", "finished_at", "annotation_count", "summary")[:limit]
+        .values("id", "number", "created_at", "finished_at", "annotation_count", "summary")[:limit]
     )
     return [
         {
             "run": r["id"],
+            "number": r["number"],
             "at": (r["finished_at"] or r["created_at"]).isoformat(),
             "answers": r["annotation_count"],
             "krippendorff_alpha": _number((r["summary"] or {}).get("krippendorff_alpha")),
@@ -100,13 +105,14 @@ def agreement_trend(*, project: Project, limit: int = 30) -> list[dict]:
     ]
 
 
-def run_summary(*, run: QualityRun | None) -> dict:
+def run_summary(*, run: QualityRun | None, numbers: dict[int, int] | None = None) -> dict:
     """The headline numbers of a run, tolerant of summaries that lack some keys."""
     if run is None:
         return {}
     summary = run.summary or {}
     return {
         "run": run.id,
+        "number": quality_run_number(run=run) if numbers is None else numbers.get(run.id),
         "at": (run.finished_at or run.created_at).isoformat(),
         "krippendorff_alpha": _number(summary.get("krippendorff_alpha")),
         "fleiss_kappa": _number(summary.get("fleiss_kappa")),

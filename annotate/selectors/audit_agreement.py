@@ -2,6 +2,7 @@
 from django.db.models import Count
 
 from annotate.models import Project, QualityAnnotatorResult, QualityItemResult, QualityRun
+from annotate.selectors.run_numbers import quality_run_number
 
 
 def _square(k: int) -> list[list[int]]:
@@ -71,6 +72,7 @@ def agreement_report(*, project: Project, run: QualityRun) -> dict:
     summary = run.summary or {}
     return {
         "run": run.id,
+        "run_number": quality_run_number(run=run),
         "labels": labels,
         "annotators_vs_consensus": annotators,
         "model_vs_consensus": model,

@@ -1,7 +1,29 @@
-"""Audit reads: annotator table (run quality + live counts and speed) and per-annotator confusion."""
+"""Audit reads: annotator table (run quality with its evidence + live counts and speed) and per-annotator confusion."""
 from annotate.exceptions import NotFound
 from annotate.models import Membership, Project, QualityAnnotatorResult, QualityRun, Role
 from annotate.selectors.stats import NO_ACTIVITY, annotator_activity
+
+# Below this many co-annotated faces (faces someone else answered too) a quality figure is "thin evidence":
+# an agreement rate over 20 faces still has a standard error near 0.1, over fewer it says little.
+THIN_EVIDENCE_FACES = 20
+# What stands behind a row's quality: none (no shared face: no quality), thin, enough, or unrecorded (a run
+# from before the evidence was counted), and no_run.
+EVIDENCE_STATES = ("none", "thin", "enough", "unrecorded", "no_run")
+
+
+def annotator_evidence(*, result: QualityAnnotatorResult | None, recorded: dict | None) -> dict:
+    """A row's evidence figures from its run result and the run's summary["annotator_evidence"] entry."""
+    if result is None:
+        return {"evidence": "no_run", "shared_items": None, "model_items": None, "model_agree": None,
+                "model_agreement": None, "gold_correct": 0}
+    gold_correct = round(result.gold_accuracy * result.gold_answers) if result.gold_accuracy is not None else 0
+    if recorded is None:
+        return {"evidence": "unrecorded", "shared_items": None, "model_items": None, "model_agree": None,
+                "model_agreement": None, "gold_correct": gold_correct}
+    shared, model_items, agree = (int(recorded.get(k, 0)) for k in ("shared_items", "model_items", "model_agree"))
+    state = "none" if shared == 0 or result.quality is None else "thin" if shared < THIN_EVIDENCE_FACES else "enough"
+    return {"evidence": state, "shared_items": shared, "model_items": model_items, "model_agree": agree,
+            "model_agreement": agree / model_items if model_items else None, "gold_correct": gold_correct}
 
 
 def annotator_table(*, project: Project, run: QualityRun | None) -> list[dict]:
@@ -10,9 +32,11 @@ def annotator_table(*, project: Project, run: QualityRun | None) -> list[dict]:
         m.user_id: m for m in Membership.objects.filter(project=project).select_related("user")
         if m.role == Role.ANNOTATOR
     }
-    results = {}
+    results, recorded = {}, {}
     if run is not None:
         results = {r.annotator_id: r for r in QualityAnnotatorResult.objects.filter(run=run).select_related("annotator")}
+        recorded = (run.summary or {}).get("annotator_evidence")
+    evidence_recorded = isinstance(recorded, dict)
     activity = annotator_activity(project=project)
     rows = []
     for user_id in set(memberships) | set(results):
@@ -39,8 +63,12 @@ def annotator_table(*, project: Project, run: QualityRun | None) -> list[dict]:
             "corrections": act["corrections"],
             "median_seconds": act["median_seconds"],
             "last_answer_at": act["last_answer_at"].isoformat() if act["last_answer_at"] else None,
+            **annotator_evidence(result=r, recorded=(recorded.get(str(user_id), {}) if evidence_recorded else None) if r else None),
         })
-    rows.sort(key=lambda x: (x["quality"] is None, x["quality"] if x["quality"] is not None else 0, x["username"]))
+    # Lowest quality first; those without one after, lowest agreement with the model first (a lone key-presser
+    # who disagrees with the model stays near the top of that part), then the rest by name.
+    rows.sort(key=lambda x: (x["quality"] is None, x["quality"] if x["quality"] is not None else 0,
+                             x["model_agreement"] is None, x["model_agreement"] or 0, x["username"]))
     return rows
 
 

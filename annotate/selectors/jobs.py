@@ -4,6 +4,7 @@ from django.urls import reverse
 
 from annotate.exceptions import NotFound
 from annotate.models import Export, Job, JobKind, JobStatus
+from annotate.selectors.run_numbers import analyse_outcome
 
 
 def job_get(*, job_id: int) -> Job:
@@ -29,8 +30,8 @@ def job_output(*, job: Job) -> dict | None:
         return None
     result = job.result or {}
     if job.kind == JobKind.ANALYSE and result.get("quality_run"):
-        reused = " (inputs unchanged: the earlier run)" if result.get("reused") else ""
-        return {"label": f"quality run {result['quality_run']}{reused}", "url": reverse("project-overview", args=[job.project_id])}
+        outcome = analyse_outcome(result=result)
+        return {"label": outcome["label"], "url": reverse("project-overview", args=[job.project_id])}
     if job.kind == JobKind.IMPORT:
         return {"label": f"{result.get('imported', 0)} faces imported, {result.get('skipped_count', 0)} skipped (report)",
                 "url": reverse("project-upload", args=[job.project_id]) + f"?job={job.pk}"}

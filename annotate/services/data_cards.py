@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count
 
 from annotate.models import Annotation, DatasetVersion, DatasetVersionItem, LabelSource
+from annotate.selectors.run_numbers import quality_run_number
 from annotate.services.imports_fer import FER2013_ANNOTATOR, FERPLUS_ANNOTATORS
 from ml.config import FER2013_CLASSES
 
@@ -248,7 +249,7 @@ def _agreement(facts: _Facts) -> list[str]:
     counted = (f" ({s['answers']:,} answers on {s.get('items', 0):,} faces by {s.get('annotators', 0):,} annotator accounts)"
                if s.get("answers") else "")
     out = ["### Agreement", "",
-           f"From quality run {run.pk}{counted}: Krippendorff's alpha {_num(s.get('krippendorff_alpha'))}, "
+           f"From quality run #{quality_run_number(run=run)}{counted}: Krippendorff's alpha {_num(s.get('krippendorff_alpha'))}, "
            f"Fleiss' kappa {_num(s.get('fleiss_kappa'))}."]
     if multi < THIN_FACES:
         out.append(f"**Thin evidence:** only {multi:,} faces of this version have two or more answers; these figures can "
@@ -288,7 +289,7 @@ def _labelling(facts: _Facts) -> list[str]:
         model += _probability_text(run)
         method = (run.summary or {}).get("consensus_method")
         reviews = f"reviews up to id {version.review_watermark}" if version.review_watermark else "no reviews"
-        out += ["", f"Quality run {run.pk} of {run.created_at:%Y-%m-%d} (answers up to id {version.annotation_watermark}): "
+        out += ["", f"Quality run #{quality_run_number(run=run)} of {run.created_at:%Y-%m-%d} (answers up to id {version.annotation_watermark}): "
                 + (f"consensus by {method}, " if method else "") + f"{model}; {reviews}."]
     out += [""] + _agreement(facts) + ["", "### Against the imported labels", ""]
     if not facts.reference_compared:

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from annotate.exceptions import Conflict, ValidationFailed
-from annotate.models import JOB_FINISHED, Job, JobStatus, Project
+from annotate.models import JOB_FINISHED, Job, JobKind, JobStatus, Project
 from annotate.services.job_kinds import JOB_KINDS, JobKindSpec
 
 logger = logging.getLogger(__name__)
@@ -106,6 +106,29 @@ def job_enqueue(*, kind: str, project: Project | None, params: dict | None = Non
     job = _job_create(kind=kind, project=project, params=params, created_by=created_by)
     transaction.on_commit(lambda: job_send(job=job))
     return job
+
+
+def job_start_once(*, kind: str, project: Project, params: dict | None = None, created_by=None) -> Job:
+    """job_enqueue for a person's click: refused (409 ``job_in_progress``, details {"job": id}) while a job of the
+    same kind and options is queued or running for the project, so a double click or a second tab starts one job.
+
+    The project row is locked first, so two requests racing each other are checked one after the other."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("job_start_once must run inside a transaction (it locks the project row)")
+    params = job_params_check(spec=job_kind_spec(kind), params=params)
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    running = (Job.objects.filter(project=project, kind=kind, params=params, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+               .order_by("id").first())
+    if running is not None:
+        raise Conflict(
+            f"This {_kind_label(kind)} is already {running.status} (job #{running.pk}): it was not started twice.",
+            code="job_in_progress", details={"job": running.pk, "status": running.status},
+        )
+    return job_enqueue(kind=kind, project=project, params=params, created_by=created_by)
+
+
+def _kind_label(kind: str) -> str:
+    return str(JobKind(kind).label).lower() if kind in JobKind.values else kind
 
 
 def job_run_here(*, kind: str, project: Project | None, params: dict | None = None, created_by=None) -> Job:

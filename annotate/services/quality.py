@@ -144,6 +144,17 @@ def _summary(*, inputs, result, probs: np.ndarray, source: dict) -> dict:
         "items": len(inputs.item_ids), "answers": len(inputs.answer_ids), "annotators": len(inputs.annotator_ids),
         "item_kinds": {str(k): int(n) for k, n in zip(kinds, kind_counts)},
         "label_issues": int(result.label_issue.sum()), "labels": labels,
+        "annotator_evidence": _annotator_evidence(inputs=inputs, result=result),
+    }
+
+
+def _annotator_evidence(*, inputs, result) -> dict[str, dict]:
+    """Per annotator id: what stands behind their quality (co-annotated faces, agreement with the model's top
+    class). Kept in the summary because QualityAnnotatorResult has no columns for it (no migration now)."""
+    return {
+        str(annotator_id): {"shared_items": int(result.annotator_shared_items[a]), "model_items": int(result.annotator_model_items[a]),
+                            "model_agree": int(result.annotator_model_agree[a])}
+        for a, annotator_id in enumerate(inputs.annotator_ids.tolist())
     }
 
 

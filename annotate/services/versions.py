@@ -25,6 +25,7 @@ from annotate.models import (
     ReviewAction,
 )
 from annotate.selectors.quality import quality_run_latest
+from annotate.selectors.run_numbers import quality_run_number
 from ml.config import EXTRA_ANSWERS, FER2013_CLASSES
 
 SPLIT_MODES = ("keep", "stratified")
@@ -368,6 +369,7 @@ def _summary(frozen: Frozen, project: Project) -> dict:
         "differs_from_reference": _reference_differs(entries), "differs_from_previous": _previous_differs(project, entries),
         "without_fer2013_class": sum(1 for e in entries if e["label"] not in FER2013_CLASSES), "sha256": frozen.sha256,
         "quality_run": frozen.run.pk if frozen.run else None,
+        "quality_run_number": quality_run_number(run=frozen.run),
     }
 
 

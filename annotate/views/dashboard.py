@@ -12,6 +12,7 @@ from annotate.exceptions import FERLabError, NotFound
 from annotate.selectors.audit import overview_progress, run_summary
 from annotate.selectors.audit_issues import issue_filter_options
 from annotate.selectors.quality import quality_run_latest
+from annotate.selectors.run_numbers import quality_run_number_of
 
 TABS = (
     ("overview", "project-overview"), ("issues", "project-issues"), ("annotators", "project-annotators"),
@@ -93,7 +94,8 @@ def _version_of(request, project, version_id: int):
 def project_version(request, project, version_id: int):
     version = _version_of(request, project, version_id)
     own_name = version.name if version.name != f"v{version.number}" else ""
-    return {"version": version, "own_name": own_name, "config": {"version": version.pk, "stats": version.stats}}
+    return {"version": version, "own_name": own_name, "run_number": quality_run_number_of(run_id=version.quality_run_id),
+            "config": {"version": version.pk, "stats": version.stats}}
 
 
 @lead_page("versions", template="version_diff")

@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from annotate.models import Job, JobKind, JobStatus
+from annotate.models import Job, JobKind, JobStatus, QualityRun
 from annotate.services.jobs import job_enqueue
 from tests.browser.conftest import screenshot
 
@@ -20,8 +20,9 @@ def _finished_jobs(project, lead):
     """A history as a lead would see it: a resumed quality run, a failed import, a cancelled pre-labelling."""
     now = timezone.now()
     common = {"project": project, "created_by": lead, "queue": "ml"}
+    run = QualityRun.objects.create(project=project, summary={}, finished_at=now - timedelta(minutes=8))
     Job.objects.create(kind=JobKind.ANALYSE, status=JobStatus.SUCCEEDED, progress_done=6, progress_total=6, attempts=2,
-                       stage="writing results", result={"quality_run": 7, "reused": False},
+                       stage="writing results", result={"quality_run": run.pk, "reused": False},
                        started_at=now - timedelta(minutes=9, seconds=40), finished_at=now - timedelta(minutes=8), **common)
     Job.objects.create(kind=JobKind.IMPORT, status=JobStatus.FAILED, progress_done=0, progress_total=0, stage="importing",
                        error="photos.zip: cannot read the file (File is not a zip file)",
@@ -50,7 +51,7 @@ def test_the_jobs_page_shows_a_running_jobs_progress_and_cancels_it(page, live_s
     rows = page.locator("#jobs-table tbody tr")
     assert rows.count() == 4 and rows.first.get_attribute("data-job") == str(job.pk)  # newest first
     assert "resumed · attempt 2" in page.inner_text("#jobs-table tbody tr.succeeded")
-    assert "quality run 7" in page.inner_text("#jobs-table tbody tr.succeeded a")
+    assert page.inner_text("#jobs-table tbody tr.succeeded a") == "run #1"  # the project's first run, not its id
     assert "not a zip file" in page.inner_text("#jobs-table tbody tr.failed .job-error")
     assert "512 predictions removed" in page.inner_text("#jobs-table tbody tr.cancelled")
     shot = screenshot(page, "dashboard-jobs")
