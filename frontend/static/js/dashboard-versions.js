@@ -57,7 +57,7 @@ function renderPreview(p) {
       h("li", {}, prev ? `${prev.label_changed.toLocaleString()} final labels differ from version ${prev.number} (${prev.added} faces added, ${prev.removed} removed)` : "No earlier version."),
       h("li", {}, ref.compared ? `${ref.differ.toLocaleString()} of ${ref.compared.toLocaleString()} faces (${((ref.differ / ref.compared) * 100).toFixed(1)} %) differ from their imported reference label` : "No imported reference labels to compare with."),
       h("li", {}, `${p.near_duplicate_groups_moved} near-duplicate groups moved so that none straddles two splits (${p.near_duplicate_faces_moved} faces)`),
-      h("li", {}, p.quality_run ? `From quality run ${p.quality_run}; labels from ${Object.entries(p.label_sources).map(([k, n]) => `${k} ${n}`).join(", ")}` : "No quality run: reference labels only")),
+      h("li", {}, p.quality_run ? `From quality run #${p.quality_run_number}; labels from ${Object.entries(p.label_sources).map(([k, n]) => `${k} ${n}`).join(", ")}` : "No quality run: reference labels only")),
     h("p", { class: "muted small" }, `Content hash ${p.sha256.slice(0, 16)}…`)].filter(Boolean));
   document.getElementById("freeze-button").disabled = !p.faces;
   document.body.dataset.preview = String(p.faces);
