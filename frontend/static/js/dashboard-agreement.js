@@ -15,7 +15,7 @@ async function load() {
     return;
   }
   const alpha = data.krippendorff_alpha, kappa = data.fleiss_kappa;
-  document.getElementById("agreement-run").textContent = `From quality run ${data.run}` +
+  document.getElementById("agreement-run").textContent = `From quality run #${data.run_number}` +
     (typeof alpha === "number" ? ` · Krippendorff's α ${alpha.toFixed(3)}` : "") + (typeof kappa === "number" ? ` · Fleiss' κ ${kappa.toFixed(3)}` : "");
   const short = data.labels;
   heatmap(document.getElementById("heat-annotators"), { rows: short, cols: short, matrix: data.annotators_vs_consensus, colTitle: "answer", cell: 40, title: "annotators vs consensus" });

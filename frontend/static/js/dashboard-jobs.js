@@ -51,7 +51,7 @@ async function cancel(job, button) {
   button.disabled = true;
   try {
     await api(`/api/jobs/${job.id}/cancel/`, { method: "POST" });
-    toast(`Cancelling ${KIND_NAMES[job.kind] || job.kind} #${job.id}…`);
+    toast(`Cancelling ${KIND_NAMES[job.kind] || job.kind} (job #${job.id})…`);
   } catch (e) {
     toast(e.message, "bad");
   }
@@ -66,7 +66,7 @@ function row(job) {
     actions.append(button);
   }
   return h("tr", { class: `job-row ${job.status}`, "data-job": job.id },
-    h("td", {}, h("strong", {}, KIND_NAMES[job.kind] || job.kind), h("span", { class: "muted" }, ` #${job.id}`),
+    h("td", {}, h("strong", {}, KIND_NAMES[job.kind] || job.kind), h("span", { class: "muted" }, ` · job #${job.id}`),
       h("div", { class: "muted small" }, new Date(job.created_at).toLocaleString())),
     h("td", {}, job.created_by || h("span", { class: "muted" }, "periodic")),
     h("td", {}, h("span", { class: `state ${job.status}` }, stateText(job))),
