@@ -46,7 +46,8 @@ function face(info, role) {
   const facts = [info.reference_label && `reference ${info.reference_label}`, info.is_gold && "gold", info.split].filter(Boolean).join(" · ");
   return h("figure", { class: "pair-face" },
     h("img", { class: "face", src: info.image, alt: `${role}: item ${info.id}`, loading: "lazy", width: 72, height: 72 }),
-    h("figcaption", { class: "small" }, h("strong", {}, `item ${info.id}`), h("span", { class: "muted" }, facts || "no label")));
+    h("figcaption", { class: "small" }, h("strong", {}, `item ${info.id}`), h("span", { class: "muted" }, facts || "no label"),
+      h("span", { class: "muted source", title: info.source }, info.source.slice(info.source.indexOf(":") + 1))));
 }
 
 async function exclude(entry, cell, button) {
@@ -87,7 +88,7 @@ const reasonText = (entry) => (entry.reason.startsWith(`${entry.where}: `) ? ent
 function table(name, rows) {
   if (name === "near_duplicates") {
     return h("table", { class: "report-table pairs", "aria-label": "Near duplicates" },
-      h("thead", {}, h("tr", {}, h("th", {}, "New face"), h("th", {}, ""), h("th", {}, "Looks like"), h("th", {}, "In the file"), h("th", {}, ""))),
+      h("thead", {}, h("tr", {}, h("th", {}, "New face (this import)"), h("th", {}, ""), h("th", {}, "Looks like"), h("th", {}, "In the file"), h("th", {}, ""))),
       h("tbody", {}, rows.map(nearRow)));
   }
   if (name === "skipped") {
@@ -157,7 +158,7 @@ function renderReport(detail) {
   const live = LIVE.has(detail.status);
   document.getElementById("report-stats").replaceChildren(
     stat("Imported", c.imported, live ? "so far" : c.seen ? `of ${count(c.seen)} rows or files read` : ""),
-    stat("Updated", c.updated, c.answers ? `${count(c.answers)} answers created` : "faces given votes"),
+    stat("Updated", c.updated, c.answers ? `${count(c.answers)} answers created` : "faces imported before, given FER+ votes"),
     stat("Skipped", c.skipped, "unreadable or refused"),
     stat("Duplicates", c.duplicates, "in the project already: not stored"),
     stat("Near duplicates", c.near_duplicates, "stored, listed to review"),

@@ -160,7 +160,10 @@ function send(blob, name, fields) {
     xhr.addEventListener("load", () => {
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch { /* not JSON: a proxy's error page */ }
-      if (xhr.status === 202) resolve(body);
+      if (xhr.status === 202) {
+        setBar("send", 1, `${name} · ${fmtBytes(blob.size)} sent`);
+        resolve(body);
+      }
       else reject(new ApiError(xhr.status, body));
     });
     xhr.addEventListener("error", () => reject(new Error("The upload was interrupted (network error); nothing was imported.")));
