@@ -78,7 +78,7 @@ def _labels_effects(*, project: Project, before: list[str], after: list[str]) ->
         if any(counts.values()):
             effects.append(_effect(
                 "labels", "blocked",
-                f"{label!r} cannot be {verb}: {_uses(counts)} use it. Answers are kept as given, and the quality "
+                f"{label!r} cannot be {verb}: it is used by {_uses(counts)}. Answers are kept as given, and the quality "
                 "analysis reads only answers whose label is in the label set, so they would silently drop out of "
                 "every later run. Keep the label; to stop annotators choosing it, say so in the instructions.",
                 label=label, renamed_to=renamed.get(label), **counts,

@@ -117,7 +117,7 @@ def test_a_label_in_use_cannot_be_removed_or_renamed_and_an_unused_one_can(api_c
     blocked = [e for e in preview["effects"] if e["level"] == "blocked"]
     assert [e["figures"]["label"] for e in blocked] == ["contempt"]
     assert blocked[0]["figures"]["answers"] == 1 and blocked[0]["figures"]["renamed_to"] == "scorn"
-    assert "cannot be renamed to 'scorn': 1 answer use it" in blocked[0]["message"]
+    assert "cannot be renamed to 'scorn': it is used by 1 answer." in blocked[0]["message"]
     saved = api_client.patch(f"/api/projects/{project.pk}/", {"labels": renamed}, format="json")
     assert saved.status_code == 409 and saved.json()["error"]["code"] == "label_in_use"
     without_fear = [x for x in labels if x != "fear"]  # two answers and a review use it

@@ -27,8 +27,16 @@ function shown(field, value) {
   return value === "" ? "empty" : String(value);
 }
 
+function listChange(before, after) {
+  const added = after.filter((x) => !before.includes(x));
+  const removed = before.filter((x) => !after.includes(x));
+  const parts = [added.length ? `added ${added.join(", ")}` : "", removed.length ? `removed ${removed.join(", ")}` : ""].filter(Boolean);
+  return parts.length ? parts.join("; ") : "same names, new order";
+}
+
 function changeItem(field, { before, after }) {
-  const what = TEXT.has(field) ? (after ? "changed" : "cleared") : `${shown(field, before)} → ${shown(field, after)}`;
+  const what = TEXT.has(field) ? (after ? "changed" : "cleared")
+    : Array.isArray(after) ? listChange(before, after) : `${shown(field, before)} → ${shown(field, after)}`;
   return h("li", {}, h("strong", {}, `${FIELD_NAMES[field] || field}: `), what);
 }
 
@@ -43,11 +51,11 @@ function render(preview) {
   const effects = preview.effects.map((e) => h("li", { class: `effect ${e.level}`, "data-field": e.field },
     h("span", { class: `badge ${e.level === "blocked" ? "bad" : e.level === "warn" ? "warn" : "info"}` },
       e.level === "blocked" ? "refused" : e.level === "warn" ? "affects done work" : "note"), " ", e.message));
-  body.replaceChildren(
+  body.replaceChildren(...[
     h("h3", {}, "Changes"), h("ul", { class: "changes" }, changes.map(([f, c]) => changeItem(f, c))),
     effects.length ? h("h3", {}, "Effects") : null, effects.length ? h("ul", { class: "effects" }, effects) : null,
-    preview.blocked ? h("p", { class: "error" }, "Saving is refused until the change above is undone: nothing has been changed.") : null,
-  );
+    preview.blocked ? h("p", { class: "error" }, "Saving is refused until the change marked refused is undone: nothing has been changed.") : null,
+  ].filter(Boolean));
 }
 
 async function preview() {

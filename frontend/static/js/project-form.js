@@ -86,8 +86,10 @@ export function projectForm(form, cfg) {
     };
   }
 
-  form.addEventListener("change", showLabels);
-  form.addEventListener("input", showLabels);
+  // An edit makes an earlier error stale: it goes, and the next submit or preview says what is still wrong.
+  const edited = () => { error.hidden = true; showLabels(); };
+  form.addEventListener("change", edited);
+  form.addEventListener("input", edited);
   return {
     fill, read,
     showError(message) { error.textContent = message; error.hidden = false; },
