@@ -16,6 +16,7 @@ from annotate.api.jobs import JobOutput
 from annotate.downloads import RangeNotSatisfiable, byte_range, export_download_link, export_download_token_read
 from annotate.exceptions import error_body
 from annotate.models import Export, ExportFormat
+from annotate.selectors.erasure import erasure_note, version_erased_count
 from annotate.selectors.exports import exports_for_version
 from annotate.services.exports import export_file_name, export_is_finished, export_request
 
@@ -38,21 +39,26 @@ class ExportOutput(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     download_url = serializers.CharField(allow_null=True, help_text="A signed link (no session needed) while it lasts.")
     download_expires_at = serializers.DateTimeField(allow_null=True)
+    erased_items = serializers.IntegerField(allow_null=True, help_text="Erased faces of the version when the file was last "
+                                            "built or stripped: their images are not in it (null: never requested).")
 
 
 class ExportListOutput(serializers.Serializer):
     version = serializers.IntegerField()
+    erased_faces = serializers.IntegerField(help_text="Faces of the version erased on request (images removed everywhere).")
+    erased_note = serializers.CharField(help_text="The data card's section on them (empty when there are none).")
     results = ExportOutput(many=True)
 
 
 def _export_view(request, export: Export | None, format: str) -> dict:
     """One format's row: the export, its job's state and progress, and a fresh link once it is ready."""
     out = {"format": format, "format_label": ExportFormat(format).label, "id": None, "status": "not_requested", "job": None,
-           "file_name": None, "size": None, "sha256": None, "finished_at": None, "download_url": None, "download_expires_at": None}
+           "file_name": None, "size": None, "sha256": None, "finished_at": None, "download_url": None, "download_expires_at": None,
+           "erased_items": None}
     if export is None:
         return out
     job = export.job
-    out.update(id=export.pk, job=job, status=job.status if job is not None else "not_requested")
+    out.update(id=export.pk, job=job, status=job.status if job is not None else "not_requested", erased_items=export.erased_items)
     if export_is_finished(export=export):
         link, expires = export_download_link(export_id=export.pk, sha256=export.sha256)
         out.update(status="ready", file_name=export_file_name(export=export), size=export.size, sha256=export.sha256,
@@ -66,7 +72,9 @@ class VersionExportsApi(APIView):
         version = access_version_as_lead(user=request.user, version_id=version_id)
         exports = exports_for_version(version=version)
         results = [_export_view(request, exports.get(format), format) for format in ExportFormat.values]
-        return Response(ExportListOutput({"version": version.pk, "results": results}).data)
+        erased = version_erased_count(version_id=version.pk)
+        return Response(ExportListOutput({"version": version.pk, "erased_faces": erased, "erased_note": erasure_note(erased=erased),
+                                          "results": results}).data)
 
     @extend_schema(request=ExportRequestInput, responses={202: ExportOutput},
                    summary="Build a version's export in a format (leads); a running or finished one is returned as is")

@@ -322,3 +322,23 @@ def test_the_management_command_erases_and_prints_what_it_removed(world, capsys)
     assert AuditEvent.objects.get(action="item.erased", target=f"item:{target.pk}").details["reason"] == "by e-mail"
     with pytest.raises(Exception, match="No project"):
         call_command("erase_face", "--project", "nope", "--item", str(target.pk), "--reason", "x")
+
+
+def test_the_version_and_export_apis_say_how_many_faces_are_erased(api_client, world, built, django_capture_on_commit_callbacks):
+    version, target = world["version"], world["items"][0]
+    built(version)
+    api_client.force_authenticate(world["lead"])
+    before = api_client.get(f"/api/versions/{version.pk}/").json()
+    assert before["erased_faces"] == 0 and "Erased faces" not in before["data_card"]
+    _erase(api_client, world, target, capture=django_capture_on_commit_callbacks)
+    api_client.force_authenticate(world["lead"])
+    after = api_client.get(f"/api/versions/{version.pk}/").json()
+    assert after["erased_faces"] == 1 and after["sha256"] == before["sha256"] and after["item_count"] == 4
+    assert after["data_card"].startswith(before["data_card"].rstrip())
+    assert "This version contains 1 erased face (images removed)" in after["data_card"]
+    exports = api_client.get(f"/api/versions/{version.pk}/exports/").json()
+    assert exports["erased_faces"] == 1 and "1 erased face (images removed)" in exports["erased_note"]
+    assert {e["format"]: (e["status"], e["erased_items"]) for e in exports["results"]} == {
+        f: ("ready", 1) for f in ExportFormat.values}
+    version.refresh_from_db()
+    assert "Erased faces" not in version.data_card  # the frozen card itself is never rewritten

@@ -60,3 +60,29 @@ def test_lead_erases_a_face_from_the_inspector(page, live_server, login, make_pr
     assert not [u for u in image_requests if f"/items/{first}/image" in u]
     status = page.evaluate(f"fetch('/api/items/{first}/image').then(r => r.status)")
     assert status == 410
+
+
+def test_the_version_page_says_it_contains_an_erased_face(page, live_server, login, make_project, make_items):
+    from annotate.models import DatasetVersion, DatasetVersionItem, LabelSource
+    from annotate.services.data_cards import data_card_render
+    from annotate.services.erasure import item_erase
+
+    project, lead, people = make_project(annotators=3)
+    items = make_items(project, 5)
+    seed_audit(project, people, items)
+    version = DatasetVersion.objects.create(project=project, number=1, name="v1", item_count=5, sha256="cd" * 32,
+                                            policy={"split": "keep"}, stats={"per_class": {"happiness": 5}})
+    DatasetVersionItem.objects.bulk_create([
+        DatasetVersionItem(version=version, item=i, content_hash=i.content_hash, label="happiness", label_source=LabelSource.CONSENSUS,
+                           soft_label={"happiness": 1.0}, votes={"happiness": 3}, num_answers=3, split="Training") for i in items])
+    version.data_card = data_card_render(version=version)
+    version.save(update_fields=["data_card"])
+    item_erase(project=project, item_id=items[0].pk, actor=lead, reason="request")
+    login(page, lead.username)
+    page.goto(f"{live_server.url}/projects/{project.pk}/versions/{version.pk}/")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("#erased-faces")
+    assert "contains 1 erased face (images removed)" in page.locator("#erased-faces").inner_text()
+    assert "This version contains 1 erased face (images removed)" in page.locator("#data-card").inner_text()
+    page.locator("#downloads-card").scroll_into_view_if_needed()
+    screenshot(page, "erase-version")

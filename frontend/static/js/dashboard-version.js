@@ -1,6 +1,7 @@
 // A version's page: class balance, splits, downloads (each format built by an export job, with its progress).
 import { api, config, h, toast } from "./dashboard.js";
 import { barChart, labelColor, shortLabel } from "./charts.js";
+import "./face-erase.js";  // its stylesheet: the erased-face notes
 
 const FORMATS = [
   ["fer2013-csv", "FER2013 CSV", "emotion,pixels,Usage; FER2013's seven classes"],
@@ -70,18 +71,37 @@ function row([format, label, what], exp) {
     if (state.status === "failed") cell.append(h("span", { class: "bad small" }, ` failed: ${state.error}`));
     if (state.status === "cancelled") cell.append(h("span", { class: "muted small" }, " cancelled"));
   }
-  return h("tr", { "data-format": format, class: state.status }, h("td", {}, h("strong", {}, label), h("div", { class: "muted small" }, what)), cell);
+  const erased = exp?.erased_items ? h("div", { class: "erased-in-file small", "data-erased": exp.erased_items },
+    `contains ${exp.erased_items} erased face${exp.erased_items === 1 ? "" : "s"} (images removed)`) : null;
+  return h("tr", { "data-format": format, class: state.status }, h("td", {}, h("strong", {}, label), h("div", { class: "muted small" }, what), erased), cell);
+}
+
+// Faces erased on request: a line above the downloads, and the data card's section on them (the frozen card is kept).
+function showErased({ erased_faces: n = 0, erased_note: note = "" }) {
+  let line = document.getElementById("erased-faces");
+  if (!n) { line?.remove(); return; }
+  if (!line) {
+    line = h("p", { id: "erased-faces", class: "erased-in-file small" });
+    document.getElementById("downloads").before(line);
+  }
+  line.textContent = `This version contains ${n} erased face${n === 1 ? "" : "s"} (images removed): labels, votes and quality `
+    + "scores stay and the content hash is unchanged; no file holds their pixels (a file built before is rebuilt without them).";
+  const card = document.getElementById("data-card");
+  const heading = note.split("\n")[0];
+  if (card && note && !card.textContent.includes(heading)) card.textContent = `${card.textContent.trimEnd()}\n\n${note}`;
+  else if (card && note && !card.textContent.includes(note)) card.textContent = card.textContent.slice(0, card.textContent.indexOf(heading)) + note;
 }
 
 async function refresh() {
   clearTimeout(timer);
-  let exports = [];
+  let exports = [], data = [];
   try {
-    const data = await api(`/api/versions/${config.version}/exports/`);
+    data = await api(`/api/versions/${config.version}/exports/`);
     exports = Array.isArray(data) ? data : data.results || [];
   } catch (e) {
     if (e.status !== 404) toast(e.message, "bad");
   }
+  if (!Array.isArray(data)) showErased(data);
   const byFormat = Object.fromEntries(exports.map((e) => [e.format, e]));
   document.querySelector("#downloads tbody").replaceChildren(...FORMATS.map((f) => row(f, byFormat[f[0]])));
   const live = exports.some((e) => LIVE.has(exportState(e).status));
