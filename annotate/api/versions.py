@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from annotate.access import access_project_as_lead, access_version_as_lead
 from annotate.exceptions import ValidationFailed
+from annotate.selectors.erasure import version_data_card, version_erased_count
 from annotate.selectors.run_numbers import quality_run_number_of
 from annotate.selectors.versions import version_previous, versions_for_project
 from annotate.services.versions import version_diff, version_freeze, version_preview
@@ -59,7 +60,14 @@ class VersionOutput(VersionListOutput):
     annotation_watermark = serializers.IntegerField()
     review_watermark = serializers.IntegerField()
     stats = serializers.JSONField()
-    data_card = serializers.CharField()
+    data_card = serializers.SerializerMethodField(help_text="The frozen card, with a section on faces erased since (if any).")
+    erased_faces = serializers.SerializerMethodField(help_text="Faces erased on request: labels kept, images removed everywhere.")
+
+    def get_data_card(self, version) -> str:
+        return version_data_card(version=version)
+
+    def get_erased_faces(self, version) -> int:
+        return version_erased_count(version_id=version.pk)
 
 
 class DiffQuery(serializers.Serializer):
