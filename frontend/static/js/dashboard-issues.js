@@ -2,16 +2,19 @@
 import { api, config, h, num, pct, toast } from "./dashboard.js";
 import { labelColor, stackedBar } from "./charts.js";
 import { eraseButton, faceTile } from "./face-erase.js";
+import { goldBadge, goldPanel, provenance, referenceCell, sourceBadge } from "./issues-labels.js";
+import { refreshFacets } from "./issues-filters.js";
 
 const LABELS = config.labels;
 const PAGE = 50;
+const FILTERS = ["label", "annotator", "flag", "split", "state", "source", "answers", "reference", "agreement", "gold"];
 const form = document.getElementById("filters");
 const tbody = document.querySelector("#issues tbody");
-let rows = [], selected = 0, offset = 0, count = 0, busy = false, runId = null;
+let rows = [], selected = 0, offset = 0, count = 0, busy = false, runId = null, unanswered = 0, facetKey = null;
 
 function filtersFromUrl() {
   const q = new URLSearchParams(location.search);
-  for (const name of ["label", "annotator", "flag", "split", "state"]) if (form.elements[name]) form.elements[name].value = q.get(name) || "";
+  for (const name of FILTERS) if (form.elements[name]) form.elements[name].value = q.get(name) || "";
   const [a = "", b = ""] = (q.get("pair") || "").split(",");
   form.elements.pair_a.value = a;
   form.elements.pair_b.value = b;
@@ -21,7 +24,7 @@ function filtersFromUrl() {
 function filterParams() {
   const f = form.elements;
   const pair = f.pair_a.value && f.pair_b.value && f.pair_a.value !== f.pair_b.value ? `${f.pair_a.value},${f.pair_b.value}` : "";
-  return { label: f.label.value, pair, annotator: f.annotator.value, flag: f.flag.value, split: f.split.value, state: f.state.value };
+  return { ...Object.fromEntries(FILTERS.map((name) => [name, f[name].value])), pair };
 }
 
 function chip(label, extra = "") {
@@ -29,13 +32,15 @@ function chip(label, extra = "") {
   return h("span", { class: `chip ${extra}`, style: `--chip:${labelColor(LABELS, label)}` }, label.replace("_", " "));
 }
 
+// The label the face carries now, where it comes from, and the review in force.
 function finalCell(row) {
   const state = row.state;
-  if (state === "open") return h("span", { class: "state open" }, "open");
   const who = row.review ? `${row.review.by}, ${new Date(row.review.at).toLocaleString()}` : "";
-  if (state === "accepted" || state === "relabelled") return h("span", { class: `state ${state}`, title: `${state} by ${who}` }, chip(row.final_label, "final"), h("small", {}, state === "accepted" ? " accepted" : " relabelled"));
-  const words = { excluded: "excluded", more_requested: `+${row.extra_answers} answer${row.extra_answers === 1 ? "" : "s"} requested`, reopened: "reopened" };
-  return h("span", { class: `state ${state}`, title: who }, words[state] || state);
+  const badges = h("div", { class: "cell-line" }, sourceBadge(row), goldBadge(LABELS, row));
+  if (state === "accepted" || state === "relabelled") return [h("span", { class: `state ${state}`, title: `${state} by ${who}` }, chip(row.final_label, "final"), h("small", {}, state === "accepted" ? " accepted" : " relabelled")), badges];
+  const words = { open: "", excluded: "excluded", more_requested: `+${row.extra_answers} answer${row.extra_answers === 1 ? "" : "s"} requested`, reopened: "reopened" };
+  const label = row.current_label ? chip(row.current_label) : null;
+  return [h("span", { class: `state ${state}`, title: who }, label, words[state] ? h("small", {}, ` ${words[state]}`) : null), badges];
 }
 
 function voteText(votes) {
@@ -44,16 +49,21 @@ function voteText(votes) {
 
 function renderRow(row, i) {
   const quality = row.consensus_quality;
-  const tr = h("tr", { "data-item": row.item, "data-state": row.state, class: i === selected ? "selected" : "", onclick: () => select(i) },
-    h("td", { class: "rank" }, row.rank),
+  const answered = row.num_answers > 0;
+  const tr = h("tr", { "data-item": row.item, "data-state": row.state, "data-source": row.label_source, "data-gold": row.is_gold ? "1" : "0",
+    class: i === selected ? "selected" : "", onclick: () => select(i) },
+    h("td", { class: "rank" }, row.rank, h("small", {}, `#${row.item}`), row.split ? h("small", {}, row.split) : null),
     h("td", {}, faceTile(row)),
-    h("td", { class: "votes-cell" }, stackedBar(row.votes, LABELS), h("div", { class: "small muted" }, voteText(row.votes)),
+    h("td", { class: "votes-cell" }, answered ? stackedBar(row.votes, LABELS, { width: 110 }) : h("span", { class: "muted small" }, "no answers"),
+      h("div", { class: "small muted" }, voteText(row.votes)),
       row.annotator_label ? h("div", { class: "small" }, "their answer: ", chip(row.annotator_label)) : null),
-    h("td", {}, chip(row.consensus_label), row.label_issue ? h("span", { class: "flag", title: "Cleanlab flags this label" }, "issue") : null),
+    h("td", { class: "consensus" }, answered ? chip(row.consensus_label) : h("span", { class: "muted small" }, "none"),
+      row.label_issue ? h("span", { class: "flag", title: "Cleanlab flags this label" }, "issue") : null,
+      quality === null || !answered ? null : h("div", { class: "quality", title: `consensus quality ${num(quality, 3)}` }, h("span", { style: `width:${(quality * 100).toFixed(0)}%` })),
+      quality === null || !answered ? null : h("div", { class: "small" }, num(quality, 3))),
+    h("td", { class: "reference" }, referenceCell(LABELS, row)),
     h("td", {}, chip(row.model_label), h("div", { class: "small muted" }, row.model_confidence === null ? "" : pct(row.model_confidence))),
-    h("td", {}, h("div", { class: "quality" }, h("span", { style: `width:${((quality ?? 0) * 100).toFixed(0)}%` })), h("div", { class: "small" }, num(quality, 3))),
     h("td", { class: "final" }, finalCell(row)),
-    h("td", { class: "small muted" }, `#${row.item}`, h("br"), row.split || ""),
   );
   return tr;
 }
@@ -62,7 +72,12 @@ function render() {
   tbody.replaceChildren(...rows.map(renderRow));
   const empty = document.getElementById("issues-empty");
   empty.classList.toggle("hidden", rows.length > 0);
-  document.getElementById("issue-count").textContent = `${count.toLocaleString()} item${count === 1 ? "" : "s"} match · worst consensus quality first`;
+  const order = ["model", "none"].includes(form.elements.source.value) ? "least confident model first" : "worst consensus quality first";
+  document.getElementById("issue-count").textContent = `${count.toLocaleString()} face${count === 1 ? "" : "s"} match · ${order}`;
+  const note = document.getElementById("unanswered-note");
+  note.classList.toggle("hidden", !unanswered);
+  note.replaceChildren(unanswered ? `${unanswered.toLocaleString()} face${unanswered === 1 ? "" : "s"} with no answers ${unanswered === 1 ? "is" : "are"} not ranked here.` : "",
+    unanswered ? h("button", { type: "button", class: "button", onclick: () => { form.elements.answers.value = "any"; offset = 0; load(); } }, "Show them too") : "");
   document.getElementById("page-info").textContent = count ? `${offset + 1}–${Math.min(offset + PAGE, count)} of ${count.toLocaleString()}` : "";
   document.getElementById("prev-page").disabled = offset === 0;
   document.getElementById("next-page").disabled = offset + PAGE >= count;
@@ -75,18 +90,22 @@ async function load({ keepSelection = false } = {}) {
     const page = await api("issues/", { params });
     rows = page.results;
     count = page.count;
+    unanswered = page.unanswered_left_out;
     runId = page.run;
     if (!keepSelection) selected = 0;
     selected = Math.min(selected, Math.max(0, rows.length - 1));
   } catch (e) {
     rows = [];
     count = 0;
+    unanswered = 0;
     document.getElementById("issues-empty").textContent = e.code === "no_quality_run" ? "No quality run has finished yet: start one on the overview page." : e.message;
   }
   if (!rows.length && !document.getElementById("issues-empty").textContent) document.getElementById("issues-empty").textContent = "No items match these filters.";
   render();
   scrollToSelected();
   inspect();
+  const key = JSON.stringify(filterParams());
+  if (key !== facetKey) { facetKey = key; refreshFacets(form, filterParams()); }
   document.body.dataset.ready = "1";
 }
 
@@ -119,6 +138,8 @@ function inspect() {
         faceTile(row, { big: true }),
         eraseButton(row, () => { const i = rows.indexOf(row); if (i >= 0) tbody.children[i].replaceWith(renderRow(row, i)); inspect(); }),
         h("div", { class: "facts" }, h("span", {}, `#${row.item}`), h("span", {}, row.split || ""), h("span", {}, `${row.num_answers} answers`)),
+        provenance(LABELS, row),
+        goldPanel(LABELS, row, goldChanged),
         h("h3", {}, "Answers"),
         h("ul", {}, answers.map((a) => h("li", {}, h("span", { class: "who" }, a.annotator__username),
           h("span", {}, chip(a.label), a.flags.length ? h("small", { class: "muted" }, ` ${a.flags.join(", ")}`) : null)))),
@@ -129,6 +150,14 @@ function inspect() {
       );
     } catch (e) { /* the table stays usable without the inspector */ }
   }, 120);
+}
+
+// A face's gold state changed from the inspector: redraw its row and the inspector, and the counts beside the filters.
+function goldChanged(row) {
+  const index = rows.indexOf(row);
+  if (index >= 0) tbody.children[index]?.replaceWith(renderRow(row, index));
+  if (rows[selected] === row) inspect();
+  refreshFacets(form, filterParams());
 }
 
 // Items decided on this page, newest last: `u` undoes the latest decision wherever the cursor is.
@@ -145,9 +174,13 @@ async function decide(action, label = "") {
   busy = true;
   try {
     const r = await api("reviews/", { method: "POST", body: { item: row.item, action, label, quality_run: runId } });
+    // The server's review state decides between the review and the source beneath it (both computed by the selector).
+    const settled = r.final_label !== null;
     Object.assign(row, { state: r.state, final_label: r.final_label, excluded: r.excluded, extra_answers: r.extra_answers,
+      label_source: settled ? "review" : row.unreviewed_source, current_label: settled ? r.final_label : row.unreviewed_label,
       review: { id: r.review, action: r.action, label: r.label, by: document.querySelector(".who span")?.textContent || "you", at: new Date().toISOString() } });
     tbody.children[selected].replaceWith(renderRow(row, selected));
+    refreshFacets(form, filterParams());
     if (action === "undo") inspect();
     else if (selected === rows.length - 1 && offset + PAGE < count) { decided.push(row.item); offset += PAGE; await load(); }
     else { decided.push(row.item); select(selected + 1); }

@@ -1,0 +1,33 @@
+// Issue queue filter bar: the count beside each choice (what picking it would show), from the facets endpoint.
+import { api } from "./dashboard.js";
+
+export const FACETS = ["source", "answers", "reference", "agreement", "gold"];
+
+let pending = 0;
+
+// Each option keeps its own words in data-text; the count is appended as " (n)". A choice with nothing is dimmed, not hidden.
+export async function refreshFacets(form, params) {
+  const ticket = ++pending;
+  let body;
+  try {
+    body = await api("issues/facets/", { params });
+  } catch (e) {
+    return;  // the queue works without counts; they stay as they were
+  }
+  if (ticket !== pending) return;  // filters changed again meanwhile
+  // The answers filter's default follows the label source: answered faces only, unless a source is chosen.
+  const byDefault = form.elements.answers?.querySelector("option[value='']");
+  if (byDefault) byDefault.dataset.text = form.elements.source?.value ? "any (a source is chosen)" : "answered (default)";
+  for (const name of FACETS) {
+    const select = form.elements[name];
+    const counts = body.facets[name] || {};
+    if (!select) continue;
+    for (const option of select.options) {
+      if (!option.dataset.text) option.dataset.text = option.textContent;
+      const n = counts[option.value];
+      option.textContent = n === undefined ? option.dataset.text : `${option.dataset.text} (${n.toLocaleString()})`;
+      option.classList.toggle("zero", n === 0);
+    }
+  }
+  form.dataset.facets = "1";
+}
