@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.views.decorators.http import require_safe
 
 from annotate.access import may_create_projects
 from annotate.exceptions import Forbidden
@@ -28,6 +29,7 @@ def _form_config() -> dict:
     }
 
 
+@require_safe
 @login_required
 def project_new(request):
     if not may_create_projects(request.user):
