@@ -17,8 +17,21 @@ def answer(item, people, labels):
     Item.objects.filter(pk=item.pk).update(answer_count=len(labels))
 
 
+def csp_watch(page) -> list[str]:
+    """Console messages and page errors; Chromium reports each CSP violation there."""
+    messages = []
+    page.on("console", lambda message: messages.append(message.text))
+    page.on("pageerror", lambda error: messages.append(str(error)))
+    return messages
+
+
+def violations(messages: list[str]) -> list[str]:
+    return [m for m in messages if "Content Security Policy" in m or "Refused to" in m or "Error" in m]
+
+
 def test_a_staff_lead_creates_a_project_from_the_home_page(page, live_server, login, make_user):
     make_user("maria", is_staff=True)
+    messages = csp_watch(page)
     login(page, "maria")
     page.click("text=New project")
     page.wait_for_selector("#pf-presets input[value=ferplus]:checked")
@@ -44,6 +57,7 @@ def test_a_staff_lead_creates_a_project_from_the_home_page(page, live_server, lo
     assert project.valence_arousal and not project.show_model_hints
     assert project.instructions == "Label the expression you see."
     assert page.url.endswith(f"/projects/{project.pk}/")
+    assert violations(messages) == []
 
 
 def test_an_annotator_is_not_offered_new_project(page, login, make_project):
@@ -58,6 +72,7 @@ def test_a_lower_k_shows_its_impact_before_saving_and_the_log_lists_the_change(p
     answer(a, people, ["happiness", "happiness", "contempt"])
     answer(b, people, ["fear", "fear", "fear"])
     answer(c, people[:2], ["neutral", "neutral"])
+    messages = csp_watch(page)
     login(page, lead.username)
     page.goto(f"{live_server.url}/projects/{project.pk}/settings/")
     page.wait_for_selector("#impact-body")
@@ -93,6 +108,7 @@ def test_a_lower_k_shows_its_impact_before_saving_and_the_log_lists_the_change(p
     screenshot(page, "project-audit-log")
     page.select_option("#audit-filter", "project")
     page.wait_for_function("() => document.getElementById('audit-status').textContent.includes('2 events')")
+    assert violations(messages) == []
 
 
 def test_the_log_loads_more_and_reads_events_it_does_not_know(page, live_server, login, make_project):
