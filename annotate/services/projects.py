@@ -133,12 +133,12 @@ def membership_set(*, project: Project, user, role: str = Role.ANNOTATOR) -> Mem
     return membership
 
 
-@transaction.atomic
-def membership_remove(*, project: Project, user_id: int) -> None:
-    """Remove a member from the project; the last lead cannot be removed."""
-    _check_not_last_lead(project=project, user_id=user_id)
-    if not Membership.objects.filter(project=project, user_id=user_id).delete()[0]:
-        raise NotFound("No such member in this project.")
+def membership_remove(*, project: Project, user_id: int, actor=None) -> dict:
+    """Remove a member at once, as the People tab does (leases released, image links stopped, audited; the last
+    lead cannot be removed): see annotate.services.members."""
+    from annotate.services.members import membership_remove as member_remove
+
+    return member_remove(project=project, user_id=user_id, actor=actor)
 
 
 def user_ensure(*, username: str, password: str, is_superuser: bool = False):
