@@ -190,3 +190,19 @@ def test_the_log_pages_by_key_filters_by_prefix_and_reads_other_helpers_events_g
     assert project_only["next_before"] is None
     bad = api_client.get(f"/api/projects/{project.pk}/audit-log/", {"action": "x; drop"})
     assert bad.status_code == 400
+
+
+def test_the_pages_follow_the_same_rules(client, seeded, make_user):
+    project, lead, (alice, *_) = seeded
+    pages = [f"/projects/{project.pk}/settings/", f"/projects/{project.pk}/audit-log/"]
+    for who, status in ((lead, 200), (alice, 403), (make_user(), 404)):
+        client.force_login(who)
+        assert [client.get(url).status_code for url in pages] == [status, status], who
+    client.force_login(alice)
+    assert client.get("/projects/new/").status_code == 403
+    assert b"New project" not in client.get("/").content
+    client.force_login(make_user(is_staff=True))
+    assert client.get("/projects/new/").status_code == 200
+    assert b'href="/projects/new/"' in client.get("/").content
+    client.logout()
+    assert client.get("/projects/new/").status_code == 302  # to sign in
