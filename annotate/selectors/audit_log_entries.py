@@ -100,9 +100,25 @@ def _target_names(events: list[AuditEvent]) -> dict[str, str]:
     return {f"user:{pk}": name for pk, name in users}
 
 
+TARGET_KINDS = {"item": "face"}
+
+
+def _target_label(event: AuditEvent, names: dict[str, str]) -> str:
+    """`user:12` as its username (or the one the event recorded, if the account is gone), `item:345` as face #345."""
+    if event.target in names:
+        return names[event.target]
+    kind, _, ident = event.target.partition(":")
+    details = event.details if isinstance(event.details, dict) else {}
+    if kind == "user" and isinstance(details.get("username"), str):
+        return details["username"]
+    if ident.isdigit():
+        return f"{TARGET_KINDS.get(kind, kind)} #{ident}"
+    return event.target
+
+
 def audit_entry(event: AuditEvent, *, target_names: dict[str, str] | None = None) -> dict:
     """One event as the log page shows it: who, when, a sentence and detail lines."""
-    target = (target_names or {}).get(event.target, event.target)
+    target = _target_label(event, target_names or {})
     describe = KNOWN.get(event.action)
     sentence, lines = describe(event) if describe else _generic(event, target)
     return {

@@ -3,7 +3,7 @@ import { api, config, h } from "./dashboard.js";
 
 const GROUPS = {
   project: "project settings", member: "members", invitation: "invitations", item: "faces", token: "API tokens",
-  import: "imports",
+  import: "imports", account: "accounts",
 };
 const PAGE = 50;
 const tbody = document.querySelector("#audit-table tbody");
