@@ -277,6 +277,50 @@ def near_duplicate_pairs(hashes: np.ndarray, *, max_distance: int = 4, max_pairs
     return np.column_stack([pairs[order], dist[order]])
 
 
+class NearDuplicateIndex:
+    """Incremental multi-index hashing (as near_duplicate_pairs) for imports: add hashes one by one and ask, before
+    each add, for the nearest one added before within ``max_distance`` bits. A lookup compares only the hashes
+    that share a chunk with it, so an import of a million faces does not compare each with all the others.
+    """
+
+    def __init__(self, *, max_distance: int = 4):
+        self.max_distance = max_distance
+        bounds = np.linspace(0, 64, max_distance + 2).astype(int)
+        self._chunks = [(np.uint64(lo), np.uint64((1 << int(hi - lo)) - 1)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        self._buckets: list[dict[int, list[int]]] = [{} for _ in self._chunks]
+        self._hashes = np.zeros(1024, dtype=np.uint64)
+        self._ids = np.zeros(1024, dtype=np.int64)
+        self.count = 0
+
+    def _keys(self, h: np.uint64) -> list[int]:
+        return [int((h >> lo) & mask) for lo, mask in self._chunks]
+
+    def nearest(self, h: int) -> tuple[int, int] | None:
+        """(id, distance) of the closest hash added so far within max_distance (the earliest added on a tie), or None."""
+        u = np.uint64(h & 0xFFFF_FFFF_FFFF_FFFF)
+        candidates: list[int] = []
+        for bucket, key in zip(self._buckets, self._keys(u)):
+            candidates.extend(bucket.get(key, ()))
+        if not candidates:
+            return None
+        positions = np.unique(np.array(candidates, dtype=np.int64))
+        distances = np.bitwise_count(self._hashes[positions] ^ u)
+        best = int(np.argmin(distances))
+        if distances[best] > self.max_distance:
+            return None
+        return int(self._ids[positions[best]]), int(distances[best])
+
+    def add(self, h: int, item_id: int) -> None:
+        if self.count == len(self._hashes):
+            self._hashes = np.concatenate([self._hashes, np.zeros_like(self._hashes)])
+            self._ids = np.concatenate([self._ids, np.zeros_like(self._ids)])
+        u = np.uint64(h & 0xFFFF_FFFF_FFFF_FFFF)
+        self._hashes[self.count], self._ids[self.count] = u, item_id
+        for bucket, key in zip(self._buckets, self._keys(u)):
+            bucket.setdefault(key, []).append(self.count)
+        self.count += 1
+
+
 def png_bytes(grey: np.ndarray) -> bytes:
     """Encode a grey uint8 image as PNG quickly (low compression: crops are tiny, speed matters)."""
     ok, buffer = cv2.imencode(".png", grey, [cv2.IMWRITE_PNG_COMPRESSION, 1])

@@ -164,13 +164,10 @@ class ItemWriter:
         self._inflight: tuple[list[PendingItem], list[int], Future] | None = None
         self.seen: dict[str, str] = {}
         self.seen_pixels: dict[str, str] = {}
-        rows = list(Item.objects.filter(project=project, perceptual_hash__isnull=False).values_list("id", "perceptual_hash"))
-        capacity = max(1024, 2 * len(rows))
-        self.hashes = np.zeros(capacity, dtype=np.int64)
-        self.hash_ids = np.zeros(capacity, dtype=np.int64)
-        self.count = len(rows)
-        if rows:
-            self.hash_ids[: self.count], self.hashes[: self.count] = np.array(rows, dtype=np.int64).T
+        self.near = faces.NearDuplicateIndex(max_distance=NEAR_DUPLICATE_BITS)
+        rows = Item.objects.filter(project=project, perceptual_hash__isnull=False).values_list("id", "perceptual_hash")
+        for item_id, phash in rows.iterator(chunk_size=10_000):
+            self.near.add(phash, item_id)
 
     def is_known(self, content_hash: str, where: str) -> bool:
         """True (and reported) if this content is already in the import or the project."""
@@ -335,16 +332,10 @@ class ItemWriter:
         return created
 
     def _near_duplicates(self, where: str, item_id: int, phash: int) -> None:
-        if self.count:
-            distances = faces.hamming_many(phash, self.hashes[: self.count])
-            nearest = int(np.argmin(distances))
-            if distances[nearest] <= NEAR_DUPLICATE_BITS:
-                self.report.near_duplicate(where, item_id, int(self.hash_ids[nearest]), int(distances[nearest]))
-        if self.count == len(self.hashes):
-            self.hashes = np.concatenate([self.hashes, np.zeros_like(self.hashes)])
-            self.hash_ids = np.concatenate([self.hash_ids, np.zeros_like(self.hash_ids)])
-        self.hashes[self.count], self.hash_ids[self.count] = phash, item_id
-        self.count += 1
+        found = self.near.nearest(phash)
+        if found is not None:
+            self.report.near_duplicate(where, item_id, *found)
+        self.near.add(phash, item_id)
 
 
 class _DuplicatesArrived(Exception):

@@ -144,3 +144,22 @@ def test_a_large_palette_image_is_shrunk_before_conversion():
     image.putpalette([i % 256 for i in range(768)])
     decoded = faces.decode(encode(image, "PNG"))
     assert decoded.rgb.shape == (768, 1024, 3)
+
+
+def test_the_incremental_index_finds_what_comparing_with_every_earlier_hash_finds():
+    rng = np.random.default_rng(2)
+    base = rng.integers(-2**63, 2**63 - 1, 60, dtype=np.int64)
+    copies = [b ^ np.int64(sum(1 << int(bit) for bit in rng.choice(63, rng.integers(0, 7), replace=False)))
+              for b in base for _ in range(3)]  # 0..6 bits flipped
+    hashes = rng.permutation(np.r_[base, np.array(copies, dtype=np.int64)])
+    index, found, expected = faces.NearDuplicateIndex(max_distance=4), [], []
+    for position, h in enumerate(hashes):
+        if position:
+            d = faces.hamming_many(int(h), hashes[:position])
+            best = int(np.argmin(d))
+            expected.append((1000 + best, int(d[best])) if d[best] <= 4 else None)
+        else:
+            expected.append(None)
+        found.append(index.nearest(int(h)))
+        index.add(int(h), 1000 + position)
+    assert found == expected and sum(f is not None for f in found) > 60
