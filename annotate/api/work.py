@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from annotate.access import access_member_in_project, access_membership, access_project, access_project_as_lead
 from annotate.exceptions import ValidationFailed
 from annotate.models import AssignmentStatus
+from annotate.selectors.erasure import leases_withdrawn
 from annotate.selectors.stats import annotator_stats
 from annotate.selectors.work import (
     annotation_get_for_annotator,
@@ -49,6 +50,8 @@ class LeaseOutput(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "paused", "no_work"])
     message = serializers.CharField(allow_blank=True)
     assignments = LeasedItemOutput(many=True)
+    withdrawn = serializers.ListField(child=serializers.IntegerField(), help_text="Leases in `holding` whose face was "
+                                      "erased since (a lead's erasure on request): drop them without showing them.")
 
 
 class LeaseApi(APIView):
@@ -71,7 +74,8 @@ class LeaseApi(APIView):
              "expires_at": a.expires_at.isoformat().replace("+00:00", "Z"), "hint": hints.get(a.item_id)}
             for a in result.assignments
         ]
-        return Response({"status": result.status, "message": message, "assignments": leases})
+        withdrawn = leases_withdrawn(annotator_id=membership.user_id, assignment_ids=data.validated_data["holding"])
+        return Response({"status": result.status, "message": message, "assignments": leases, "withdrawn": withdrawn})
 
 
 class AnnotationSubmitInput(serializers.Serializer):

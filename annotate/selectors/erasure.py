@@ -31,3 +31,13 @@ def version_data_card(*, version: DatasetVersion, erased: int | None = None) -> 
     note = erasure_note(erased=erased)
     card = version.data_card or ""
     return f"{card.rstrip()}\n\n{note}" if note else card
+
+
+def leases_withdrawn(*, annotator_id: int, assignment_ids: list[int]) -> list[int]:
+    """Which of the leases a labelling page holds are of faces erased since: the page drops them unshown."""
+    if not assignment_ids:
+        return []
+    from annotate.models import Assignment
+
+    return sorted(Assignment.objects.filter(pk__in=assignment_ids, annotator_id=annotator_id, item__erased_at__isnull=False)
+                  .values_list("pk", flat=True))

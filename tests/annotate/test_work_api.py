@@ -98,7 +98,7 @@ def test_paused_annotators_are_told_so(api_client, make_project, make_items):
     make_items(project, 1)
     project.memberships.filter(user=alice).update(paused=True, message="Please re-read the guidelines.")
     api_client.force_authenticate(alice)
-    assert next_items(api_client, project) == {"status": "paused", "message": "Please re-read the guidelines.", "assignments": []}
+    assert next_items(api_client, project) == {"status": "paused", "message": "Please re-read the guidelines.", "assignments": [], "withdrawn": []}
 
 
 def test_model_hints_only_where_the_project_shows_them(api_client, make_project, make_items):

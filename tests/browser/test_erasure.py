@@ -1,5 +1,7 @@
 """Erasing a face from the issue inspector in Chromium: a confirm dialog with a reason, then an "erased" tile where
 the face was (the table and the inspector ask for no image), the image API answering 410, the audit log row."""
+import time
+
 import pytest
 
 from annotate.models import Annotation, AuditEvent, Item
@@ -86,3 +88,32 @@ def test_the_version_page_says_it_contains_an_erased_face(page, live_server, log
     assert "This version contains 1 erased face (images removed)" in page.locator("#data-card").inner_text()
     page.locator("#downloads-card").scroll_into_view_if_needed()
     screenshot(page, "erase-version")
+
+
+def test_a_face_erased_while_prefetched_on_the_labelling_page_is_never_shown(page, live_server, login, make_project, make_items):
+    from annotate.models import Assignment, AssignmentStatus
+    from annotate.services.erasure import item_erase
+
+    project, lead, (alice,) = make_project(annotators=1, gold_rate=0)
+    make_items(project, 12)
+    login(page, alice.username)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    page.wait_for_selector("#label-app[data-state=labelling]")
+    deadline = time.monotonic() + 10
+    while Assignment.objects.filter(annotator=alice).count() < 4:  # the face on screen and three prefetched
+        assert time.monotonic() < deadline, "the page did not prefetch three faces"
+        time.sleep(0.05)
+    page.wait_for_timeout(300)  # their images decode
+    on_screen = int(page.locator("#face").get_attribute("data-item"))
+    held = list(Assignment.objects.filter(annotator=alice, status=AssignmentStatus.OPEN).order_by("pk").values_list("item_id", flat=True))
+    queued = [i for i in held if i != on_screen]
+    assert len(queued) >= 3, held
+    erased = queued[-1]  # prefetched and decoded already: only the server can tell the page it is gone
+    item_erase(project=project, item_id=erased, actor=lead, reason="request")
+    shown = [on_screen]
+    for n in range(5):
+        before = shown[-1]
+        page.keyboard.press("1")
+        page.wait_for_function(f"document.getElementById('face').dataset.item !== '{before}'")
+        shown.append(int(page.locator("#face").get_attribute("data-item")))
+    assert erased not in shown and len(set(shown)) == 6, (erased, shown)

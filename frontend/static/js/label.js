@@ -49,7 +49,7 @@ function preload(lease) {
   img.decoding = "async";
   img.src = lease.image;
   lease.img = img;
-  lease.ready = img.decode().catch(() => {});
+  lease.ready = img.decode().catch(() => { lease.failed = true; });  // e.g. erased meanwhile (410): never shown
 }
 
 function holding() {
@@ -69,6 +69,7 @@ function refill() {
     .then((body) => {
       state.resumed = true;
       state.status = body.status;
+      withdraw(body.withdrawn || []);
       showLeadMessage(body.message);
       const known = new Set(held);
       for (const lease of body.assignments) {
@@ -93,9 +94,20 @@ function refill() {
   return state.fetching;
 }
 
+// Faces a lead erased (on the person's request) while this page held them: dropped unshown, the one on screen replaced.
+function withdraw(ids) {
+  if (!ids.length) return;
+  const gone = new Set(ids);
+  state.queue = state.queue.filter((l) => !gone.has(l.assignment));
+  if (state.current && gone.has(state.current.lease.assignment)) {
+    toast("The face on screen was erased on request; here is the next one.");
+    advance();
+  }
+}
+
 function advance() {
   const soon = Date.now() + 5000;
-  while (state.queue.length && Date.parse(state.queue[0].expires_at) < soon) state.queue.shift();
+  while (state.queue.length && (state.queue[0].failed || Date.parse(state.queue[0].expires_at) < soon)) state.queue.shift();
   const lease = state.queue.shift();
   if (lease) show(lease, null);
   else {
