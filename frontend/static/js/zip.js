@@ -3,19 +3,27 @@
 // each file is read once for its CRC-32 and then let go: the Blob refers to the files, so memory stays small
 // however many photos there are. More than 65,535 members get a zip64 end record (Python's zipfile reads it).
 
-const TABLE = (() => {
-  const table = new Uint32Array(256);
+// CRC-32 by slicing-by-8: eight tables, eight bytes a step (about four times the byte-at-a-time speed).
+const TABLES = (() => {
+  const t = new Uint32Array(256 * 8);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
+    t[n] = c >>> 0;
   }
-  return table;
+  for (let n = 0; n < 256; n++) for (let k = 1; k < 8; k++) t[k * 256 + n] = (t[(k - 1) * 256 + n] >>> 8) ^ t[t[(k - 1) * 256 + n] & 0xff];
+  return t;
 })();
 
-export function crc32(bytes, crc = 0) {
-  let c = ~crc >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+export function crc32(b, crc = 0) {
+  const t = TABLES;
+  let c = ~crc >>> 0, i = 0;
+  for (const end = b.length - 8; i <= end; i += 8) {
+    c ^= b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+    c = t[1792 + (c & 0xff)] ^ t[1536 + ((c >>> 8) & 0xff)] ^ t[1280 + ((c >>> 16) & 0xff)] ^ t[1024 + (c >>> 24)]
+      ^ t[768 + b[i + 4]] ^ t[512 + b[i + 5]] ^ t[256 + b[i + 6]] ^ t[b[i + 7]];
+  }
+  for (; i < b.length; i++) c = t[(c ^ b[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
 }
 
@@ -33,7 +41,7 @@ const UTF8_NAMES = 0x0800;
 const MAX_32 = 0xffffffff;
 
 function localHeader(name, crc, size, stamp) {
-  const header = new DataView(new ArrayBuffer(30));
+  const bytes = new Uint8Array(30 + name.length), header = new DataView(bytes.buffer);
   header.setUint32(0, 0x04034b50, true);
   header.setUint16(4, 20, true);
   header.setUint16(6, UTF8_NAMES, true);
@@ -44,25 +52,25 @@ function localHeader(name, crc, size, stamp) {
   header.setUint32(18, size, true);
   header.setUint32(22, size, true);
   header.setUint16(26, name.length, true);
-  header.setUint16(28, 0, true);
-  return [header.buffer, name];
+  bytes.set(name, 30);
+  return bytes;
 }
 
-function centralHeader(name, crc, size, stamp, offset) {
-  const header = new DataView(new ArrayBuffer(46));
-  header.setUint32(0, 0x02014b50, true);
-  header.setUint16(4, 20, true);
-  header.setUint16(6, 20, true);
-  header.setUint16(8, UTF8_NAMES, true);
-  header.setUint16(10, 0, true);
-  header.setUint16(12, stamp.time, true);
-  header.setUint16(14, stamp.date, true);
-  header.setUint32(16, crc, true);
-  header.setUint32(20, size, true);
-  header.setUint32(24, size, true);
-  header.setUint16(28, name.length, true);
-  header.setUint32(42, offset, true);
-  return [header.buffer, name];
+// One central directory record per member, written into `out` (a DataView over the whole directory) at `at`.
+function centralHeader(out, at, { name, crc, size, stamp, offset }) {
+  out.setUint32(at, 0x02014b50, true);
+  out.setUint16(at + 4, 20, true);
+  out.setUint16(at + 6, 20, true);
+  out.setUint16(at + 8, UTF8_NAMES, true);
+  out.setUint16(at + 12, stamp.time, true);
+  out.setUint16(at + 14, stamp.date, true);
+  out.setUint32(at + 16, crc, true);
+  out.setUint32(at + 20, size, true);
+  out.setUint32(at + 24, size, true);
+  out.setUint16(at + 28, name.length, true);
+  out.setUint32(at + 42, offset, true);
+  new Uint8Array(out.buffer, at + 46, name.length).set(name);
+  return at + 46 + name.length;
 }
 
 function endRecords(count, size, offset) {
@@ -97,24 +105,23 @@ function endRecords(count, size, offset) {
 // reading; `signal` (an AbortSignal) stops it. Throws when the zip would pass 4 GiB (the upload cap is lower).
 export async function zipFiles(entries, { onProgress = () => {}, signal = null } = {}) {
   const total = entries.reduce((sum, e) => sum + e.file.size, 0);
-  const parts = [], central = [];
+  const parts = [], members = [];
   let offset = 0, done = 0, centralSize = 0;
   for (let i = 0; i < entries.length; i++) {
     if (signal?.aborted) throw new DOMException("Packing was stopped.", "AbortError");
     const { path, file } = entries[i];
-    const name = encoder.encode(path);
     const bytes = new Uint8Array(await file.arrayBuffer());
-    const crc = crc32(bytes);
-    const stamp = dosTime(file.lastModified);
-    if (offset + 30 + name.length + file.size > MAX_32) throw new Error("The folder is larger than a zip without zip64 sizes can hold (4 GiB).");
-    const local = localHeader(name, crc, file.size, stamp);
-    parts.push(...local, file);
-    const head = centralHeader(name, crc, file.size, stamp, offset);
-    central.push(...head);
-    centralSize += 46 + name.length;
-    offset += 30 + name.length + file.size;
+    if (bytes.length !== file.size) throw new Error(`${path} changed while it was being packed; choose the folder again.`);
+    const member = { name: encoder.encode(path), crc: crc32(bytes), size: file.size, stamp: dosTime(file.lastModified), offset };
+    if (offset + 30 + member.name.length + file.size > MAX_32) throw new Error("The folder is larger than a zip without zip64 sizes can hold (4 GiB).");
+    parts.push(localHeader(member.name, member.crc, member.size, member.stamp), file);
+    members.push(member);
+    centralSize += 46 + member.name.length;
+    offset += 30 + member.name.length + file.size;
     done += file.size;
     onProgress(done, total, i + 1);
   }
-  return new Blob([...parts, ...central, ...endRecords(entries.length, centralSize, offset)], { type: "application/zip" });
+  const central = new DataView(new ArrayBuffer(centralSize));
+  members.reduce((at, member) => centralHeader(central, at, member), 0);
+  return new Blob([...parts, central.buffer, ...endRecords(entries.length, centralSize, offset)], { type: "application/zip" });
 }
