@@ -177,3 +177,31 @@ def test_a_queued_import_is_cancelled_from_the_page(page, live_server, login, ma
     assert f"cancelled by {lead.username}" in page.inner_text("#report-meta")
     assert Job.objects.get(project=project).status == JobStatus.CANCELLED and not Item.objects.filter(project=project).exists()
     assert "cancelled" in page.inner_text("#imports-table tr[data-job] .state")
+
+
+def test_the_browsers_zip_is_what_pythons_zipfile_reads(page):
+    """zip.js on its own: CRC-32 as zlib computes it, UTF-8 names, stored members, an end record zipfile accepts."""
+    import base64
+    import binascii
+    import zipfile
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[2] / "frontend/static/js/zip.js").read_text()
+    page.goto("about:blank")
+    page.add_script_tag(content=source.replace("export ", "") + "\nwindow.zipFiles = zipFiles; window.crc32 = crc32;")
+    for n in (0, 1, 7, 8, 9, 4099):
+        data = bytes((i * 37 + 11) % 256 for i in range(n))
+        assert page.evaluate("(a) => crc32(new Uint8Array(a))", list(data)) == binascii.crc32(data)
+    encoded = page.evaluate("""async () => {
+      const file = (text, name) => new File([text], name, { lastModified: Date.UTC(2026, 0, 2, 3, 4, 6) });
+      const blob = await zipFiles([{ path: "happy/ä.png", file: file("x".repeat(5000), "ä.png") },
+                                   { path: "empty.jpg", file: file("", "empty.jpg") }, { path: "b/c.txt", file: file("c", "c.txt") }]);
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      return btoa(String.fromCharCode(...bytes));
+    }""")
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(encoded))) as archive:
+        assert archive.testzip() is None
+        assert archive.namelist() == ["happy/ä.png", "empty.jpg", "b/c.txt"]
+        assert archive.read("happy/ä.png") == b"x" * 5000 and archive.read("empty.jpg") == b""
+        info = archive.getinfo("b/c.txt")
+        assert info.compress_type == zipfile.ZIP_STORED and info.compress_size == info.file_size == 1
