@@ -40,6 +40,18 @@ function ticksOf(lo, hi, step) {
   return out;
 }
 
+// A value axis over [lo, hi] (lo may be negative) with round steps and ticks at multiples of the step, so
+// 0 is always a tick when the range spans it: {lo, hi, step, ticks}.
+function valueAxis(lo, hi) {
+  if (!(hi > lo)) hi = lo + 1;
+  const raw = (hi - lo) / 4, p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * p).find((s) => s >= raw - 1e-12);
+  const a = Math.floor(lo / step + 1e-9), b = Math.ceil(hi / step - 1e-9);
+  const ticks = [];
+  for (let k = a; k <= b; k++) ticks.push(Math.round(k * step * 1e6) / 1e6);
+  return { lo: ticks[0], hi: ticks.at(-1), step, ticks };
+}
+
 // Short display names for long answer names.
 export const shortLabel = (label) => (label === "not_a_face" ? "no face" : label.replace(/_/g, " "));
 
@@ -59,40 +71,50 @@ function empty(container, message) {
   container.appendChild(p);
 }
 
-// series: [{name, color, points: [{x: Date|number, y: number|null}]}]
-export function lineChart(container, { series, yMin = null, yMax = null, xFormat = (x) => x, yFormat = formatNumber, height = 220, area = false, title = "line chart" }) {
+// series: [{name, color, points: [{x: Date|number, y: number|null}]}]. yMin / yMax widen the value axis (values
+// beyond them still show: an agreement below 0 is drawn below the zero line, never clipped); xTicks: the x values
+// to label (default: up to six spread over the domain); xPad: the margin added before the first and after the last x
+// (always with padEnds, else only around a single x, which then sits in the middle of a sensible domain).
+export function lineChart(container, { series, yMin = null, yMax = null, xFormat = (x) => x, yFormat = formatNumber, height = 220, area = false,
+  title = "line chart", xTicks = null, xPad = 0.5, padEnds = false }) {
   const points = series.flatMap((s) => s.points.filter((p) => p.y !== null && p.y !== undefined));
   if (!points.length) return empty(container, "No data yet.");
   const W = 640, H = height, L = 46, R = 12, T = 14, B = 28;
   const xs = points.map((p) => +p.x);
   let x0 = Math.min(...xs), x1 = Math.max(...xs);
-  if (x0 === x1) { x0 -= 1; x1 += 1; }
-  const lo = yMin ?? Math.min(0, ...points.map((p) => p.y));
-  const scale = niceScale(yMax ?? Math.max(...points.map((p) => p.y)), lo);
-  const hi = yMax ?? scale.hi;
+  const single = x0 === x1;
+  if (single || padEnds) { x0 -= xPad; x1 += xPad; }
+  const ys = points.map((p) => p.y);
+  const axis = valueAxis(Math.min(yMin ?? 0, ...ys), Math.max(yMax ?? -Infinity, ...ys));
+  const lo = axis.lo, hi = axis.hi;
   const sx = (x) => L + ((+x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y) => T + (1 - (y - lo) / (hi - lo || 1)) * (H - T - B);
   const svg = svgRoot(W, H, title);
-  for (const y of ticksOf(lo, hi, scale.step)) {
-    el("line", { x1: L, x2: W - R, y1: sy(y), y2: sy(y), class: "grid" }, svg);
+  svg.dataset.yLo = String(lo);
+  svg.dataset.yHi = String(hi);
+  for (const y of axis.ticks) {
+    el("line", { x1: L, x2: W - R, y1: sy(y), y2: sy(y), class: y === 0 && lo < 0 ? "grid zero-axis" : "grid" }, svg);
     text(svg, L - 6, sy(y) + 4, yFormat(y), { class: "tick", "text-anchor": "end" });
   }
-  const ticks = Math.min(6, new Set(xs).size);
-  for (let i = 0; i < ticks; i++) {
-    const x = x0 + ((x1 - x0) * i) / Math.max(1, ticks - 1);
-    text(svg, sx(x), H - 8, xFormat(x), { class: "tick", "text-anchor": i === 0 ? "start" : i === ticks - 1 ? "end" : "middle" });
-  }
-  for (const s of series) {
+  const labelled = xTicks ? xTicks.map((x) => +x) : single ? [xs[0]]
+    : Array.from({ length: Math.min(6, new Set(xs).size) }, (_, i, all) => x0 + ((x1 - x0) * i) / Math.max(1, all.length - 1));
+  labelled.forEach((x, i) => {
+    const edge = !single && !xTicks && !padEnds && labelled.length > 1 ? (i === 0 ? "start" : i === labelled.length - 1 ? "end" : "middle") : "middle";
+    text(svg, sx(x), H - 8, xFormat(x), { class: "tick x-tick", "text-anchor": edge });
+  });
+  series.forEach((s, index) => {
     const pts = s.points.filter((p) => p.y !== null && p.y !== undefined);
-    if (!pts.length) continue;
+    if (!pts.length) return;
     const d = pts.map((p, i) => `${i ? "L" : "M"}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join("");
-    if (area) el("path", { d: `${d}L${sx(pts.at(-1).x)},${sy(lo)}L${sx(pts[0].x)},${sy(lo)}Z`, fill: s.color, opacity: 0.12 }, svg);
+    const base = sy(Math.max(lo, Math.min(0, hi)));
+    if (area) el("path", { d: `${d}L${sx(pts.at(-1).x)},${base}L${sx(pts[0].x)},${base}Z`, fill: s.color, opacity: 0.12 }, svg);
     el("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, "stroke-linejoin": "round" }, svg);
     if (pts.length <= 40) for (const p of pts) {
-      const c = el("circle", { cx: sx(p.x), cy: sy(p.y), r: 3, fill: s.color }, svg);
+      // Each later series a little smaller, so equal values (α and κ often are) both stay visible.
+      const c = el("circle", { cx: sx(p.x), cy: sy(p.y), r: Math.max(2.5, 4.5 - 1.5 * index), fill: s.color, "data-x": +p.x, "data-y": p.y, "data-series": s.name }, svg);
       el("title", {}, c).textContent = `${s.name}: ${yFormat(p.y)} (${xFormat(p.x)})`;
     }
-  }
+  });
   if (series.length > 1) legend(svg, series, L + 4, T);
   container.replaceChildren(svg);
 }
@@ -124,6 +146,45 @@ export function barChart(container, { bars, color = "#3056d3", height = 220, val
     text(svg, x + bw / 2, H - B + 14, b.label, { class: "tick", "text-anchor": "middle" });
   });
   if (xTitle) text(svg, L + (W - L - R) / 2, H - 6, xTitle, { class: "axis-title", "text-anchor": "middle" });
+  container.replaceChildren(svg);
+}
+
+// Counts per fixed time step (an hour by default) on a true time axis: bars: [{x: Date|number (the step's start),
+// value}]. Every step from the first to the last is drawn, a missing or empty one as a zero bar (a one-pixel stub
+// on the baseline), so a gap is never bridged; one step alone gets the domain of that one step, not NaN or 0 width.
+export function timeBarChart(container, { bars, step = 3600e3, color = "#3056d3", height = 220, xFormat = (x) => new Date(x).toISOString(),
+  valueFormat = formatNumber, unit = "answers", title = "bar chart" }) {
+  if (!bars.length) return empty(container, "No data yet.");
+  const byStart = new Map(bars.map((b) => [Math.floor(+b.x / step) * step, b.value || 0]));
+  const first = Math.min(...byStart.keys()), last = Math.max(...byStart.keys());
+  const steps = [];
+  for (let t = first; t <= last; t += step) steps.push({ x: t, value: byStart.get(t) || 0 });
+  const W = 640, H = height, L = 46, R = 12, T = 16, B = 28;
+  const x0 = first, x1 = last + step;  // the domain covers each step's whole width
+  const axis = valueAxis(0, Math.max(1, ...steps.map((b) => b.value)));
+  const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
+  const sy = (v) => T + (1 - v / axis.hi) * (H - T - B);
+  const svg = svgRoot(W, H, title);
+  svg.dataset.x0 = String(x0);
+  svg.dataset.x1 = String(x1);
+  for (const v of axis.ticks) {
+    el("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), class: "grid" }, svg);
+    text(svg, L - 6, sy(v) + 4, valueFormat(v), { class: "tick", "text-anchor": "end" });
+  }
+  const band = (W - L - R) / steps.length, gap = band > 4 ? Math.min(2, band * 0.15) : 0;
+  for (const b of steps) {
+    const h = Math.max(b.value ? 1 : 0, sy(0) - sy(b.value));
+    const r = el("rect", { x: sx(b.x) + gap / 2, y: sy(0) - Math.max(h, 1), width: Math.max(0.5, band - gap), height: Math.max(h, 1), rx: band > 6 ? 1.5 : 0,
+      fill: b.value ? color : "#d5d9e0", class: b.value ? "bar" : "bar zero", "data-x": b.x, "data-value": b.value }, svg);
+    el("title", {}, r).textContent = `${xFormat(b.x)}: ${valueFormat(b.value)} ${unit}`;
+  }
+  // At most five labels, each centred under its step and kept clear of the right edge.
+  const every = Math.max(1, Math.ceil(steps.length / 5));
+  steps.forEach((b, i) => {
+    const at = sx(b.x + step / 2);
+    if (i % every || (steps.length > 1 && at > W - R - 34)) return;
+    text(svg, at, H - 8, xFormat(b.x), { class: "tick x-tick", "text-anchor": "middle" });
+  });
   container.replaceChildren(svg);
 }
 

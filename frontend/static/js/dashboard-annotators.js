@@ -1,15 +1,23 @@
-// Annotators page: quality table, each annotator's confusion heatmap, pause / exclude / message actions.
+// Annotators page: quality with the evidence behind it, gold accuracy, confusion heatmap, pause / exclude / message.
 import { api, config, h, num, pct, toast } from "./dashboard.js";
 import { heatmap } from "./charts.js";
+import { evidenceText, goldText, modelText, qualityNote } from "./evidence.js";
 
 const tbody = document.querySelector("#annotators tbody");
 const dialog = document.getElementById("message-dialog");
-let people = [], current = null;
+let people = [], current = null, thin = 20;
 
 function badge(text, kind) { return h("span", { class: `badge ${kind}` }, text); }
 
-function qualityCell(v) {
-  const cls = v === null ? "" : v < 0.6 ? "bad" : v < 0.75 ? "warn" : "ok";
+// A quality figure is coloured only when enough co-annotated faces stand behind it; otherwise it is greyed
+// with what is missing, and without any shared face there is no figure at all.
+function qualityCell(p) {
+  const note = qualityNote(p, thin);
+  if (p.quality === null) return h("td", { class: "num quality-none" }, h("span", { class: "muted" }, note.label), h("small", { class: "muted evidence-count" }, note.detail));
+  if (note.state !== "enough") {
+    return h("td", { class: "num quality-thin", title: note.detail }, h("span", { class: "greyed" }, num(p.quality, 3)), h("small", { class: "muted evidence-count" }, note.label));
+  }
+  const v = p.quality, cls = v < 0.6 ? "bad" : v < 0.75 ? "warn" : "ok";
   return h("td", { class: `num ${cls}` }, num(v, 3));
 }
 
@@ -21,8 +29,10 @@ function row(p) {
   return h("tr", { "data-user": p.user_id, class: current === p.user_id ? "selected" : "", onclick: (e) => { if (!e.target.closest("button")) showConfusion(p); } },
     h("td", {}, h("strong", {}, p.username), " ", p.paused ? badge("paused", "warn") : null, p.excluded_from_consensus ? badge("excluded", "bad") : null,
       p.message ? badge("message", "info") : null),
-    qualityCell(p.quality),
-    h("td", { class: "num" }, pct(p.gold_accuracy), p.gold_answers ? h("small", { class: "muted" }, ` (${p.gold_answers})`) : null),
+    qualityCell(p),
+    h("td", { class: "num evidence", title: evidenceText(p) }, evidenceText(p, { short: true })),
+    h("td", { class: "num model-agreement", title: modelText(p) }, modelText(p, { short: true })),
+    h("td", { class: "num gold", title: goldText(p) }, p.gold_answers ? goldText(p, { short: true }) : h("span", { class: "muted" }, goldText(p, { short: true }))),
     h("td", { class: "num" }, pct(p.agreement)),
     h("td", { class: "num" }, num(p.median_seconds, 1)),
     h("td", { class: "num" }, p.answers.toLocaleString()),
@@ -63,7 +73,10 @@ async function showConfusion(p) {
   document.getElementById("confusion-title").textContent = `Confusion against consensus: ${p.username}`;
   const data = await api(`annotators/${p.user_id}/confusion/`);
   heatmap(document.getElementById("confusion"), { rows: data.labels, cols: data.labels, matrix: data.matrix, colTitle: "their answer", cell: 42, title: `${p.username} confusion` });
-  const facts = [["Quality", num(p.quality, 3)], ["Agreement with consensus", pct(p.agreement)], ["Gold accuracy", `${pct(p.gold_accuracy)} of ${p.gold_answers} gold answers`],
+  const note = qualityNote(p, thin);
+  const facts = [["Quality", p.quality === null ? `${note.label}: ${note.detail}` : note.state === "enough" ? num(p.quality, 3) : `${num(p.quality, 3)} (${note.label}: ${note.detail})`],
+    ["Evidence", evidenceText(p)], ["Agreement with the model's top class", modelText(p)],
+    ["Agreement with consensus (co-annotated faces)", pct(p.agreement)], ["Gold accuracy", goldText(p)],
     ["Median time per answer", p.median_seconds === null ? "–" : `${num(p.median_seconds, 1)} s`], ["Answers", `${p.answers.toLocaleString()} (${p.corrections} corrected)`],
     ["Worst class", p.worst_class || "–"],
     ["Systematic bias", biasText(p) ? `answers ${p.bias_to} for ${p.bias_from} faces ${pct(p.bias)} more often than their peers (co-annotators and the model)` : "none found"],
@@ -75,7 +88,10 @@ async function showConfusion(p) {
 async function load() {
   const data = await api("annotators/");
   people = data.results;
-  document.getElementById("annotators-run").textContent = data.run ? `Quality from quality run ${data.run}; answers and speed are live. Lowest quality first.` : "No quality run yet: quality figures appear after the first run.";
+  thin = data.thin_evidence_faces;
+  document.getElementById("annotators-run").textContent = data.run
+    ? `Quality, evidence and gold accuracy from quality run #${data.run_number}; answers and speed are live. Lowest quality first; a quality on fewer than ${thin} co-annotated faces is greyed as thin evidence.`
+    : "No quality run yet: quality figures appear after the first run.";
   render();
   const first = people.find((p) => p.quality !== null);
   if (first) await showConfusion(first);
