@@ -56,8 +56,8 @@ class ItemResultOutput(serializers.Serializer):
     model_label = serializers.CharField()
     model_confidence = serializers.FloatField(allow_null=True)
 
-    def get_image_url(self, result) -> str:
-        return reverse("api-item-image", args=[result.item_id])
+    def get_image_url(self, result) -> str | None:
+        return None if result.item.erased_at else reverse("api-item-image", args=[result.item_id])  # erased: no image
 
 
 class ItemResultPageOutput(serializers.Serializer):
@@ -81,6 +81,13 @@ class AnnotatorResultOutput(serializers.Serializer):
     gold_answers = serializers.IntegerField()
     worst_class = serializers.CharField()
     confusion = serializers.JSONField()
+    evidence = serializers.SerializerMethodField(
+        help_text="What stands behind quality: {shared_items (co-annotated faces), model_items, model_agree}; null for runs "
+                  "from before it was recorded. Quality is null without a co-annotated face.")
+
+    def get_evidence(self, result) -> dict | None:
+        recorded = self.context.get("evidence")
+        return recorded.get(str(result.annotator_id)) if isinstance(recorded, dict) else None
 
 
 class ItemResultQuery(serializers.Serializer):
@@ -163,7 +170,8 @@ class QualityRunAnnotatorsApi(APIView):
     @extend_schema(responses=AnnotatorResultOutput(many=True), summary="A run's annotator results, lowest quality first (leads)")
     def get(self, request, run_id: int):
         run = _run_for_lead(request, run_id)
-        return Response(AnnotatorResultOutput(quality_annotator_results(run=run), many=True).data)
+        evidence = (run.summary or {}).get("annotator_evidence")
+        return Response(AnnotatorResultOutput(quality_annotator_results(run=run), many=True, context={"evidence": evidence}).data)
 
 
 urlpatterns = [

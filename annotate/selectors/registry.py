@@ -109,7 +109,7 @@ def registry_compare(*, project: Project, a_id: int, b_id: int, holder) -> dict:
         "b": model_version_output(model_version=b, active_id=active, evaluation=eb, has_set=True),
         "classes": classes, "per_class": per_class,
         "disagreements": {"count": len(differ), "compared": sum(1 for i in pa if i in pb), "items": [{
-            "item": i, "image_url": item_image_link(item_id=i, crop=crops.get(i, ""), holder=holder),
+            "item": i, "image_url": item_image_link(item_id=i, crop=crops[i], holder=holder) if crops.get(i) else None,  # erased: none
             "truth": classes[pa[i][2]] if pa[i][2] >= 0 else "",
             "a_label": classes[pa[i][0]], "a_confidence": pa[i][1],
             "b_label": classes[pb[i][0]], "b_confidence": pb[i][1],

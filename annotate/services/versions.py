@@ -446,6 +446,9 @@ def version_diff(*, old: DatasetVersion, new: DatasetVersion) -> dict:
             key=lambda c: (-c["count"], c["from"], c["to"]),
         ),
         "label_changed": sum(len(ids) for ids in changes.values()),
+        # Faces erased on request since (their labels are in the versions, their images nowhere): shown as tiles.
+        "erased_items": sorted(set(DatasetVersionItem.objects.filter(version__in=[old, new], item__erased_at__isnull=False)
+                                   .values_list("item_id", flat=True))),
         "split_moves": [{"from": a, "to": b, "count": n} for (a, b), n in split_moves.most_common()],
         "class_balance": [{"label": c, "old": balance_a.get(c, 0), "new": balance_b.get(c, 0),
                            "change": balance_b.get(c, 0) - balance_a.get(c, 0)} for c in classes],

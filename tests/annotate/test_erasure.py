@@ -342,3 +342,22 @@ def test_the_version_and_export_apis_say_how_many_faces_are_erased(api_client, w
         f: ("ready", 1) for f in ExportFormat.values}
     version.refresh_from_db()
     assert "Erased faces" not in version.data_card  # the frozen card itself is never rewritten
+
+
+def test_the_version_diff_and_quality_run_items_name_erased_faces_without_an_image(api_client, world):
+    from annotate.models import QualityItemResult, QualityRun
+
+    target = world["items"][0]
+    newer = DatasetVersion.objects.create(project=world["project"], number=2, name="v2", item_count=3, sha256="ef" * 32,
+                                          policy={"split": "keep"}, stats={})
+    DatasetVersionItem.objects.bulk_create([DatasetVersionItem(version=newer, item=e.item, content_hash=e.content_hash, label=e.label,
+                                                               split=e.split) for e in world["version"].entries.exclude(item=target)])
+    run = QualityRun.objects.create(project=world["project"])
+    QualityItemResult.objects.bulk_create([QualityItemResult(run=run, item=i, consensus_label="happiness") for i in world["items"]])
+    _erase(api_client, world, target)
+    api_client.force_authenticate(world["lead"])
+    diff = api_client.get(f"/api/versions/{newer.pk}/diff/", {"against": world["version"].pk}).json()
+    assert diff["removed_items"] == [target.pk] and diff["erased_items"] == [target.pk]
+    items = api_client.get(f"/api/quality-runs/{run.pk}/items/").json()["results"]
+    urls = {r["item"]: r["image_url"] for r in items}
+    assert urls[target.pk] is None and all(urls[i.pk] for i in world["items"][1:])

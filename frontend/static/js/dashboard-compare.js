@@ -1,6 +1,7 @@
 // Two model versions side by side: confusion matrices, recall per class (B minus A), and the faces they disagree on.
 import { api, config, h, num, pct, toast } from "./dashboard.js";
 import { shortLabel } from "./charts.js";
+import { faceTile } from "./face-erase.js";
 
 const form = document.getElementById("compare-form");
 const errorText = (e) => e.body?.detail || e.message;
@@ -52,7 +53,8 @@ function face(item) {
   const answer = (who, label, confidence) => h("div", { class: `answer ${item.truth && label === item.truth ? "right" : "wrong"}` },
     h("span", { class: "mark" }, who), ` ${label} `, h("span", { class: "muted" }, pct(confidence)));
   return h("figure", { class: "face-cell disagree", "data-item": item.item },
-    h("img", { class: "face", src: item.image_url, alt: `face ${item.item}`, width: 72, height: 72, loading: "lazy" }),
+    item.image_url ? h("img", { class: "face", src: item.image_url, alt: `face ${item.item}`, width: 72, height: 72, loading: "lazy" })
+      : faceTile({ item: item.item, erased: true }),
     h("figcaption", { class: "small" }, h("div", { class: "truth" }, item.truth ? `final: ${item.truth}` : h("span", { class: "muted" }, "no final label")),
       answer("A", item.a_label, item.a_confidence), answer("B", item.b_label, item.b_confidence)));
 }

@@ -1,5 +1,8 @@
 // The diff page: faces added and removed, final labels changed (from -> to, each opening its faces), split moves, balance.
 import { api, config, h, toast } from "./dashboard.js";
+import { faceTile } from "./face-erase.js";
+
+let erased = new Set();
 
 const select = document.getElementById("against");
 
@@ -12,12 +15,14 @@ function showFaces(title, ids, count) {
   document.getElementById("faces-title").textContent = title;
   const grid = document.getElementById("faces");
   grid.replaceChildren(...ids.map((id) => h("figure", { class: "face-cell" },
-    h("img", { class: "face", src: `/api/items/${id}/image`, alt: `face ${id}`, width: 72, height: 72, loading: "lazy" }),
+    erased.has(id) ? faceTile({ item: id, erased: true })
+      : h("img", { class: "face", src: `/api/items/${id}/image`, alt: `face ${id}`, width: 72, height: 72, loading: "lazy" }),
     h("figcaption", { class: "muted small" }, `#${id}`))));
   if (count > ids.length) grid.append(h("p", { class: "muted small" }, `The first ${ids.length} of ${count.toLocaleString()} shown.`));
 }
 
 function render(diff) {
+  erased = new Set(diff.erased_items || []);
   document.getElementById("diff-summary").replaceChildren(
     stat("Faces", `${diff.old.faces.toLocaleString()} → ${diff.new.faces.toLocaleString()}`, `v${diff.old.number} → v${diff.new.number}`),
     stat("Added", diff.added.toLocaleString(), "faces new in this version"),
