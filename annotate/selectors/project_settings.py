@@ -142,8 +142,9 @@ def _overlap_effects(*, project: Project, before: int, after: int) -> list[dict]
                          f"than {after} answers: every answer stays and counts in quality runs and new dataset versions "
                          "(nothing is deleted).")
         if counts["completed"]:
-            parts.append(f"{_plural(counts['completed'], 'more face')} now {'has' if counts['completed'] == 1 else 'have'} "
-                         "all the answers wanted and get no more work.")
+            one = counts["completed"] == 1
+            parts.append(f"{_plural(counts['completed'], 'more face')} now {'has' if one else 'have'} "
+                         f"all the answers wanted and {'gets' if one else 'get'} no more work.")
         if leases:
             parts.append(f"{_plural(leases, 'answer')} being given right now on those faces will still be accepted.")
         if not (counts["over"] or counts["completed"]):
@@ -157,9 +158,13 @@ def _overlap_effects(*, project: Project, before: int, after: int) -> list[dict]
         wanted_after=Coalesce(Sum(Greatest(new_target - F("answer_count"), Value(0))), 0),
     )
     more = counts["wanted_after"] - counts["wanted_before"]
-    message = f"k goes up from {before} to {after}: " + (
-        f"{_plural(counts['reopened'], 'face')} that had all their answers get work again; {_plural(more, 'more answer')} wanted in all."
-        if more else "no face has answers yet, so only the work ahead grows.")
+    if not more:
+        message = f"k goes up from {before} to {after}; the project has no faces to label yet."
+    else:
+        reopened = counts["reopened"]
+        message = f"k goes up from {before} to {after}: " + (
+            f"{_plural(reopened, 'face')} that had all {'its' if reopened == 1 else 'their'} answers "
+            f"{'gets' if reopened == 1 else 'get'} work again; " if reopened else "") + f"{_plural(more, 'more answer')} wanted in all."
     return [_effect("overlap_target", "warn" if counts["reopened"] else "info", message,
                     faces_reopened=counts["reopened"], answers_wanted_more=more)]
 

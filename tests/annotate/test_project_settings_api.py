@@ -105,6 +105,8 @@ def test_preview_of_a_higher_k_counts_faces_that_get_work_again(api_client, seed
     body = api_client.post(f"/api/projects/{project.pk}/settings/preview", {"overlap_target": 4}, format="json").json()
     # wanted before: 0 + 0 + 1 + 2 + 3 = 6; after: 1 + 1 + 2 + 3 + 4 = 11
     assert body["effects"][0]["figures"] == {"faces_reopened": 2, "answers_wanted_more": 5}
+    assert body["effects"][0]["message"] == ("k goes up from 3 to 4: 2 faces that had all their answers get work again; "
+                                             "5 more answers wanted in all.")
 
 
 def test_a_label_in_use_cannot_be_removed_or_renamed_and_an_unused_one_can(api_client, seeded):

@@ -33,6 +33,8 @@ def test_a_staff_lead_creates_a_project_from_the_home_page(page, live_server, lo
     make_user("maria", is_staff=True)
     messages = csp_watch(page)
     login(page, "maria")
+    assert "Create one, or ask an ML lead to add you" in page.locator("main").inner_text()
+    screenshot(page, "home-new-project")
     page.click("text=New project")
     page.wait_for_selector("#pf-presets input[value=ferplus]:checked")
     assert "neutral" in page.locator("#pf-label-chips").inner_text()  # the FER+ eight by default
