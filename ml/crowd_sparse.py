@@ -276,3 +276,30 @@ def active_learning_scores(item, annotator, answer, pred_probs: np.ndarray, pred
         top = temperature_scale(np.asarray(pred_probs_unlabeled, dtype=float), temperature).max(axis=1)
         unlabeled = (top * model_weight + mean_weight / k) / (model_weight + mean_weight)
     return scores, unlabeled
+
+
+def crowd_consensus(item, annotator, answer, pred_probs: np.ndarray, *, num_annotators: int):
+    """ml.consensus.crowdlab's contract from sparse answers -> ml.consensus.Consensus: CROWDLAB when some face has
+    two answers from two annotators; otherwise each face's answer, scored by cleanlab's single-label quality
+    (``method="single-label"``), with NaN annotator quality (a consensus of one is no evidence about its author)."""
+    from cleanlab.rank import get_label_quality_scores
+
+    from ml.consensus import Consensus
+
+    pred_probs = np.asarray(pred_probs, dtype=float)
+    a = answers_check(item, annotator, answer, pred_probs, num_annotators=num_annotators)
+    if a.num_active >= 2 and np.bincount(a.item, minlength=a.num_items).max(initial=0) >= 2:
+        r = crowdlab(a.item, a.active[a.annotator], a.answer, pred_probs, num_annotators=num_annotators)
+        return Consensus(label=r.label, quality=r.quality, agreement=r.agreement, annotator_quality=r.annotator_quality,
+                         annotator_agreement=r.annotator_agreement, method="crowdlab")
+    label = majority_vote(a, pred_probs)
+    quality = get_label_quality_scores(label, pred_probs) if a.num_items else np.zeros(0)
+    hit = a.answer == label[a.item]
+    seen = np.bincount(a.annotator, minlength=a.num_active)
+    agreement_active = np.bincount(a.annotator, weights=hit, minlength=a.num_active) / np.maximum(seen, 1)
+    annotator_agreement = np.full(num_annotators, np.nan)
+    annotator_agreement[a.active] = agreement_active
+    per_item = np.bincount(a.item, weights=hit, minlength=a.num_items) / np.bincount(a.item, minlength=a.num_items)
+    return Consensus(label=label, quality=np.asarray(quality, float), agreement=per_item,
+                     annotator_quality=np.full(num_annotators, np.nan), annotator_agreement=annotator_agreement,
+                     method="single-label")

@@ -1,7 +1,8 @@
 """One quality run over plain arrays: consensus, item issues, priorities, agreement and annotator scores together.
 
 Conventions (as in cleanlab): N items, M annotators, K model classes, C answer categories, A answers.
-The parts live in ml.consensus (CROWDLAB, ActiveLab, single-label issues), ml.agreement (kappa,
+The parts live in ml.crowd_sparse (CROWDLAB and ActiveLab over sparse answers, equal to cleanlab's dense
+functions in ml.consensus, which stay as the reference), ml.consensus (single-label issues), ml.agreement (kappa,
 alpha, specific agreement) and ml.annotator_bias (confusions, worst class, bias); ``analyse``
 translates one row per answer into their inputs and combines their outputs.
 """
@@ -13,7 +14,9 @@ import numpy as np
 
 from ml.agreement import fleiss_kappa, krippendorff_alpha, specific_agreement
 from ml.annotator_bias import annotator_bias, annotator_confusions, worst_classes
-from ml.consensus import active_learning_scores, crowdlab, single_label_issues
+from ml.consensus import active_learning_scores, single_label_issues
+from ml.crowd_sparse import active_learning_scores as sparse_active_learning_scores
+from ml.crowd_sparse import crowd_consensus
 
 # Item kinds in an Analysis, by what decided the item's consensus.
 CROWD, SINGLE, REFERENCE, OTHER_ANSWER, UNLABELED = "crowd", "single", "reference", "other-answer", "unlabeled"
@@ -120,17 +123,14 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
     crowd_rows = np.flatnonzero(crowd)
     row_of = np.full(n, -1, dtype=np.int64)
     row_of[crowd_rows] = np.arange(len(crowd_rows))
+    # Sparse answers (row, annotator, class): memory and time follow the answers, never rows x annotators.
     use = counted & (category_class[answer] >= 0) & (row_of[item_index] >= 0)
-    columns = np.unique(annotator_index[use])
-    col_of = np.full(m, -1, dtype=np.int64)
-    col_of[columns] = np.arange(len(columns))
-    matrix = np.full((len(crowd_rows), len(columns)), np.nan)
-    matrix[row_of[item_index[use]], col_of[annotator_index[use]]] = category_class[answer[use]]
+    crowd_item, crowd_annotator, crowd_class = row_of[item_index[use]], annotator_index[use], category_class[answer[use]]
     if len(crowd_rows):
-        result = crowdlab(matrix, pred_probs[crowd_rows])
+        result = crowd_consensus(crowd_item, crowd_annotator, crowd_class, pred_probs[crowd_rows], num_annotators=m)
         consensus[crowd_rows] = class_category[result.label]
         consensus_quality[crowd_rows] = result.quality
-        annotator_quality[columns] = result.annotator_quality
+        annotator_quality = result.annotator_quality
         method = result.method
         multi = crowd_rows[kind[crowd_rows] == CROWD]
         label_issue[multi] = consensus_quality[multi] < issue_threshold
@@ -141,7 +141,9 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
         given = np.where(kind[single] == REFERENCE, category_class[np.maximum(reference[single], 0)], -1)
         one = kind[single] == SINGLE
         if one.any():
-            given[one] = np.nanmax(matrix[row_of[single[one]]], axis=1).astype(np.int64)
+            only_answer = np.full(len(crowd_rows), -1, dtype=np.int64)
+            only_answer[crowd_item] = crowd_class  # a SINGLE face has exactly one such answer
+            given[one] = only_answer[row_of[single[one]]]
         quality, issues = single_label_issues(given, pred_probs[single])
         label_quality[single] = quality
         label_issue[single] = issues
@@ -154,10 +156,13 @@ def analyse(item_index: np.ndarray, annotator_index: np.ndarray, answer: np.ndar
         consensus[other] = np.flatnonzero(~is_model)[counts[other][:, ~is_model].argmax(axis=1)]
         consensus_quality[other] = counts[other, consensus[other]] / total[other]
 
-    # ActiveLab: answered items through the matrix, items nobody answered through the model alone.
+    # ActiveLab: answered items through their answers, items nobody answered through the model alone.
     unanswered = np.flatnonzero(total == 0)
-    scores, scores_unlabeled = active_learning_scores(matrix, pred_probs[crowd_rows], pred_probs[unanswered]) \
-        if len(crowd_rows) else active_learning_scores(np.zeros((0, 1)), np.zeros((0, k)), pred_probs[unanswered])
+    if len(crowd_rows):
+        scores, scores_unlabeled = sparse_active_learning_scores(crowd_item, crowd_annotator, crowd_class, pred_probs[crowd_rows],
+                                                                 pred_probs[unanswered], num_annotators=m)
+    else:
+        scores, scores_unlabeled = active_learning_scores(np.zeros((0, 1)), np.zeros((0, k)), pred_probs[unanswered])
     priority[crowd_rows] = 1 - scores
     priority[unanswered] = 1 - scores_unlabeled
     # An item settled as `unknown` / `not_a_face` by few answers still deserves another look: shrink the share.
