@@ -213,3 +213,17 @@ def test_the_pages_follow_the_same_rules(client, seeded, make_user):
     assert b'href="/projects/new/"' in client.get("/").content
     client.logout()
     assert client.get("/projects/new/").status_code == 302  # to sign in
+
+
+def test_preview_of_gold_hints_and_valence_arousal_says_what_they_do(api_client, seeded, make_items):
+    project, lead, _ = seeded
+    api_client.force_authenticate(lead)
+    url = f"/api/projects/{project.pk}/settings/preview"
+    change = {"gold_rate": 0.2, "show_model_hints": True, "valence_arousal": True}
+    effects = {e["field"]: e for e in api_client.post(url, change, format="json").json()["effects"]}
+    assert effects["gold_rate"]["level"] == "warn" and "no gold faces yet" in effects["gold_rate"]["message"]
+    assert effects["show_model_hints"]["figures"] == {"faces_predicted": 0, "faces": 5}
+    assert "the 9 answers given so far have none" in effects["valence_arousal"]["message"]
+    make_items(project, 2, is_gold=True, gold_label="happiness")
+    gold = api_client.post(url, {"gold_rate": 0.2}, format="json").json()["effects"][0]
+    assert gold["level"] == "info" and "has 2 gold faces" in gold["message"] and "was 5%" in gold["message"]
