@@ -45,6 +45,9 @@ def test_an_annotator_alone_pressing_keys_in_turn_is_shown_as_not_enough_evidenc
     assert (row["model_items"], row["model_agree"], row["model_agreement"]) == (16, 0, 0.0)
     assert row["gold_answers"] == 0 and row["gold_accuracy"] is None
     assert body["thin_evidence_faces"] == THIN_EVIDENCE_FACES and body["run_number"] == 1
+    run_id = QualityRun.objects.get(project=project).pk
+    (scored,) = api_client.get(f"/api/quality-runs/{run_id}/annotators/").json()
+    assert scored["quality"] is None and scored["evidence"] == {"shared_items": 0, "model_items": 16, "model_agree": 0}
 
 
 def test_each_row_carries_its_evidence_and_gold_accuracy_with_counts(make_project, make_items, api_client, start_run):
