@@ -302,7 +302,7 @@ def seed(*, items: int, annotators: int, media: Path) -> tuple[int, list[tuple[s
     for user in users:
         store = SessionStore()
         store[SESSION_KEY] = str(user.pk)
-        store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]  # the one that loads users (axes comes first)
         store[HASH_SESSION_KEY] = user.get_session_auth_hash()
         store.save(must_create=True)
         sessions.append((store.session_key, uuid.uuid4().hex))
