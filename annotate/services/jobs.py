@@ -184,6 +184,9 @@ def job_claim(*, job_id: int, worker: str = "") -> Job | None:
             else:
                 _finish(job=job, status=JobStatus.CANCELLED, stage="cancelled before it started")
             return None
+        if job.status == JobStatus.RUNNING and job.attempts >= MAX_ATTEMPTS:  # a redelivery after the last death
+            _finish(job=job, status=JobStatus.FAILED, error=_given_up(job))
+            return None
         resumed = job.attempts > 0
         job.status, job.error = JobStatus.RUNNING, ""
         job.stage = "resumed after its worker was lost" if resumed else "starting"
@@ -384,8 +387,7 @@ def jobs_sweep(*, now=None) -> dict:
                 _cancelled(job=job, spec=JOB_KINDS[job.kind])
                 counts["cancelled"] += 1
             elif job.attempts >= MAX_ATTEMPTS:
-                _finish(job=job, status=JobStatus.FAILED,
-                        error=f"The worker stopped sending heartbeats {job.attempts} times (killed or lost); not resumed again.")
+                _finish(job=job, status=JobStatus.FAILED, error=_given_up(job))
                 counts["failed"] += 1
             else:
                 Job.objects.filter(pk=job.pk).update(
@@ -394,6 +396,18 @@ def jobs_sweep(*, now=None) -> dict:
                 transaction.on_commit(lambda job=job: job_send(job=job))
                 counts["resumed"] += 1
     return counts
+
+
+def job_worker_lost(*, job_id: int, worker: str) -> bool:
+    """The process running the job's attempt died (its worker's main process saw it go): age the heartbeat past
+    staleness, so the task Celery redelivers takes the job over at once instead of finding a fresh beat and
+    leaving it to the sweep (up to two minutes). Should the redelivery not come, the next sweep resumes it."""
+    dead = timezone.now() - job_stale_after() - timedelta(seconds=1)
+    return bool(Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker=worker[:200]).update(heartbeat_at=dead))
+
+
+def _given_up(job: Job) -> str:
+    return f"The worker stopped sending heartbeats {job.attempts} times (killed or lost); not resumed again."
 
 
 # --- the health-check kind --------------------------------------------------------------------------------

@@ -91,9 +91,12 @@ class FaultStack:
             "FERLAB_CACHE_URL": self.cache_url,
         }
 
-    def start_worker(self, *, pool: str = "solo", name: str | None = None) -> WorkerProcess:
+    def start_worker(self, *, pool: str = "solo", name: str | None = None, settings_module: str | None = None) -> WorkerProcess:
+        """A real worker on the test's Redis; `settings_module` "tests.faults.worker_settings_default_times" keeps
+        production's job intervals instead of the shortened ones."""
+        env = {**self.env, "DJANGO_SETTINGS_MODULE": settings_module} if settings_module else self.env
         worker = WorkerProcess(queues=["default", "ml"], name=name or f"faults-{uuid.uuid4().hex[:6]}",
-                               media_root=self.media_root, pool=pool, extra_env=self.env)
+                               media_root=self.media_root, pool=pool, extra_env=env)
         self.processes.append(worker)
         return worker.start()
 

@@ -38,30 +38,79 @@ def job_state(job: Job) -> Job:
     return job
 
 
-def test_a_pool_child_killed_mid_job_is_taken_over_and_the_job_completes(fault_stack, make_project):
-    worker = fault_stack.start_worker(pool="prefork")
-    fault_stack.start_beat()
+def running_attempt(job: Job, attempt: int, *, worker, steps: int = 3) -> None:
+    """Wait until `attempt` of the job is running and has made `steps` progress steps (it is mid-job)."""
+    wait_until(lambda: job_state(job).status == JobStatus.RUNNING and job.attempts == attempt and job.progress_done >= steps,
+               timeout=60, what=f"attempt {attempt} to be running", log=worker.log_path.read_text)
+
+
+def kill_pool_child(worker) -> int:
+    (child,) = children(worker.process.pid)  # -c 1: one pool child, the one running the job
+    os.kill(child, signal.SIGKILL)  # it dies holding the task, unacknowledged (acks_late)
+    return child
+
+
+def test_a_pool_child_killed_mid_job_is_redelivered_and_completes_in_seconds(fault_stack, make_project):
+    """Production's intervals (a beat every 20 s, stale after 90 s) and no sweep at all: the job is taken over by
+    Celery's redelivery of the dead child's task, so it cannot wait for the heartbeat to go stale."""
+    worker = fault_stack.start_worker(pool="prefork", settings_module="tests.faults.worker_settings_default_times")
     project, lead, _ = make_project(annotators=0)
     with transaction.atomic():
         job = job_enqueue(kind=JobKind.PING, project=project, created_by=lead,
                           params={"seconds": 120, "first_attempt_only": True})
-    wait_until(lambda: job_state(job).status == JobStatus.RUNNING and job.progress_done >= 5, timeout=60,
-               what="the job to be running in the pool child", log=worker.log_path.read_text)
-    (child,) = children(worker.process.pid)
-    os.kill(child, signal.SIGKILL)  # mid-job: the child dies holding the task, unacknowledged (acks_late)
+    running_attempt(job, 1, worker=worker)
+    child = kill_pool_child(worker)
     killed_at = time.monotonic()
 
     wait_until(lambda: job_state(job).status in (JobStatus.SUCCEEDED, JobStatus.FAILED), timeout=120,
                what="the job to finish after its worker child was killed", log=worker.log_path.read_text)
     took = time.monotonic() - killed_at
     assert job.status == JobStatus.SUCCEEDED, job.error
-    assert took < 120, took
+    assert took < 30, took  # well inside two minutes, and before a 90 s staleness could have played a part
     assert job.attempts == 2 and job.result["attempt"] == 2  # the second attempt ran it, after the first died
     assert job.result["pid"] != child and job.result["pid"] in children(worker.process.pid)  # a new pool child
     assert worker.process.poll() is None  # the worker itself lived on
     log = worker.log_path.read_text()
-    assert "signal 9 (SIGKILL)" in log, log[-3000:]
+    assert "signal 9 (SIGKILL)" in log and "WorkerLostError" in log, log[-3000:]
     print(f"\nkilled child {child}; the job was completed by {job.result['pid']} {took:.1f} s later")
+
+
+def test_a_worker_killed_outright_has_its_job_resumed_by_the_sweep_on_another(fault_stack, make_project):
+    """SIGKILL to a whole (solo) worker: nobody requeues its message (it stays unacknowledged in Redis for the
+    visibility timeout), so the sweep, sent by a real beat, must see the stale heartbeat and resume the job."""
+    first = fault_stack.start_worker(name=f"faults-first-{os.getpid()}")
+    fault_stack.start_beat()
+    project, lead, _ = make_project(annotators=0)
+    with transaction.atomic():
+        job = job_enqueue(kind=JobKind.PING, project=project, created_by=lead,
+                          params={"seconds": 120, "first_attempt_only": True})
+    running_attempt(job, 1, worker=first)
+    first.kill(signal.SIGKILL)
+    killed_at = time.monotonic()
+    second = fault_stack.start_worker(name=f"faults-second-{os.getpid()}")
+    wait_until(lambda: job_state(job).status in (JobStatus.SUCCEEDED, JobStatus.FAILED), timeout=120,
+               what="the sweep to resume the job on the second worker", log=second.log_path.read_text)
+    took = time.monotonic() - killed_at
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2, job.error
+    assert job.worker == second.hostname and job.result["pid"] == second.process.pid
+    assert took < 120, took
+    print(f"\nthe sweep resumed the job on another worker {took:.1f} s after the first was killed")
+
+
+def test_a_job_whose_worker_child_dies_every_time_fails_after_three_attempts(fault_stack, make_project):
+    """Redelivery must not retry forever a job that kills its worker (out of memory, say): the third death ends it."""
+    worker = fault_stack.start_worker(pool="prefork", settings_module="tests.faults.worker_settings_default_times")
+    project, lead, _ = make_project(annotators=0)
+    with transaction.atomic():
+        job = job_enqueue(kind=JobKind.PING, project=project, created_by=lead, params={"seconds": 120})
+    for attempt in (1, 2, 3):
+        running_attempt(job, attempt, worker=worker, steps=1)
+        kill_pool_child(worker)
+    wait_until(lambda: job_state(job).status == JobStatus.FAILED, timeout=60, what="the job to be failed",
+               log=worker.log_path.read_text)
+    assert job.attempts == 3 and "3 times" in job.error, job.error
+    time.sleep(1.0)  # a redelivered task may still arrive: it must not start a fourth attempt
+    assert job_state(job).status == JobStatus.FAILED and job.attempts == 3
 
 
 def test_with_the_broker_down_an_import_waits_with_its_upload_and_runs_once_redis_is_back(fault_stack, make_project,
