@@ -361,7 +361,11 @@ def job_cancel(*, job: Job, cancelled_by=None) -> Job:
         fields = ["cancel_requested_at", "cancelled_by"]
         if job.status == JobStatus.QUEUED:
             job.status, job.finished_at, job.stage = JobStatus.CANCELLED, job.cancel_requested_at, "cancelled before it started"
-            fields += ["status", "finished_at", "stage"]
+            # It wrote nothing yet, but what it was given can be in storage (an import's upload, up to 2 GB): its kind's
+            # cleanup removes that, as after a cancel mid-run.
+            cleanup = JOB_KINDS[job.kind].cleanup
+            job.result = {"cleanup": (import_string(cleanup)(job=job) if cleanup else {}) or {}}
+            fields += ["status", "finished_at", "stage", "result"]
         job.save(update_fields=fields)
     return job
 
