@@ -9,9 +9,11 @@ export function qualityNote(p, thin) {
   if (p.evidence === "unrecorded") {
     return { state: "unrecorded", label: "evidence not recorded", detail: "this run predates the evidence counts: run quality again" };
   }
+  if (p.quality === null && p.excluded_from_consensus && p.shared_items) {  // CROWDLAB scores only those it counts
+    return { state: "excluded", label: "left out of the consensus", detail: `${n(p.shared_items)} of ${n(p.scored_answers)} faces co-annotated` };
+  }
   if (p.quality === null) {
-    const excluded = p.excluded_from_consensus && p.shared_items ? " (left out of the consensus)" : "";
-    return { state: "none", label: "not enough evidence", detail: `${n(p.shared_items)} of ${n(p.scored_answers)} faces co-annotated${excluded}` };
+    return { state: "none", label: "not enough evidence", detail: `${n(p.shared_items)} of ${n(p.scored_answers)} faces co-annotated` };
   }
   if (p.evidence === "thin") {
     return { state: "thin", label: "thin evidence", detail: `only ${n(p.shared_items)} co-annotated faces (fewer than ${thin})` };
