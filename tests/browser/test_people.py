@@ -133,3 +133,20 @@ def test_account_with_a_one_time_password_must_set_its_own(browser, page, live_s
         assert frank.url == f"{live_server.url}/projects/{project.pk}/label/", (frank.url, frank.content()[:1500])
     finally:
         own.close()
+
+
+def test_a_member_removed_while_labelling_is_told_so_at_once(browser, page, live_server, login, make_project, make_items):
+    project, lead, (alice,) = make_project(annotators=1, gold_rate=0)
+    make_items(project, 6)
+    login(page, alice.username)
+    page.goto(f"{live_server.url}/projects/{project.pk}/label/")
+    page.wait_for_selector("#label-app[data-state='labelling']")
+    from annotate.services.members import membership_remove
+
+    membership_remove(project=project, user_id=alice.pk, actor=lead)
+    page.keyboard.press("1")  # an answer to the face on screen: refused, and the page says why
+    page.wait_for_selector("#label-app[data-state='empty']")
+    assert page.locator("#empty-title").inner_text() == "You are no longer a member of this project"
+    assert "answers you gave are kept" in page.locator("#empty-text").inner_text()
+    assert page.locator("#session-count").inner_text() == "0"  # the refused answer is not counted
+    screenshot(page, "people-removed-while-labelling")

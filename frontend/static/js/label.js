@@ -1,5 +1,5 @@
 // The labelling page: one face at a time, one key per answer, the next faces already decoded in memory.
-import { api, Outbox, uuid4 } from "./label-api.js";
+import { api, ApiError, Outbox, uuid4 } from "./label-api.js";
 import { ValenceArousalPad } from "./label-pad.js";
 
 const config = JSON.parse(document.getElementById("label-config").textContent);
@@ -33,6 +33,11 @@ const outbox = new Outbox({
   storageKey: `ferlab-outbox-${config.user}-${config.project}`,
   onChange: renderSync,
   onRejected(entry, error) {
+    if (entry.body?.assignment && error.code !== "already_answered") {  // not saved: the count says what was
+      state.answers.pop();
+      renderSession();
+    }
+    if (error.status === 404 || error.code === "paused") { stopWork(error.status === 404 ? "removed" : "paused"); return; }
     if (error.code === "lease_expired") toast("Your time on one face ran out and others answered it; that answer was not needed.");
     else if (error.code !== "already_answered") toast(`Not saved: ${error.message}`);
   },
@@ -83,7 +88,12 @@ function refill() {
         setTimeout(() => { state.exhausted = false; if (!state.current) advance(); }, 30000);
       }
     })
-    .catch(() => {
+    .catch((error) => {
+      if (error instanceof ApiError && error.status === 404) {  // removed from the project (it takes effect at once)
+        state.status = "removed";
+        state.exhausted = true;
+        return;
+      }
       toast("Cannot reach the server; trying again…");
       return new Promise((resolve) => setTimeout(resolve, 2000));
     })
@@ -142,7 +152,23 @@ function show(lease, correcting) {
   app.dataset.state = "labelling";
 }
 
+// A lead removed or paused this member: the faces still held here can no longer be answered.
+function stopWork(status) {
+  state.status = status;
+  state.exhausted = true;
+  state.queue = [];
+  state.current = null;
+  showEmpty();
+  if (status === "paused") setTimeout(() => { state.exhausted = false; advance(); }, 30000);
+}
+
 function showEmpty() {
+  if (state.status === "removed") {
+    $("empty-title").textContent = "You are no longer a member of this project";
+    $("empty-text").textContent = "An ML lead removed you from this project. The answers you gave are kept.";
+    app.dataset.state = "empty";
+    return;
+  }
   const paused = state.status === "paused";
   $("empty-title").textContent = paused ? "Your work here is paused" : "No work left";
   $("empty-text").textContent = paused
