@@ -86,6 +86,7 @@ class ImportDetailOutput(ImportSummaryOutput):
     seconds = serializers.SerializerMethodField()
     notes = serializers.SerializerMethodField()
     skip_reasons = serializers.SerializerMethodField()
+    cleanup = serializers.SerializerMethodField(help_text="A cancelled import: what its cleanup removed and kept, else null.")
 
     def get_format(self, job) -> str:
         return (job.result or {}).get("format") or job.params.get("format", "auto")
@@ -98,6 +99,9 @@ class ImportDetailOutput(ImportSummaryOutput):
 
     def get_skip_reasons(self, job) -> list[dict]:
         return import_skip_reasons(job=job)
+
+    def get_cleanup(self, job) -> dict | None:
+        return (job.result or {}).get("cleanup")
 
 
 class ImportPageOutput(serializers.Serializer):
@@ -138,7 +142,8 @@ class ExcludeOutput(serializers.Serializer):
 class ImportsApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(parameters=[PageQuery], responses=ImportPageOutput, summary="The project's imports, newest first, with their counts (leads)")
+    @extend_schema(parameters=[PageQuery], responses=ImportPageOutput, operation_id="projects_imports_list",
+                   summary="The project's imports, newest first, with their counts (leads)")
     def get(self, request, project_id: int):
         access_project_as_lead(user=request.user, project_id=project_id)
         query = PageQuery(data=request.query_params)

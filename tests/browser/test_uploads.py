@@ -4,6 +4,7 @@ import io
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from PIL import Image
 
 from annotate.models import AuditEvent, Item, Job, JobStatus, Review
@@ -175,7 +176,10 @@ def test_a_queued_import_is_cancelled_from_the_page(page, live_server, login, ma
     page.click("#cancel-button")
     wait_for_report(page, "cancelled")
     assert f"cancelled by {lead.username}" in page.inner_text("#report-meta")
-    assert Job.objects.get(project=project).status == JobStatus.CANCELLED and not Item.objects.filter(project=project).exists()
+    assert "Cancelled before it stored anything." in page.inner_text("#report-notes")
+    job = Job.objects.get(project=project)
+    assert job.status == JobStatus.CANCELLED and not Item.objects.filter(project=project).exists()
+    assert not default_storage.exists(job.params["upload"])  # the queued import's upload is removed with it
     assert "cancelled" in page.inner_text("#imports-table tr[data-job] .state")
 
 

@@ -163,7 +163,14 @@ function renderReport(detail) {
     stat("Duplicates", c.duplicates, "in the project already: not stored"),
     stat("Near duplicates", c.near_duplicates, "stored, listed to review"),
     stat("Gold", c.gold, detail.options.gold_from_reference ? "gold label = reference label" : "option not chosen"));
-  document.getElementById("report-notes").replaceChildren(...detail.notes.map((n) => h("li", {}, n)));
+  const notes = [...detail.notes];
+  if (detail.cleanup) {
+    const { items_removed: removed = 0, items_kept_answered: kept = 0 } = detail.cleanup;
+    notes.unshift(removed || kept
+      ? `Cancelled: the ${count(removed)} faces it had stored were removed${kept ? `, ${count(kept)} that annotators answered meanwhile were kept` : ""}.`
+      : "Cancelled before it stored anything.");
+  }
+  document.getElementById("report-notes").replaceChildren(...notes.map((n) => h("li", {}, n)));
   const tabs = document.getElementById("report-tabs");
   tabs.replaceChildren(...LISTS.map(([name, label]) => {
     const b = h("button", { type: "button", class: "button small", "data-list": name }, `${label} (${count(c[name])})`);
