@@ -52,7 +52,8 @@ def declared_methods(callback) -> list[str] | None:
     cls = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
     if cls is None or not issubclass(cls, (APIView, View)):
         return None
-    return [m for m in METHODS if m.lower() in cls.http_method_names and hasattr(cls, m.lower())]
+    allowed = getattr(callback, "view_initkwargs", {}).get("http_method_names", cls.http_method_names)  # as_view(...)
+    return [m for m in METHODS if m.lower() in allowed and hasattr(cls, m.lower())]
 
 
 def is_api_view(callback) -> bool:
