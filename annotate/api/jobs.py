@@ -10,6 +10,7 @@ from annotate.access import access_job_as_lead, access_project_as_lead
 from annotate.exceptions import ValidationFailed
 from annotate.models import JobKind, JobStatus
 from annotate.selectors.jobs import job_output, jobs_for_project
+from annotate.selectors.run_numbers import quality_run_numbers
 from annotate.services.jobs import job_cancel, job_start_once
 
 MAX_PAGE = 100
@@ -41,7 +42,7 @@ class JobOutput(serializers.Serializer):
     output = serializers.SerializerMethodField(help_text="What a succeeded job produced: {label, url}, else null.")
 
     def get_output(self, job) -> dict | None:
-        return job_output(job=job)
+        return job_output(job=job, run_numbers=self.context.get("run_numbers"))
 
 
 class JobPageOutput(serializers.Serializer):
@@ -84,7 +85,10 @@ class ProjectJobsApi(APIView):
         q = query.validated_data
         jobs = jobs_for_project(project_id=project_id, kind=q.get("kind"), status=q.get("status"))
         page = list(jobs[q["offset"]:q["offset"] + q["limit"]])
-        return Response(JobPageOutput({"count": jobs.count(), "limit": q["limit"], "offset": q["offset"], "results": page}).data)
+        # Run numbers for every analyse job's output in one query, not two per row.
+        numbers = quality_run_numbers(project_id=project_id) if any(job.kind == JobKind.ANALYSE for job in page) else None
+        return Response(JobPageOutput({"count": jobs.count(), "limit": q["limit"], "offset": q["offset"], "results": page},
+                                      context={"run_numbers": numbers}).data)
 
     @extend_schema(request=JobStartInput, responses={202: JobOutput}, summary="Start a job of a kind with its options (leads)")
     def post(self, request, project_id: int):

@@ -24,13 +24,14 @@ def jobs_for_project(*, project_id: int, kind: str | None = None, status: str | 
     return jobs.order_by("-created_at", "-id")
 
 
-def job_output(*, job: Job) -> dict | None:
-    """What a succeeded job produced, as {"label", "url"} for a page to link to; None while there is nothing."""
+def job_output(*, job: Job, run_numbers: dict[int, int] | None = None) -> dict | None:
+    """What a succeeded job produced, as {"label", "url"} for a page to link to; None while there is nothing.
+    run_numbers: the project's quality_run_numbers, when the caller lists many jobs."""
     if job.status != JobStatus.SUCCEEDED or job.project_id is None:
         return None
     result = job.result or {}
     if job.kind == JobKind.ANALYSE and result.get("quality_run"):
-        outcome = analyse_outcome(result=result)
+        outcome = analyse_outcome(result=result, numbers=run_numbers)
         return {"label": outcome["label"], "url": reverse("project-overview", args=[job.project_id])}
     if job.kind == JobKind.IMPORT:
         return {"label": f"{result.get('imported', 0)} faces imported, {result.get('skipped_count', 0)} skipped (report)",

@@ -138,3 +138,17 @@ def test_other_options_are_another_job_and_other_projects_are_not_blocked(make_p
     api_client.force_authenticate(other_lead)
     assert api_client.post(f"/api/projects/{other.pk}/quality-runs/", {}, format="json").status_code == 202
     assert Job.objects.filter(kind=JobKind.ANALYSE).count() == 3
+
+
+def test_the_jobs_list_names_runs_in_a_fixed_number_of_queries(make_project, api_client, django_assert_max_num_queries):
+    project, lead, _ = make_project(annotators=1)
+    runs = [QualityRun.objects.create(project=project, summary={}) for _ in range(3)]
+    for i in range(8):
+        Job.objects.create(kind=JobKind.ANALYSE, project=project, status=JobStatus.SUCCEEDED, queue="ml",
+                           result={"quality_run": runs[i % 3].pk, "reused": i >= 3})
+    api_client.force_authenticate(lead)
+    with django_assert_max_num_queries(6):
+        page = api_client.get(f"/api/projects/{project.pk}/jobs/").json()
+    labels = [job["output"]["label"] for job in page["results"]]  # newest first
+    assert labels[-3:] == ["run #3", "run #2", "run #1"]
+    assert labels[0] == "reused run #2's result (nothing changed since)"
