@@ -103,6 +103,7 @@ def world_seed(*, make_project, make_items, make_user) -> World:
             "item_id": own["item"], "unseen_item_id": unseen.pk, "leased_item_id": lease["item"],
             "import_job_id": imported.json()["id"], "run_id": run.pk, "version_id": version.pk, "job_id": job.pk, "projectless_job_id": own_job.pk, "shipped_model_version_id": shipped.pk, "model_version_id": model.pk,
             "annotation_id": own["id"], "others_annotation_id": others.pk,
+            "others_client_id": str(others.client_id), "correction_client_id": str(uuid.uuid4()),
             "assignment_id": lease["assignment"], "assignment_client_id": str(uuid.uuid4()),
             "other_item_id": other_item.pk, "other_model_version_id": other_model.pk, "outsider_id": outsider.pk,
             "erasable_item_id": erasable.pk, "token_id": token.pk, "invitation_id": invitation.pk,

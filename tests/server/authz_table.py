@@ -176,6 +176,9 @@ TABLE: dict[str, Row] = {
     "api-annotations": Row(GET=Expect(401, 200, 200, 200, 200),  # the caller's own answers, anywhere
                            POST=Expect(401, 404, 201, 404, 404, body={"assignment": "@assignment_id", "label": "happiness",
                                                                       "client_id": "@assignment_client_id"})),
+    # A correction (undo) of someone else's answer: it is not the caller's, whoever they are.
+    "api-annotations @ correcting another annotator's answer": Row(POST=anyone_signed_in(404, body={
+        "replaces": "@others_client_id", "label": "fear", "client_id": "@correction_client_id"})),
     "api-annotations @ filtered by a project": Row(GET=member(200, query={"project": "@project_id"})),
     "api-annotation": Row(GET=Expect(401, 404, 200, 404, 404)),
     "api-annotation @ another annotator's answer": Row(params={"annotation_id": "others_annotation_id"}, GET=anyone_signed_in(404)),

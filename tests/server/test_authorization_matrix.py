@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.views import View
 from rest_framework.views import APIView
 
+from annotate.models import Assignment
 from tests.server.authz_seed import ROLES, World, world_seed
 from tests.server.authz_table import ADMIN_NAMESPACE, OPTIONS, TABLE, Expect, Row
 
@@ -196,3 +197,16 @@ def _excerpt(response) -> str:
         return f"to {response.get('Location')}"
     text = response.content[:160].decode(errors="replace") if not getattr(response, "streaming", False) else "<stream>"
     return re.sub(r"\s+", " ", text)
+
+
+def test_an_annotator_lists_only_their_own_answers_and_leases(matrix):
+    """Statuses cannot tell whose rows a 200 holds: the listings the annotator reaches hold only theirs."""
+    ids, annotator = matrix.world.ids, matrix.clients["annotator"]
+    answers = annotator.get("/api/annotations/", {"project": ids["project_id"]}).json()["results"]
+    assert [a["id"] for a in answers] == [ids["annotation_id"]]
+    leases = annotator.get("/api/assignments/", {"project": ids["project_id"]}).json()["results"]
+    assert {a["id"] for a in leases} >= {ids["assignment_id"]}
+    theirs = set(Assignment.objects.filter(annotator=matrix.world.users["annotator"]).values_list("pk", flat=True))
+    assert {a["id"] for a in leases} <= theirs
+    lead_answers = matrix.clients["lead"].get("/api/annotations/", {"project": ids["project_id"]}).json()["results"]
+    assert lead_answers == []  # the lead gave none: the list is the caller's, not the project's
