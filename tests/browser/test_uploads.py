@@ -209,3 +209,28 @@ def test_the_browsers_zip_is_what_pythons_zipfile_reads(page):
         assert archive.read("happy/ä.png") == b"x" * 5000 and archive.read("empty.jpg") == b""
         info = archive.getinfo("b/c.txt")
         assert info.compress_type == zipfile.ZIP_STORED and info.compress_size == info.file_size == 1
+
+
+def test_a_real_workers_import_moves_the_job_bar(page, live_server, login, make_project, tmp_path, celery_worker):
+    project, lead, _ = make_project(annotators=1)
+    rng = np.random.default_rng(7)
+    labels = ("0", "3", "4", "6")
+    lines = ["emotion,pixels,Usage"] + [f"{labels[i % 4]},{' '.join(map(str, rng.integers(0, 256, 2304)))},Training" for i in range(2000)]
+    path = tmp_path / "noise-faces.csv"
+    path.write_text("\n".join(lines) + "\n")
+    login(page, lead.username)
+    page.goto(f"{live_server.url}/projects/{project.pk}/upload/")
+    page.wait_for_selector("body[data-ready='1']")
+    page.set_input_files("#pick-file", str(path))
+    # Every value the job bar shows, as the page sets it.
+    page.evaluate("""() => {
+      window.seen = [];
+      const bar = document.getElementById("job-bar");
+      new MutationObserver(() => window.seen.push([bar.dataset.status, Number(bar.getAttribute("aria-valuenow"))]))
+        .observe(bar, { attributes: true, attributeFilter: ["aria-valuenow", "data-status"] });
+    }""")
+    page.click("#upload-button")
+    wait_for_report(page)
+    seen = page.evaluate("() => window.seen")
+    assert any(status == "running" and 0 < value < 100 for status, value in seen), seen
+    assert seen[-1] == ["succeeded", 100] and stats(page)["Imported"] == 2000

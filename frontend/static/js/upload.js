@@ -117,6 +117,10 @@ function fromDrop(dataTransfer) {
     .catch((e) => render(`The dropped folder could not be read: ${e.message || e}`));
 }
 
+// A file dropped beside the zone would otherwise replace this page with the file.
+for (const type of ["dragover", "drop"]) document.addEventListener(type, (event) => { if (!zone.contains(event.target)) event.preventDefault(); });
+// Leaving while packing or sending loses the upload (an import already sent runs on without the page).
+window.addEventListener("beforeunload", (event) => { if (running?.abort) event.preventDefault(); });
 zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
 zone.addEventListener("dragleave", () => zone.classList.remove("over"));
 zone.addEventListener("drop", (event) => {
