@@ -374,13 +374,22 @@ def jobs_sweep(*, now=None) -> dict:
     """Periodic: send jobs the broker missed, resume jobs whose worker died (stale heartbeat), finish the
     cancelled ones, fail the hopeless.
 
-    A job is sent again (queued, the next attempt claims it) until MAX_ATTEMPTS attempts have died.
+    A job is sent again (queued, the next attempt claims it) until MAX_ATTEMPTS attempts have died. A queued job
+    whose message the broker lost (a Redis that restarted without its data) is sent again too.
     """
     now = now or timezone.now()
     counts = {"sent": 0, "resumed": 0, "cancelled": 0, "failed": 0}
+    sent = set()
     for job in Job.objects.filter(status=JobStatus.QUEUED, stage=STAGE_UNSENT).order_by("id"):
-        counts["sent"] += job_send(job=job)
+        if job_send(job=job):
+            counts["sent"] += 1
+            sent.add(job.pk)
     before = now - job_stale_after()
+    for job in _jobs_lost_by_the_broker(before=before):
+        if job.pk not in sent:
+            logger.warning("job %s has been queued since %s and its queue %s is empty: its message was lost; sending it again",
+                           job.pk, job.created_at, job.queue)
+            counts["sent"] += job_send(job=job)
     stale = list(Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=before).values_list("pk", flat=True))
     for job_id in stale:
         with transaction.atomic():
@@ -400,6 +409,47 @@ def jobs_sweep(*, now=None) -> dict:
                 transaction.on_commit(lambda job=job: job_send(job=job))
                 counts["resumed"] += 1
     return counts
+
+
+def _jobs_lost_by_the_broker(*, before) -> list[Job]:
+    """Queued jobs, sent before `before`, whose queue in the broker is empty: a message still waiting would keep
+    its queue non-empty, so theirs is gone. While a queue has a backlog its jobs are left alone (no duplicates);
+    a job sent twice all the same runs once, as job_claim drops the second message."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return []
+    waiting = Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=before).exclude(stage=STAGE_UNSENT).order_by("id")
+    depths: dict[str, int | None] = {}
+    lost = []
+    for job in waiting:
+        if job.queue not in depths:
+            depths[job.queue] = _queue_depth(job.queue)
+        if depths[job.queue] == 0:
+            lost.append(job)
+    return lost
+
+
+def _queue_depth(name: str) -> int | None:
+    """Messages waiting in the broker's queue `name` (0 when it does not exist), or None when the broker is away."""
+    from celery import current_app
+    from kombu.exceptions import ChannelError
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
+    try:
+        with current_app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1)
+            channel = conn.channel()
+            try:
+                return channel.queue_declare(queue=name, passive=True).message_count
+            except ChannelError:  # no such queue: nothing waits in it
+                return 0
+            finally:
+                try:
+                    channel.close()
+                except Exception:  # a channel the broker already closed after the passive declare
+                    pass
+    except (BrokerUnavailable, ConnectionError, OSError) as exc:
+        logger.warning("queue %s: depth unknown, the broker is unreachable (%s)", name, exc)
+        return None
 
 
 def job_worker_lost(*, job_id: int, worker: str) -> bool:

@@ -155,3 +155,22 @@ def test_with_the_broker_down_an_import_waits_with_its_upload_and_runs_once_redi
     assert leftovers == []
     assert client.get("/healthz").json()["broker"] == "ok"
     print(f"\nthe import ran {time.monotonic() - back_at:.1f} s after Redis came back")
+
+
+def test_a_job_whose_message_redis_lost_in_a_restart_is_sent_again_and_runs(fault_stack, make_project):
+    """A queued job's message lives only in Redis; a Redis that comes back empty (no persistence, a replaced
+    host) has forgotten it. The job row remembers: the sweep sends it again once its queue is empty."""
+    project, lead, _ = make_project(annotators=0)
+    with transaction.atomic():
+        job = job_enqueue(kind=JobKind.PING, project=project, created_by=lead)  # sent: no worker is listening yet
+    assert job_state(job).status == JobStatus.QUEUED and job.stage == ""
+    assert fault_stack.redis.dbsize(0) > 0  # the message waits in Redis
+    fault_stack.redis.kill()
+    fault_stack.redis.start()
+    assert fault_stack.redis.dbsize(0) == 0  # and is gone
+
+    worker = fault_stack.start_worker()
+    fault_stack.start_beat()
+    wait_until(lambda: job_state(job).status in (JobStatus.SUCCEEDED, JobStatus.FAILED), timeout=60,
+               what="the sweep to send the lost job again", log=worker.log_path.read_text)
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 1, job.error
