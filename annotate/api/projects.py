@@ -7,14 +7,14 @@ from django.http import FileResponse, JsonResponse
 from django.urls import path
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.access import access_face_link, access_item_image, access_membership, access_project_as_lead, access_project_create
-from annotate.exceptions import NotFound, error_body
-from annotate.exceptions import Gone
+from annotate.api.schema import ErrorOutput
+from annotate.exceptions import Gone, NotFound, error_body
 from annotate.models import Item
 from annotate.selectors.projects import project_list_for_user, project_progress
 from annotate.services.projects import project_create, project_update
@@ -123,7 +123,8 @@ class ItemImageApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("kind", str, enum=["crop", "original"], description="crop (default) or original")],
-        responses={(200, "image/png"): bytes},
+        responses={(200, "image/png"): bytes, 410: OpenApiResponse(ErrorOutput, description="The face was erased on a lead's "
+                   "request: its images no longer exist (code face_erased).")},
         summary="An item's image",
     )
     def get(self, request, item_id: int):
