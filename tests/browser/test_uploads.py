@@ -56,6 +56,8 @@ def test_a_dropped_csv_uploads_with_its_options_and_its_report_reads_later(page,
     rows = fer_rows(12) + [["0", "1 2 3", "Training"], ["9", fer_rows(1)[0][1], "Training"]]
     rows[3][2] = ""  # no Usage: takes the split typed on the page
     text = write_fer2013(tmp_path / "fer2013.csv", rows).read_text()
+    messages = []
+    page.on("console", lambda message: messages.append(message.text))
     login(page, lead.username)
     page.goto(f"{live_server.url}/projects/{project.pk}/upload/")
     page.wait_for_selector("body[data-ready='1']")
@@ -88,6 +90,7 @@ def test_a_dropped_csv_uploads_with_its_options_and_its_report_reads_later(page,
     event = AuditEvent.objects.get(action="import.started")
     assert event.actor == lead and event.details["options"]["split"] == "Pilot" and event.details["size"] == len(text.encode())
     screenshot(page, "upload-csv-report")
+    assert not [m for m in messages if "Content Security Policy" in m or "Refused to" in m]  # the page runs under the CSP
 
     page.goto(f"{live_server.url}/projects/{project.pk}/upload/")  # the report is readable later, from the list
     page.wait_for_selector("body[data-ready='1']")
