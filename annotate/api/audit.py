@@ -290,7 +290,7 @@ class AnnotatorRowOutput(serializers.Serializer):
     median_seconds = serializers.FloatField(allow_null=True)
     last_answer_at = serializers.CharField(allow_null=True)
     evidence = serializers.ChoiceField(choices=EVIDENCE_STATES, help_text="What stands behind quality: none (no co-annotated face, "
-                                       "so no quality), thin (fewer than thin_evidence_faces), enough, unrecorded (an older run), no_run.")
+                                       "so no quality), thin (fewer than thin_evidence_faces), enough, unrecorded (an older run), not_scored (no answer in the run), no_run.")
     shared_items = serializers.IntegerField(allow_null=True, help_text="Co-annotated faces: faces they answered that someone else answered too.")
     model_items = serializers.IntegerField(allow_null=True, help_text="Faces they answered with one of the model's classes.")
     model_agree = serializers.IntegerField(allow_null=True, help_text="Of those, faces where they gave the model's top class.")

@@ -7,14 +7,14 @@ from annotate.selectors.stats import NO_ACTIVITY, annotator_activity
 # an agreement rate over 20 faces still has a standard error near 0.1, over fewer it says little.
 THIN_EVIDENCE_FACES = 20
 # What stands behind a row's quality: none (no shared face: no quality), thin, enough, or unrecorded (a run
-# from before the evidence was counted), and no_run.
-EVIDENCE_STATES = ("none", "thin", "enough", "unrecorded", "no_run")
+# from before the evidence was counted), not_scored (no answer in the run), and no_run.
+EVIDENCE_STATES = ("none", "thin", "enough", "unrecorded", "not_scored", "no_run")
 
 
-def annotator_evidence(*, result: QualityAnnotatorResult | None, recorded: dict | None) -> dict:
+def annotator_evidence(*, result: QualityAnnotatorResult | None, recorded: dict | None, run: QualityRun | None = None) -> dict:
     """A row's evidence figures from its run result and the run's summary["annotator_evidence"] entry."""
     if result is None:
-        return {"evidence": "no_run", "shared_items": None, "model_items": None, "model_agree": None,
+        return {"evidence": "not_scored" if run is not None else "no_run", "shared_items": None, "model_items": None, "model_agree": None,
                 "model_agreement": None, "gold_correct": 0}
     gold_correct = round(result.gold_accuracy * result.gold_answers) if result.gold_accuracy is not None else 0
     if recorded is None:
@@ -63,7 +63,7 @@ def annotator_table(*, project: Project, run: QualityRun | None) -> list[dict]:
             "corrections": act["corrections"],
             "median_seconds": act["median_seconds"],
             "last_answer_at": act["last_answer_at"].isoformat() if act["last_answer_at"] else None,
-            **annotator_evidence(result=r, recorded=(recorded.get(str(user_id), {}) if evidence_recorded else None) if r else None),
+            **annotator_evidence(result=r, recorded=(recorded.get(str(user_id), {}) if evidence_recorded else None) if r else None, run=run),
         })
     # Lowest quality first; those without one after, lowest agreement with the model first (a lone key-presser
     # who disagrees with the model stays near the top of that part), then the rest by name.

@@ -152,3 +152,18 @@ def test_the_jobs_list_names_runs_in_a_fixed_number_of_queries(make_project, api
     labels = [job["output"]["label"] for job in page["results"]]  # newest first
     assert labels[-3:] == ["run #3", "run #2", "run #1"]
     assert labels[0] == "reused run #2's result (nothing changed since)"
+
+
+def test_a_member_without_answers_in_the_run_is_not_scored_and_before_any_run_there_is_none(make_project, make_items, api_client, start_run):
+    project, lead, (alone, idle) = make_project(annotators=2)
+    api_client.force_authenticate(lead)
+    _, rows = _rows(api_client, project)
+    assert rows[idle.pk]["evidence"] == "no_run" and rows[idle.pk]["quality"] is None
+    items = make_items(project, 4, split="PublicTest")
+    predictions_make(model_version_make(), items, [confident(i) for i in range(4)])
+    for i, item in enumerate(items):
+        answer(item, alone, LABELS[i])
+    start_run(project, lead)
+    _, rows = _rows(api_client, project)
+    assert rows[idle.pk]["evidence"] == "not_scored" and rows[idle.pk]["shared_items"] is None
+    assert rows[alone.pk]["evidence"] == "none" and rows[alone.pk]["model_agreement"] == 1.0

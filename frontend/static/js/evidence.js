@@ -5,7 +5,8 @@ const n = (v) => Number(v).toLocaleString();
 
 // {state, label, detail} for a row of GET annotators/ (thin: its thin_evidence_faces).
 export function qualityNote(p, thin) {
-  if (p.evidence === "no_run") return { state: "no_run", label: "no quality run", detail: "not in the latest quality run" };
+  if (p.evidence === "no_run") return { state: "no_run", label: "no quality run", detail: "no quality run has finished yet" };
+  if (p.evidence === "not_scored") return { state: "not_scored", label: "no answers in this run", detail: "answered nothing the run analysed" };
   if (p.evidence === "unrecorded") {
     return { state: "unrecorded", label: "evidence not recorded", detail: "this run predates the evidence counts: run quality again" };
   }
