@@ -1,22 +1,28 @@
-"""How many faces each choice of the issue filter bar would show, the other filters kept: one aggregate per filter."""
+"""How many faces each choice of the issue filter bar would show, the other filters kept: one grouped query per filter."""
+from collections import Counter
 from dataclasses import replace
 
-from django.db.models import Count, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q
 
 from annotate.models import Project, QualityRun
 from annotate.selectors.audit_issues import IssueFilters, issue_queryset
 from annotate.selectors.issue_sources import (
-    AGREEMENTS, ANY_ANSWERS, GOLD, NOT_GOLD, REFERENCE_NONE, REFERENCE_SET, SOURCES, Answers, agreement_q,
-    answer_options, answers_parse, gold_q, reference_q, source_q, with_label_source,
+    AGREEMENTS, ANY_ANSWERS, GOLD, NOT_GOLD, REFERENCE_NONE, REFERENCE_SET, SOURCES, Answers, agreement_q, with_label_source,
 )
 
 ANY = ""  # the key of a filter's "any" choice: the count with that filter left open
 
 
-def _aggregate(qs, choices: dict[str, Q]) -> dict[str, int]:
-    """{choice: count} in one query: each choice's predicate as a filtered COUNT."""
-    row = qs.aggregate(**{f"c{i}": Count("id", filter=q) if q else Count("id") for i, q in enumerate(choices.values())})
-    return {key: row[f"c{i}"] for i, key in enumerate(choices)}
+def _grouped(qs, field: str) -> Counter:
+    """{(value of `field`, answered): faces} in one GROUP BY (answered: the run counted an answer)."""
+    rows = (qs.order_by().annotate(answered=ExpressionWrapper(Q(num_answers__gt=0), output_field=BooleanField()))
+            .values(field, "answered").annotate(n=Count("id")).values_list(field, "answered", "n"))
+    return Counter({(value, answered): n for value, answered, n in rows})
+
+
+def _sum(groups: Counter, *, value=None, answered_only: bool, test=None) -> int:
+    return sum(n for (v, answered), n in groups.items()
+               if (answered or not answered_only) and (test(v) if test else (value is None or v == value)))
 
 
 def issue_facets(*, project: Project, run: QualityRun, filters: IssueFilters) -> dict[str, dict[str, int]]:
@@ -24,26 +30,37 @@ def issue_facets(*, project: Project, run: QualityRun, filters: IssueFilters) ->
 
     The "answered faces only" default follows the filters exactly as the queue does: picking a label source lifts it,
     so the source counts are taken without it, and each filter's "any" count is the queue's count with that filter open.
+    Each filter is one query grouped by its value (the label source, a subquery per face, is computed once per face).
     """
     def queue(**changes):
         return issue_queryset(project=project, run=run, filters=replace(filters, **changes), answered_default=False)
 
-    answered = Q(num_answers__gt=0)
-    default = answered if filters.answered_only else Q()
+    only = filters.answered_only
     facets = {}
 
-    # Source: without the default (a chosen source lifts it); its "any" is the queue with no source, default applied.
-    source_default = answered if filters.answers is None else Q()
-    facets["source"] = _aggregate(with_label_source(queue(source="")), {ANY: source_default, **{s: source_q(s) for s in SOURCES}})
+    groups = _grouped(with_label_source(queue(source=""), project_id=project.pk).annotate(source=F("label_source")), "source")
+    facets["source"] = {ANY: _sum(groups, answered_only=filters.answers is None),
+                        **{s: _sum(groups, value=s, answered_only=False) for s in SOURCES}}
 
-    options = [o["value"] for o in answer_options(k=project.overlap_target)]
-    facets["answers"] = _aggregate(queue(answers=Answers()), {
-        ANY: answered if not filters.source else Q(), ANY_ANSWERS: Q(), **{v: answers_parse(v).q() for v in options},
-    })
+    k = max(1, project.overlap_target)
+    groups = _grouped(queue(answers=Answers()), "num_answers")
+    facets["answers"] = {ANY: _sum(groups, answered_only=not filters.source), ANY_ANSWERS: _sum(groups, answered_only=False),
+                         **{str(n): _sum(groups, value=n, answered_only=False) for n in range(k)},
+                         f"{k}+": _sum(groups, answered_only=False, test=lambda n: n >= k)}
 
-    references = {REFERENCE_SET: reference_q(REFERENCE_SET), REFERENCE_NONE: reference_q(REFERENCE_NONE)}
-    references.update({label: reference_q(label) for label in project.labels})
-    facets["reference"] = _aggregate(queue(reference=""), {ANY: default, **{k: default & q for k, q in references.items()}})
-    facets["agreement"] = _aggregate(queue(agreement=""), {ANY: default, **{a: default & agreement_q(a) for a in AGREEMENTS}})
-    facets["gold"] = _aggregate(queue(gold=""), {ANY: default, GOLD: default & gold_q(GOLD), NOT_GOLD: default & gold_q(NOT_GOLD)})
+    groups = _grouped(queue(reference=""), "item__reference_label")
+    facets["reference"] = {ANY: _sum(groups, answered_only=only),
+                           REFERENCE_SET: _sum(groups, answered_only=only, test=bool),
+                           REFERENCE_NONE: _sum(groups, answered_only=only, value=""),
+                           **{label: _sum(groups, answered_only=only, value=label) for label in project.labels}}
+
+    groups = _grouped(queue(gold=""), "item__is_gold")
+    facets["gold"] = {ANY: _sum(groups, answered_only=only), GOLD: _sum(groups, answered_only=only, value=True),
+                      NOT_GOLD: _sum(groups, answered_only=only, value=False)}
+
+    base = queue(agreement="")
+    default = Q(num_answers__gt=0) if only else Q()
+    row = base.aggregate(any=Count("id", filter=default) if only else Count("id"),
+                         **{a: Count("id", filter=default & agreement_q(a)) for a in AGREEMENTS})
+    facets["agreement"] = {ANY: row["any"], **{a: row[a] for a in AGREEMENTS}}
     return facets

@@ -3,7 +3,7 @@ import { api, config, h, num, pct, toast } from "./dashboard.js";
 import { labelColor, stackedBar } from "./charts.js";
 import { eraseButton, faceTile } from "./face-erase.js";
 import { goldBadge, goldPanel, provenance, referenceCell, sourceBadge } from "./issues-labels.js";
-import { refreshFacets } from "./issues-filters.js";
+import { refreshFacets, refreshFacetsSoon } from "./issues-filters.js";
 
 const LABELS = config.labels;
 const PAGE = 50;
@@ -180,7 +180,7 @@ async function decide(action, label = "") {
       label_source: settled ? "review" : row.unreviewed_source, current_label: settled ? r.final_label : row.unreviewed_label,
       review: { id: r.review, action: r.action, label: r.label, by: document.querySelector(".who span")?.textContent || "you", at: new Date().toISOString() } });
     tbody.children[selected].replaceWith(renderRow(row, selected));
-    refreshFacets(form, filterParams());
+    refreshFacetsSoon(form, filterParams());
     if (action === "undo") inspect();
     else if (selected === rows.length - 1 && offset + PAGE < count) { decided.push(row.item); offset += PAGE; await load(); }
     else { decided.push(row.item); select(selected + 1); }

@@ -31,3 +31,10 @@ export async function refreshFacets(form, params) {
   }
   form.dataset.facets = "1";
 }
+
+// After each decision the counts move by one; a lead deciding at key speed gets one recount when they pause.
+let timer = null;
+export function refreshFacetsSoon(form, params, delay = 700) {
+  clearTimeout(timer);
+  timer = setTimeout(() => refreshFacets(form, params), delay);
+}
