@@ -60,7 +60,7 @@ def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters, 
     """
     qs = QualityItemResult.objects.filter(run=run)
     if filters.source:
-        qs = with_label_source(qs, project_id=project.pk).filter(source_q(filters.source))
+        qs = with_label_source(qs).filter(source_q(filters.source))
     if filters.reference:
         qs = qs.filter(reference_q(filters.reference))
     if filters.agreement:
@@ -116,7 +116,7 @@ def issue_page(*, project: Project, run: QualityRun, filters: IssueFilters, offs
     else:
         total = qs.count()
     ids = list(qs.values_list("id", flat=True)[offset: offset + limit])
-    page = with_label_source(QualityItemResult.objects.filter(id__in=ids), project_id=project.pk, annotate=True).select_related("item").only(
+    page = with_label_source(QualityItemResult.objects.filter(id__in=ids), annotate=True).select_related("item").only(
         "id", "item_id", "num_answers", "votes", "consensus_label", "consensus_quality", "label_issue",
         "active_learning_score", "model_label", "model_confidence",
         "item__id", "item__split", "item__excluded", "item__priority", "item__extra_answers", "item__answer_count",

@@ -38,7 +38,7 @@ def issue_facets(*, project: Project, run: QualityRun, filters: IssueFilters) ->
     only = filters.answered_only
     facets = {}
 
-    groups = _grouped(with_label_source(queue(source=""), project_id=project.pk).annotate(source=F("label_source")), "source")
+    groups = _grouped(with_label_source(queue(source="")).annotate(source=F("label_source")), "source")
     facets["source"] = {ANY: _sum(groups, answered_only=filters.answers is None),
                         **{s: _sum(groups, value=s, answered_only=False) for s in SOURCES}}
 

@@ -50,13 +50,13 @@ def answers_parse(value: str) -> Answers | None:
     return Answers(n=int(match.group(1)), at_least=bool(match.group(2)))
 
 
-def with_label_source(qs: QuerySet, *, project_id: int, annotate: bool = False) -> QuerySet:
-    """Item results of the project with `label_source` (one of SOURCES); `annotate` to read it back with
+def with_label_source(qs: QuerySet, *, annotate: bool = False) -> QuerySet:
+    """Item results with `label_source` (one of SOURCES); `annotate` to read it back with
     `unreviewed_source`, the source without the review in force, else only to filter on it.
 
     The review in force is looked up per face through review_item_idx (item, -created_at): predictable on any table
     statistics. (A set of settled faces built once per query was tried: without fresh statistics PostgreSQL joined it
-    by nested loops, 9 s on 20,000 faces.) `project_id` keeps the signature open to that kind of change.
+    by nested loops, 9 s on 20,000 faces.)
     """
     in_force = Review.objects.filter(item=OuterRef("item_id")).order_by("-created_at", "-id").values("action")[:1]
     qs = qs.alias(review_action=Subquery(in_force))
