@@ -10,6 +10,9 @@ from annotate.models import (
 from server.rows import fetch_one, row_shape
 
 
+ID_MAX = 2**63 - 1  # ids are 64-bit (BigAutoField); the URL and query converters take any whole number
+
+
 def _membership_with_project(*, user_id: int, project_id: int) -> Membership | None:
     """One hand-written join (server.rows): this runs on every labelling request."""
     m, p = row_shape(Membership, alias="m"), row_shape(Project, alias="p")
@@ -29,6 +32,8 @@ def access_membership(*, user: AbstractBaseUser, project_id: int) -> Membership:
     """The user's membership of the project; NotFound when they are not a member (so ids do not leak)."""
     if not user.is_authenticated:
         raise Forbidden("Sign in first.", code="not_authenticated", status=401)
+    if not 0 < project_id <= ID_MAX:  # the hand-written join's parameter must fit the id column (SQLite refuses more)
+        raise NotFound("No such project.")
     membership = _membership_with_project(user_id=user.pk, project_id=project_id)
     if membership is None:
         if user.is_superuser and Project.objects.filter(pk=project_id).exists():

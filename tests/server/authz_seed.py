@@ -111,6 +111,6 @@ def world_seed(*, make_project, make_items, make_user) -> World:
             "user_id": annotator.pk, "second_user_id": second.pk, "annotator_username": annotator.username,
             "outsider_username": outsider.username,
             "face_token": signed.rsplit("/", 1)[-1], "download_token": download.rsplit("/", 1)[-1],
-            "rest": "no-such-endpoint/", "forged_token": "not-a-signed-token",
+            "rest": "no-such-endpoint/", "id_past_64_bits": 2**64, "forged_token": "not-a-signed-token",
         },
     )

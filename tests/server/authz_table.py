@@ -86,6 +86,8 @@ TABLE: dict[str, Row] = {
     "api-projects": Row(GET=Expect(401, 200, 200, 200, 200),
                         POST=Expect(401, 403, 403, 403, 403, body={"name": "Made by the matrix"})),  # staff only
     "api-project": Row(GET=member(), PATCH=lead_only(200, body={"description": "Set by the matrix"})),
+    "api-project @ an id past 64 bits": Row(params={"project_id": "id_past_64_bits"}, GET=anyone_signed_in(404)),
+    "api-annotations @ a project id past 64 bits": Row(GET=anyone_signed_in(404, query={"project": "@id_past_64_bits"})),
     "api-project-members": Row(GET=lead_only(),
                                POST=lead_only(200, body={"username": "@outsider_username", "role": "annotator"})),
     "api-member": Row(PATCH=lead_only(200, body={"paused": True}), DELETE=lead_only(200)),
@@ -203,6 +205,7 @@ TABLE: dict[str, Row] = {
     "project-version-diff": Row(GET=lead_page()),
     "project-models": Row(GET=lead_page()),
     "project-models-compare": Row(GET=lead_page()),
+    "project-overview @ an id past 64 bits": Row(params={"project_id": "id_past_64_bits"}, GET=Expect(302, 404, 404, 404, 404)),
     "project-settings": Row(GET=lead_page()),
     "project-audit-log": Row(GET=lead_page()),
     "project-upload": Row(GET=lead_page()),
