@@ -112,7 +112,9 @@ def test_inspector_stays_beside_the_list_at_laptop_widths(browser, live_server, 
         assert sizes["table"] <= sizes["card"], sizes  # nor inside the list
         screenshot(page, f"issues-view-{width}")
         # Deep in the list, the inspector is still on screen beside it, and scrolls on its own.
-        page.locator("#issues tbody tr").nth(20).click()
+        picked = page.locator("#issues tbody tr").nth(20)
+        picked.click()
+        page.wait_for_selector(f"#inspector[data-item='{picked.get_attribute('data-item')}'] .gold-panel")
         page.evaluate("window.scrollTo(0, document.querySelector('#issues tbody tr:nth-child(18)').getBoundingClientRect().top + window.scrollY)")
         page.wait_for_function("window.scrollY > 600")
         page.wait_for_function("(() => { const r = document.getElementById('inspector').getBoundingClientRect();"

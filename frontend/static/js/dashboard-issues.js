@@ -134,6 +134,7 @@ function inspect() {
       const [answers, reviews] = await Promise.all([api(`items/${row.item}/answers/`), api(`items/${row.item}/reviews/`)]);
       if (rows[selected] !== row) return;  // the lead moved on meanwhile
       const panel = document.getElementById("inspector");
+      panel.dataset.item = row.item;
       panel.replaceChildren(
         faceTile(row, { big: true }),
         eraseButton(row, () => { const i = rows.indexOf(row); if (i >= 0) tbody.children[i].replaceWith(renderRow(row, i)); inspect(); }),
