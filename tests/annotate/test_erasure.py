@@ -361,3 +361,16 @@ def test_the_version_diff_and_quality_run_items_name_erased_faces_without_an_ima
     items = api_client.get(f"/api/quality-runs/{run.pk}/items/").json()["results"]
     urls = {r["item"]: r["image_url"] for r in items}
     assert urls[target.pk] is None and all(urls[i.pk] for i in world["items"][1:])
+
+
+def test_importing_the_erased_photo_again_does_not_bring_the_face_back(api_client, world, tmp_path, _media_root):
+    target = world["items"][0]
+    signatures = face_signatures(target)
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "same.jpg").write_bytes(signatures["original"])
+    _erase(api_client, world, target)
+    report = items_import(project=world["project"], path=str(again))
+    assert report.imported == 0 and [d["item"] for d in report.duplicates] == [target.pk]
+    assert Item.objects.filter(project=world["project"]).count() == 4
+    assert storage_scan(_media_root, signatures) == []
