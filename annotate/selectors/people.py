@@ -2,13 +2,24 @@
 import hashlib
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from annotate.models import Annotation, Assignment, AssignmentStatus, Invitation, Membership, Project
+from annotate.models import Annotation, Assignment, AssignmentStatus, Invitation, Membership, Project, Role
 
 # Invitation states, as the People tab and the accept page name them.
 PENDING, EXPIRED, REVOKED, USED_UP = "pending", "expired", "revoked", "used_up"
+# Accounts whose owner must still choose a password (see annotate.services.accounts for why a group).
+FIRST_SIGN_IN_GROUP = "ferlab: must set a password"
+
+
+def user_must_set_password(user) -> bool:
+    return user.is_authenticated and user.groups.filter(name=FIRST_SIGN_IN_GROUP).exists()
+
+
+def users_must_set_password(*, user_ids: list[int]) -> set[int]:
+    return set(get_user_model().objects.filter(pk__in=user_ids, groups__name=FIRST_SIGN_IN_GROUP).values_list("pk", flat=True))
 
 
 def invitation_token_hash(token: str) -> str:
@@ -53,11 +64,9 @@ class MemberRow:
 
 def member_list(*, project: Project) -> list[MemberRow]:
     """The project's members (leads first, then by name) with their answers (originals, corrections not counted
-    twice) and open leases; three queries whatever the team's size."""
-    from annotate.services.accounts import users_must_set_password
-
-    memberships = list(Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username"))
-    memberships.sort(key=lambda m: (m.role != "lead", m.user.username.lower()))
+    twice) and open leases; four queries whatever the team's size."""
+    memberships = list(Membership.objects.filter(project=project).select_related("user"))
+    memberships.sort(key=lambda m: (m.role != Role.LEAD, m.user.username.lower()))
     ids = [m.user_id for m in memberships]
     answers = dict(
         Annotation.objects.filter(project=project, annotator_id__in=ids, replaces__isnull=True)

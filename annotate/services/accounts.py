@@ -17,10 +17,10 @@ from django.db import transaction
 
 from annotate.exceptions import Conflict, ValidationFailed
 from annotate.models import Project, Role
+from annotate.selectors.people import FIRST_SIGN_IN_GROUP
 from annotate.services.audit_log import audit_record
 from annotate.services.members import member_add
 
-FIRST_SIGN_IN_GROUP = "ferlab: must set a password"
 # No 0/O, 1/l/I: the lead reads the password out or copies it into a message.
 _ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -68,14 +68,6 @@ def account_create(*, project: Project, actor, username: str, role: str = Role.A
                  details={"username": username, "role": role, "via": "lead", "must_set_password": True})
     member_add(project=project, user=user, role=role, actor=actor, via="account")
     return user, password
-
-
-def user_must_set_password(user) -> bool:
-    return user.is_authenticated and user.groups.filter(name=FIRST_SIGN_IN_GROUP).exists()
-
-
-def users_must_set_password(*, user_ids: list[int]) -> set[int]:
-    return set(get_user_model().objects.filter(pk__in=user_ids, groups__name=FIRST_SIGN_IN_GROUP).values_list("pk", flat=True))
 
 
 @transaction.atomic

@@ -10,8 +10,8 @@ from django.views.decorators.http import require_http_methods
 
 from annotate.exceptions import FERLabError
 from annotate.models import Membership, Role
-from annotate.selectors.people import PENDING, invitation_by_token, invitation_state
-from annotate.services.accounts import password_set_own, user_must_set_password
+from annotate.selectors.people import PENDING, invitation_by_token, invitation_state, user_must_set_password
+from annotate.services.accounts import password_set_own
 from annotate.services.invitations import MAX_DAYS, MAX_USES, MIN_DAYS, STATE_MESSAGES, invitation_accept, invitation_accept_new_account
 from annotate.views.dashboard import lead_page
 from server.password_gate import SESSION_KEY
