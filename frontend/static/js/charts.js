@@ -96,8 +96,9 @@ export function lineChart(container, { series, yMin = null, yMax = null, xFormat
     el("line", { x1: L, x2: W - R, y1: sy(y), y2: sy(y), class: y === 0 && lo < 0 ? "grid zero-axis" : "grid" }, svg);
     text(svg, L - 6, sy(y) + 4, yFormat(y), { class: "tick", "text-anchor": "end" });
   }
+  const count = Math.min(6, new Set(xs).size);
   const labelled = xTicks ? xTicks.map((x) => +x) : single ? [xs[0]]
-    : Array.from({ length: Math.min(6, new Set(xs).size) }, (_, i, all) => x0 + ((x1 - x0) * i) / Math.max(1, all.length - 1));
+    : Array.from({ length: count }, (_, i) => x0 + ((x1 - x0) * i) / Math.max(1, count - 1));
   labelled.forEach((x, i) => {
     const edge = !single && !xTicks && !padEnds && labelled.length > 1 ? (i === 0 ? "start" : i === labelled.length - 1 ? "end" : "middle") : "middle";
     text(svg, sx(x), H - 8, xFormat(x), { class: "tick x-tick", "text-anchor": edge });
