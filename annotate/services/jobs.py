@@ -23,6 +23,7 @@ from django.utils.module_loading import import_string
 
 from annotate.exceptions import Conflict, ValidationFailed
 from annotate.models import JOB_FINISHED, Job, JobKind, JobStatus, Project
+from annotate.services.job_broker import STAGE_UNSENT, jobs_lost_by_the_broker
 from annotate.services.job_kinds import JOB_KINDS, JobKindSpec
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,6 @@ JOB_TASK = "annotate.tasks.job_run"
 # A job whose workers died this many times is failed instead of being resumed again.
 MAX_ATTEMPTS = 3
 DATABASE_ERRORS = (OperationalError, InterfaceError)
-# The stage of a queued job whose task could not reach the broker yet (the sweep sends it again).
-STAGE_UNSENT = "waiting for the broker: sent as soon as it answers"
 
 
 def job_stale_after() -> timedelta:
@@ -385,7 +384,7 @@ def jobs_sweep(*, now=None) -> dict:
             counts["sent"] += 1
             sent.add(job.pk)
     before = now - job_stale_after()
-    for job in _jobs_lost_by_the_broker(before=before):
+    for job in jobs_lost_by_the_broker(before=before):
         if job.pk not in sent:
             logger.warning("job %s has been queued since %s and its queue %s is empty: its message was lost; sending it again",
                            job.pk, job.created_at, job.queue)
@@ -409,47 +408,6 @@ def jobs_sweep(*, now=None) -> dict:
                 transaction.on_commit(lambda job=job: job_send(job=job))
                 counts["resumed"] += 1
     return counts
-
-
-def _jobs_lost_by_the_broker(*, before) -> list[Job]:
-    """Queued jobs, sent before `before`, whose queue in the broker is empty: a message still waiting would keep
-    its queue non-empty, so theirs is gone. While a queue has a backlog its jobs are left alone (no duplicates);
-    a job sent twice all the same runs once, as job_claim drops the second message."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return []
-    waiting = Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=before).exclude(stage=STAGE_UNSENT).order_by("id")
-    depths: dict[str, int | None] = {}
-    lost = []
-    for job in waiting:
-        if job.queue not in depths:
-            depths[job.queue] = _queue_depth(job.queue)
-        if depths[job.queue] == 0:
-            lost.append(job)
-    return lost
-
-
-def _queue_depth(name: str) -> int | None:
-    """Messages waiting in the broker's queue `name` (0 when it does not exist), or None when the broker is away."""
-    from celery import current_app
-    from kombu.exceptions import ChannelError
-    from kombu.exceptions import OperationalError as BrokerUnavailable
-
-    try:
-        with current_app.connection_for_read() as conn:
-            conn.ensure_connection(max_retries=1)
-            channel = conn.channel()
-            try:
-                return channel.queue_declare(queue=name, passive=True).message_count
-            except ChannelError:  # no such queue: nothing waits in it
-                return 0
-            finally:
-                try:
-                    channel.close()
-                except Exception:  # a channel the broker already closed after the passive declare
-                    pass
-    except (BrokerUnavailable, ConnectionError, OSError) as exc:
-        logger.warning("queue %s: depth unknown, the broker is unreachable (%s)", name, exc)
-        return None
 
 
 def job_worker_lost(*, job_id: int, worker: str) -> bool:
