@@ -34,7 +34,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "server.password_gate.PasswordGateMiddleware",  # a one-time password's session sets its own first
-    "server.password_gate.PasswordGateMiddleware",  # a one-time password's session sets its own first
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lockout page
