@@ -218,3 +218,16 @@ def test_annotators_show_evidence_gold_and_not_enough_evidence_for_a_lone_key_pr
     lone.click()
     page.wait_for_function("() => document.getElementById('confusion-facts').textContent.includes('not enough evidence')")
     screenshot(page, "annotators-evidence")
+
+
+def test_many_runs_are_labelled_by_whole_run_numbers(page, live_server, login, make_project):
+    project, lead, _ = make_project(annotators=1)
+    for i in range(12):
+        QualityRun.objects.create(project=project, summary={"krippendorff_alpha": 0.05 * i - 0.1, "fleiss_kappa": 0.04 * i}, finished_at=timezone.now())
+    login(page, lead.username)
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.wait_for_selector("#chart-trend svg")
+    g = _svg_geometry(page, "#chart-trend")
+    assert "NaN" not in g["html"] and len(g["circles"]) == 24
+    assert g["xticks"][0] == "#1" and g["xticks"][-1] == "#12" and 4 <= len(g["xticks"]) <= 6
+    assert all(t[1:].isdigit() for t in g["xticks"])
