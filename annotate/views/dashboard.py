@@ -60,7 +60,9 @@ def project_overview(request, project):
 
 @lead_page("issues")
 def project_issues(request, project):
-    return {"config": {"filters": issue_filter_options(project=project)}}
+    # Gold faces may also be the faces every model version is scored on: the gold panel says so.
+    gold_evaluates = (project.evaluation_set or {}).get("kind") == "gold"
+    return {"config": {"filters": issue_filter_options(project=project), "gold_evaluates_models": gold_evaluates}}
 
 
 @lead_page("annotators")

@@ -183,3 +183,15 @@ def test_issue_page_and_facets_query_counts_stay_flat(api_client, mixed, django_
         issues(api_client, project, reference="set", agreement="disagree", gold="not_gold")
     with django_assert_max_num_queries(10):
         facets(api_client, project, source="crowd")
+
+
+def test_issues_page_says_when_gold_faces_are_the_evaluation_set(client, mixed):
+    project, lead, _, _, _ = mixed
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.pk}/issues/")
+    assert page.status_code == 200 and page.context["config"]["gold_evaluates_models"] is False
+    assert [s["value"] for s in page.context["config"]["filters"]["sources"]] == list(SOURCES)
+    assert [a["value"] for a in page.context["config"]["filters"]["answers"]] == ["0", "1", "2", "3+"]
+    project.evaluation_set = {"kind": "gold"}
+    project.save(update_fields=["evaluation_set"])
+    assert client.get(f"/projects/{project.pk}/issues/").context["config"]["gold_evaluates_models"] is True

@@ -67,6 +67,7 @@ def test_badges_filters_counts_and_gold_from_the_inspector(page, live_server, lo
     inspector = page.locator("#inspector")
     inspector.locator(".provenance").wait_for()
     assert "Only the model's prediction" in inspector.inner_text()
+    assert "evaluation set" not in inspector.inner_text()  # this project scores models on a split, not on gold
     assert inspector.locator("select[name=gold_label]").input_value() == "happiness"  # its current label by default
     inspector.locator("select[name=gold_label]").select_option("surprise")
     inspector.locator("button[data-action=gold-set]").click()

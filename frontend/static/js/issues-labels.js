@@ -1,5 +1,5 @@
 // Issue queue: where each face's label comes from (badges, the inspector's provenance), and gold faces marked from it.
-import { api, h, num, pct, toast } from "./dashboard.js";
+import { api, config, h, num, pct, toast } from "./dashboard.js";
 import { labelColor, stackedBar } from "./charts.js";
 
 const SOURCE_TEXT = {
@@ -116,6 +116,9 @@ export function goldPanel(labels, row, onChange) {
     send("PUT", { label: select.value });
   });
   remove?.addEventListener("click", () => send("DELETE", null));
+  const evaluation = config.gold_evaluates_models
+    ? h("p", { class: "small warn-text" }, "Gold faces are also this project's evaluation set: a change here changes the faces model versions are scored on next; scores already taken stay.")
+    : null;
   return h("section", { class: "gold-panel", "aria-label": "Gold" },
-    h("h3", {}, "Gold"), status, h("div", { class: "gold-actions" }, select, mark, remove));
+    h("h3", {}, "Gold"), status, evaluation, h("div", { class: "gold-actions" }, select, mark, remove));
 }
