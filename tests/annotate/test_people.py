@@ -358,3 +358,14 @@ def test_people_endpoints_are_in_the_openapi_schema(client, make_user):
     assert "post" in paths["/api/projects/{project_id}/members/accounts/"]
     assert {"get", "post"} <= set(paths["/api/projects/{project_id}/invitations/"])
     assert "delete" in paths["/api/projects/{project_id}/invitations/{invitation_id}/"]
+
+
+def test_a_superusers_link_without_a_membership_holds_while_they_are_one(client, make_project, make_items, make_user):
+    project, _, _ = make_project(annotators=0, gold_rate=0)
+    make_items(project, 1)
+    admin = make_user(is_superuser=True, is_staff=True)
+    client.force_login(admin)
+    (held,) = lease(client, project)["assignments"]
+    assert client.get(held["image"]).status_code == 200
+    get_user_model().objects.filter(pk=admin.pk).update(is_superuser=False)
+    assert client.get(held["image"]).status_code == 403
