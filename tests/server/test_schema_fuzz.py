@@ -1,10 +1,11 @@
 """Issue 17, "Tests that stay": schemathesis over the app's own OpenAPI schema (GET /api/schema/), in process
 against the WSGI app (no network), as the signed-in lead of a seeded project (tests/server/authz_seed.py).
 
-Every operation gets a bounded number of generated requests, with its path ids pointing at the seeded objects (so
-bodies and queries reach real rows; the authorization matrix covers foreign and missing ids), inside a total time
-bound. Each request runs in a savepoint that is rolled back, so no operation changes what the next one sees. The
-test fails on any 5xx and on any status the schema does not document for the operation.
+Every operation gets a bounded number of generated requests, valid and invalid (schemathesis' positive and negative
+modes), most with their path ids pointing at the seeded objects so that bodies and queries reach real rows, some
+with generated ids; all inside a total time bound. Each request runs in a savepoint that is rolled back, so no
+operation changes what the next one sees. The test fails on any 5xx and on any status the schema does not
+document for the operation. FERLAB_FUZZ_EXAMPLES and FERLAB_FUZZ_SECONDS set a deeper run.
 """
 import os
 import time
@@ -80,8 +81,9 @@ def fuzz(app, *, headers: dict, ids: dict):
             skipped.append(operation.label)
             continue
         path = seeded_path(operation, ids)
-        strategy = operation.as_strategy(path_parameters=path) | operation.as_strategy(
-            generation_mode=GenerationMode.NEGATIVE, path_parameters=path)
+        strategy = (operation.as_strategy(path_parameters=path)
+                    | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE, path_parameters=path)
+                    | operation.as_strategy())  # generated ids too: huge, zero, another project's
 
         @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
                   phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
