@@ -10,6 +10,11 @@ row for the same URL over other objects. In bodies and queries, "@name" is the s
 The policy these rows record (annotate/access.py): the API answers anonymous callers 401 and pages send them to sign
 in (302); a project's objects are 404 to anyone outside it, so ids do not leak; inside it, lead-only work is 403 to
 annotators; an annotator reaches only their own answers and leases and the faces leased to or answered by them.
+
+A new endpoint: run the matrix, paste the row its failure prints, and check each status against that policy (the
+printed row is what the code answers today, holes included). A write's lead status is best a 2xx with a body that
+the seeded world accepts; every cell is rolled back. HEAD is not called (Django serves it with GET's view); OPTIONS is
+called on every API view with the one expectation below; the admin site is summarised by two rows.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -65,6 +70,7 @@ def anyone_signed_in(status: int, **request) -> Expect:
 
 # DRF answers OPTIONS on every API view with the view's description, the same for any id: signed-in users only.
 OPTIONS = Expect(401, 200, 200, 200, 200)
+
 
 def tiny_png():
     from django.core.files.uploadedfile import SimpleUploadedFile
