@@ -1,4 +1,5 @@
-"""A real worker on a Redis of the test's own: a pool child SIGKILLed mid-job, and the broker down when a job starts."""
+"""Real workers on a Redis of the test's own: a pool child SIGKILLed mid-job (once, and every time), a whole
+worker SIGKILLed, the broker down when an import starts, and a Redis that comes back without its queued messages."""
 import os
 import signal
 import time
