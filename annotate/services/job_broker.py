@@ -22,7 +22,8 @@ def jobs_lost_by_the_broker(*, before) -> list[Job]:
     a job sent twice all the same runs once, as job_claim drops the second message."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return []
-    waiting = Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=before).exclude(stage=STAGE_UNSENT).order_by("id")
+    waiting = Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=before).exclude(stage=STAGE_UNSENT)
+    waiting = waiting.order_by("id")
     depths: dict[str, int | None] = {}
     lost = []
     for job in waiting:

@@ -386,7 +386,7 @@ def jobs_sweep(*, now=None) -> dict:
     before = now - job_stale_after()
     for job in jobs_lost_by_the_broker(before=before):
         if job.pk not in sent:
-            logger.warning("job %s has been queued since %s and its queue %s is empty: its message was lost; sending it again",
+            logger.warning("job %s, queued since %s, is not in its empty queue %s: the broker lost it; sent again",
                            job.pk, job.created_at, job.queue)
             counts["sent"] += job_send(job=job)
     stale = list(Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=before).values_list("pk", flat=True))

@@ -26,7 +26,8 @@ class JobRequest(Request):
             try:
                 close_old_connections()
                 if job_worker_lost(job_id=self.args[0], worker=self.hostname or ""):
-                    logger.warning("job %s: its worker child died mid-job; marked dead for the redelivered task to take over", self.args[0])
+                    logger.warning("job %s: its worker child died mid-job; marked dead for the redelivered task",
+                                   self.args[0])
             except DatabaseError:  # the sweep resumes the job once its heartbeat is stale
                 logger.warning("job %s: its worker child died; not marked (database unavailable)", self.args[0])
         return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)

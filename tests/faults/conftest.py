@@ -38,7 +38,7 @@ def wait_until(check, *, timeout: float, every: float = 0.1, what: str = "", log
 @pytest.fixture
 def redis_server(tmp_path):
     if not Path(REDIS_SERVER).exists():
-        pytest.skip(f"redis-server is not installed ({REDIS_SERVER}): the fault tests need a Redis of their own to kill")
+        pytest.skip(f"redis-server is not installed ({REDIS_SERVER}): the fault tests need a Redis of their own")
     server = RedisServer(tmp_path / "redis").start()
     try:
         yield server
@@ -62,7 +62,8 @@ class BeatProcess:
              "-s", str(self.directory / "celerybeat-schedule"), "--pidfile", ""],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
-        wait_until(lambda: self.process.poll() is not None or "Sending due task sweep-jobs" in self.log_path.read_text(),
+        sent = "Sending due task sweep-jobs"
+        wait_until(lambda: self.process.poll() is not None or sent in self.log_path.read_text(),
                    timeout=60, what="celery beat to send its first sweep", log=self.log_path.read_text)
         if self.process.poll() is not None:
             raise RuntimeError(f"celery beat exited early:\n{self.log_path.read_text()}")
@@ -91,7 +92,8 @@ class FaultStack:
             "FERLAB_CACHE_URL": self.cache_url,
         }
 
-    def start_worker(self, *, pool: str = "solo", name: str | None = None, settings_module: str | None = None) -> WorkerProcess:
+    def start_worker(self, *, pool: str = "solo", name: str | None = None,
+                     settings_module: str | None = None) -> WorkerProcess:
         """A real worker on the test's Redis; `settings_module` "tests.faults.worker_settings_default_times" keeps
         production's job intervals instead of the shortened ones."""
         env = {**self.env, "DJANGO_SETTINGS_MODULE": settings_module} if settings_module else self.env
@@ -147,7 +149,8 @@ def fault_stack(transactional_db, settings, redis_server, _media_root, tmp_path)
     settings.FERLAB_JOB_QUEUES = {"default": "default", "ml": "ml"}
     for name, value in SHORT_JOB_TIMES.items():
         setattr(settings, name, value)
-    saved = {key: app.conf.get(key) for key in ("broker_url", "broker_read_url", "broker_write_url", "task_always_eager")}
+    keys = ("broker_url", "broker_read_url", "broker_write_url", "task_always_eager")
+    saved = {key: app.conf.get(key) for key in keys}
     saved_default_queue = app.conf.task_default_queue
     _point_celery_at(app, stack.broker_url, eager=False)
     app.conf.task_default_queue = "default"

@@ -40,7 +40,8 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory), "--logfile", str(self.log_path), "--daemonize", "no", "--protected-mode", "no"],
+             "--dir", str(self.directory), "--logfile", str(self.log_path), "--daemonize", "no",
+             "--protected-mode", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )
         self.starts += 1

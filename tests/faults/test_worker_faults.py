@@ -41,8 +41,11 @@ def job_state(job: Job) -> Job:
 
 def running_attempt(job: Job, attempt: int, *, worker, steps: int = 3) -> None:
     """Wait until `attempt` of the job is running and has made `steps` progress steps (it is mid-job)."""
-    wait_until(lambda: job_state(job).status == JobStatus.RUNNING and job.attempts == attempt and job.progress_done >= steps,
-               timeout=60, what=f"attempt {attempt} to be running", log=worker.log_path.read_text)
+
+    def mid_job():
+        return (job_state(job).status, job.attempts) == (JobStatus.RUNNING, attempt) and job.progress_done >= steps
+
+    wait_until(mid_job, timeout=60, what=f"attempt {attempt} to be running", log=worker.log_path.read_text)
 
 
 def kill_pool_child(worker) -> int:
