@@ -271,7 +271,8 @@ async function refreshProgress() {
   try {
     const { progress } = await api(config.urls.project);
     $("progress-bar").style.width = `${(progress.progress * 100).toFixed(1)}%`;
-    $("progress-text").textContent = `${Math.floor(progress.progress * 100)}% · ${progress.items_done} of ${progress.items} faces complete`;
+    // The bar counts answers toward every face's target; the text says so, beside the faces that reached it.
+    $("progress-text").textContent = `${Math.floor(progress.progress * 100)}% of the answers wanted · ${progress.items_done} of ${progress.items} faces complete`;
   } catch { /* the bar simply stays as it was */ }
 }
 
