@@ -66,7 +66,7 @@ RATE_CLIP = (0.01, 0.99)
 DISPUTE_CONFIDENCE = 0.8  # a split face whose consensus is less sure than this is disputed (a 2-1 split of
 # three good annotators is typically 0.96 sure, so only splits among weak or discounted judges, or 1-1 ties, are)
 ITERATIONS = 30
-TOLERANCE = 1e-4  # on P(present): EM stops when no face's probability moves more
+TOLERANCE = 1e-3  # on P(present): EM stops when no face's probability moves more in a step
 
 
 @dataclass(frozen=True)
@@ -170,101 +170,85 @@ def au_agreement(a: AUAnswers) -> AUAgreement:
                        intensity_alpha=out["intensity"], faces=faces, judgements=judgements)
 
 
-class _Cells:
-    """Sums of (A, U) arrays per (face, AU) and per (annotator, AU), each one bincount over flattened cells."""
-
-    def __init__(self, a: AUAnswers):
-        u = len(a.au_numbers)
-        self.shape_face, self.shape_annotator = (a.num_items, u), (a.num_annotators, u)
-        self.face = (a.item[:, None] * u + np.arange(u)[None, :]).ravel()
-        self.annotator = (a.annotator[:, None] * u + np.arange(u)[None, :]).ravel()
-        self.yes = (a.present == 1).ravel().astype(float)
-        self.no = (a.present == 0).ravel().astype(float)
-        self.annotator_of = a.annotator
-
-    def per_face(self, values: np.ndarray) -> np.ndarray:
-        return np.bincount(self.face, weights=values.ravel(), minlength=self.face_size).reshape(self.shape_face)
-
-    def per_annotator(self, values: np.ndarray) -> np.ndarray:
-        out = np.bincount(self.annotator, weights=values.ravel(), minlength=self.annotator_size)
-        return out.reshape(self.shape_annotator)
-
-    @property
-    def face_size(self) -> int:
-        return self.shape_face[0] * self.shape_face[1]
-
-    @property
-    def annotator_size(self) -> int:
-        return self.shape_annotator[0] * self.shape_annotator[1]
-
-    def log_odds(self, se: np.ndarray, sp: np.ndarray) -> np.ndarray:
-        """Each judgement's log likelihood ratio, flat (A * U,) (0 where not judged), under rates (M, U)."""
-        say_yes, say_no = np.log(se / (1 - sp)).ravel(), np.log((1 - se) / sp).ravel()
-        return self.yes * say_yes[self.annotator] + self.no * say_no[self.annotator]
+def _dawid_skene(item: np.ndarray, annotator: np.ndarray, x: np.ndarray, *, num_items: int, num_annotators: int):
+    """One AU: judgements item, annotator, x int (J,) (1 present, 0 absent; unjudged rows already dropped)
+    -> (P(present) (N,) NaN where unjudged, sensitivity (M,), specificity (M,), prevalence, and the
+    leave-one-out counts positives, negatives, true positives, true negatives, each int (M,))."""
+    n, m = num_items, num_annotators
+    yes = (x == 1).astype(float)
+    judgements = np.bincount(item, minlength=n).astype(float)
+    seen = judgements > 0
+    said_yes = np.bincount(annotator, weights=yes, minlength=m)
+    said = np.bincount(annotator, minlength=m).astype(float)
+    p = np.bincount(item, weights=yes, minlength=n) / np.maximum(judgements, 1)  # 0 where unjudged
+    code = annotator * 2 + (x == 1)  # index into [no_0, yes_0, no_1, yes_1, ...]: one gather a step
+    table = np.empty(2 * m)
+    for _ in range(ITERATIONS):
+        prevalence = float(np.clip(p[seen].mean() if seen.any() else 0.5, *RATE_CLIP))
+        q = p[item]
+        tp, pos = np.bincount(annotator, weights=q * yes, minlength=m), np.bincount(annotator, weights=q, minlength=m)
+        tn, neg = (said - said_yes) - (pos - tp), said - pos
+        crowd_se, crowd_sp = tp.sum() / max(pos.sum(), 1e-12), tn.sum() / max(neg.sum(), 1e-12)
+        se = np.clip((tp + PRIOR_ANSWERS * crowd_se) / (pos + PRIOR_ANSWERS), *RATE_CLIP)
+        sp = np.clip((tn + PRIOR_ANSWERS * crowd_sp) / (neg + PRIOR_ANSWERS), *RATE_CLIP)
+        table[1::2], table[0::2] = np.log(se / (1 - sp)), np.log((1 - se) / sp)
+        own = table[code]
+        logit = np.log(prevalence / (1 - prevalence)) + np.bincount(item, weights=own, minlength=n)
+        fresh = np.where(seen, 1 / (1 + np.exp(-logit)), 0.0)
+        change = np.abs(fresh - p).max(initial=0)
+        p = fresh
+        if change < TOLERANCE:
+            break
+    usable = judgements[item] >= 2  # someone else judged the face too
+    truth = (logit[item] - own) > 0  # the others' consensus
+    count = lambda mask: np.bincount(annotator[mask], minlength=m)  # noqa: E731
+    counts = (count(usable & truth), count(usable & ~truth), count(usable & truth & (x == 1)),
+              count(usable & ~truth & (x == 0)))
+    return (np.where(seen, p, np.nan), se, sp, prevalence) + counts
 
 
 def au_consensus(a: AUAnswers) -> AUConsensus:
-    """Per face and AU, P(present) under a two-coin Dawid-Skene model fitted by EM, one sensitivity and
-    specificity per annotator and AU, each pulled toward the crowd's by PRIOR_ANSWERS pseudo-answers and
-    clipped to RATE_CLIP; an answer weighs by its log likelihood ratio, so an annotator who never marks an AU
-    says little by leaving it out. Starts from the share of present judgements. (Fitting each annotator's
-    rates against the others' posterior instead, to keep an answer from confirming itself, was tried: with
-    three answers a face it halves everyone's estimated sensitivity at a 15% error rate, so the plain EM stays.)
+    """Per face and AU, P(present) under a two-coin Dawid-Skene model fitted by EM (each AU on its own, so
+    memory stays O(A) per AU), one sensitivity and specificity per annotator and AU, each pulled toward the
+    crowd's by PRIOR_ANSWERS pseudo-answers and clipped to RATE_CLIP; an answer weighs by its log likelihood
+    ratio, so an annotator who never marks an AU says little by leaving it out. Starts from the share of
+    present judgements. (Fitting each annotator's rates against the others' posterior instead, to keep an
+    answer from confirming itself, was tried: with three answers a face it halves everyone's estimated
+    sensitivity at a 15% error rate, so the plain EM stays.)
 
     Annotators are then scored against the consensus of the others on the face (their own log likelihood ratio
     taken out of the face's, faces nobody else judged left out): sensitivity = present answers / faces the
     others call present, with its Clopper-Pearson upper bound at 1 - BIAS_ALPHA; specificity likewise."""
     from scipy.stats import beta
 
-    cells = _Cells(a)
-    judged = a.present >= 0
-    judged_f = judged.astype(float)
-    judgements = cells.per_face(judged_f)
-    said_yes, said_no = cells.per_annotator(cells.yes), cells.per_annotator(cells.no)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(judgements > 0, cells.per_face(cells.yes) / judgements, np.nan)
-    judged_faces = (judgements > 0).sum(axis=0)
-    for _ in range(ITERATIONS):
-        prevalence = np.where(judged_faces > 0, np.nan_to_num(p).sum(axis=0) / np.maximum(judged_faces, 1), 0.5)
-        prevalence = np.clip(prevalence, *RATE_CLIP)
-        q = np.nan_to_num(p, nan=0.0)[a.item].ravel()  # P(present) of each judgement's face and AU
-        tp, pos = cells.per_annotator(q * cells.yes), cells.per_annotator(q * (cells.yes + cells.no))
-        tn, neg = said_no - (pos - tp), said_yes + said_no - pos
-        crowd_se = tp.sum(axis=0) / np.maximum(pos.sum(axis=0), 1e-12)
-        crowd_sp = tn.sum(axis=0) / np.maximum(neg.sum(axis=0), 1e-12)
-        se = np.clip((tp + PRIOR_ANSWERS * crowd_se) / (pos + PRIOR_ANSWERS), *RATE_CLIP)
-        sp = np.clip((tn + PRIOR_ANSWERS * crowd_sp) / (neg + PRIOR_ANSWERS), *RATE_CLIP)
-        own = cells.log_odds(se, sp)
-        logit = np.log(prevalence / (1 - prevalence)) + cells.per_face(own)
-        fresh = np.where(judgements > 0, 1 / (1 + np.exp(-logit)), np.nan)
-        change = np.nanmax(np.abs(fresh - p), initial=0)
-        p = fresh
-        if change < TOLERANCE:
-            break
+    n, m, u_count = a.num_items, a.num_annotators, len(a.au_numbers)
+    columns = []
+    for u in range(u_count):
+        judged = a.present[:, u] >= 0
+        columns.append(_dawid_skene(a.item[judged], a.annotator[judged], a.present[judged, u].astype(np.int64),
+                                    num_items=n, num_annotators=m))
+    p, se, sp = (np.stack([c[k] for c in columns], axis=1) if u_count else np.zeros((size, 0))
+                 for k, size in ((0, n), (1, m), (2, m)))
+    prevalence = np.array([c[3] for c in columns])
+    positives, negatives, tp, tn = (np.stack([c[k] for c in columns], axis=1).astype(np.int64) if u_count
+                                    else np.zeros((m, 0), np.int64) for k in (4, 5, 6, 7))
+    judgements = np.stack([np.bincount(a.item[a.present[:, u] >= 0], minlength=n) for u in range(u_count)], axis=1) \
+        if u_count else np.zeros((n, 0), np.int64)
 
-    own = own.reshape(a.present.shape)
-    others_judged = (judgements[a.item] - judged_f) > 0
-    others_logit = logit[a.item] - own
-    truth = others_logit > 0
-    usable = judged & others_judged
-    positives = cells.per_annotator((usable & truth).astype(float)).astype(np.int64)
-    negatives = cells.per_annotator((usable & ~truth).astype(float)).astype(np.int64)
-    tp = cells.per_annotator((usable & truth & (a.present == 1)).astype(float)).astype(np.int64)
-    tn = cells.per_annotator((usable & ~truth & (a.present == 0)).astype(float)).astype(np.int64)
-
-    def rate(hits, n):
+    def rate(hits, total):
         with np.errstate(invalid="ignore", divide="ignore"):
-            value = np.where(n >= MIN_SHARED_FACES, hits / np.maximum(n, 1), np.nan)
-        upper = np.where(hits < n, beta.ppf(1 - BIAS_ALPHA, hits + 1, np.maximum(n - hits, 1)), 1.0)
-        return value, np.where(n >= MIN_SHARED_FACES, upper, np.nan)
+            value = np.where(total >= MIN_SHARED_FACES, hits / np.maximum(total, 1), np.nan)
+        upper = np.where(hits < total, beta.ppf(1 - BIAS_ALPHA, hits + 1, np.maximum(total - hits, 1)), 1.0)
+        return value, np.where(total >= MIN_SHARED_FACES, upper, np.nan)
 
     sensitivity, sensitivity_upper = rate(tp, positives)
     specificity, specificity_upper = rate(tn, negatives)
-    present = np.where(judgements > 0, (p >= 0.5).astype(np.int8), -1).astype(np.int8)
+    with np.errstate(invalid="ignore"):
+        present = np.where(judgements > 0, (p >= 0.5).astype(np.int8), -1).astype(np.int8)
     intensity = np.where(present == 1, -1, present).astype(np.int8)
-    for u in range(len(a.au_numbers)):
+    for u in range(u_count):
         rated = a.intensity[:, u] > 0
-        median = grouped_median(a.item[rated], a.intensity[rated, u].astype(float), a.num_items)
+        median = grouped_median(a.item[rated], a.intensity[rated, u].astype(float), n)
         has = (present[:, u] == 1) & ~np.isnan(median)
         intensity[has, u] = np.floor(median[has] + 0.5).astype(np.int8)
     return AUConsensus(probability=p, present=present, intensity=intensity, judgements=judgements.astype(np.int64),
@@ -276,8 +260,8 @@ def au_consensus(a: AUAnswers) -> AUConsensus:
 def au_disputes(a: AUAnswers, consensus: AUConsensus, *, confidence: float = DISPUTE_CONFIDENCE):
     """Faces and AUs where the judgements split and the consensus is less sure than ``confidence``
     -> (item int (I,), au number int (I,), reason str (I,)), least sure first."""
-    cells = _Cells(a)
-    yes, no = cells.per_face(cells.yes).astype(np.int64), cells.per_face(cells.no).astype(np.int64)
+    counts = np.stack([au_counts(a, u) for u in range(len(a.au_numbers))], axis=2)  # (N, 2, U)
+    no, yes = counts[:, 0], counts[:, 1]
     p = consensus.probability
     with np.errstate(invalid="ignore"):
         sure = np.maximum(p, 1 - p)
