@@ -105,7 +105,8 @@ def main() -> None:
     args = parser.parse_args()
     r = run(args.items, args.per_face, args.annotators)
     print(f"{r['items']:,} faces, {r['answers']:,} answers, {r['annotators']:,} annotators: VA {r['va_s']} s, "
-          f"AUs {r['au_s']} s, cross-checks {r['cross_checks_s']} s, total {r['total_s']} s, peak {r['peak_rss_mb']:,} MB")
+          f"AUs {r['au_s']} s, cross-checks {r['cross_checks_s']} s, total {r['total_s']} s, "
+          f"peak {r['peak_rss_mb']:,} MB")
     print(json.dumps({"benchmark": "va_au_speed", **r}))
 
 

@@ -139,8 +139,9 @@ def au_answers_check(item, annotator, present, intensity=None, *, au_numbers, nu
         raise ValueError(f"annotator indices must lie in 0..{num_annotators - 1}")
     if len(np.unique(item * num_annotators + annotator)) != len(item):
         raise ValueError("at most one answer per (item, annotator)")
-    return AUAnswers(item=item, annotator=annotator, present=present.astype(np.int8), intensity=intensity.astype(np.int8),
-                     au_numbers=au_numbers, num_items=num_items, num_annotators=num_annotators)
+    return AUAnswers(item=item, annotator=annotator, present=present.astype(np.int8),
+                     intensity=intensity.astype(np.int8), au_numbers=au_numbers, num_items=num_items,
+                     num_annotators=num_annotators)
 
 
 def au_counts(a: AUAnswers, u: int) -> np.ndarray:

@@ -275,7 +275,8 @@ def va_consensus(a: VAAnswers, *, correct_offsets: bool = True) -> VAConsensus:
     answered = np.bincount(a.annotator, minlength=mm) > 0
     return VAConsensus(
         value=consensus, answers=m, spread=spread,
-        annotator_offset=np.where(evident, offset, np.nan), annotator_offset_bound=np.where(evident, offset_bound, np.nan),
+        annotator_offset=np.where(evident, offset, np.nan),
+        annotator_offset_bound=np.where(evident, offset_bound, np.nan),
         annotator_noise=noise, annotator_noise_lower=noise_lower, annotator_shared=n_shared.astype(np.int64),
         annotator_weight=np.where(answered, reliability, np.nan),
     )

@@ -98,9 +98,11 @@ def test_split_judgements_are_disputed_and_unanimous_ones_are_not():
     face, number, reason = au_disputes(a, c)
     pairs = list(zip(face.tolist(), number.tolist()))
     assert (200, 12) in pairs and (201, 12) not in pairs
-    assert reason[pairs.index((200, 12))].startswith("AU12 (lip corner puller): 1 present, 1 absent; consensus P(present) = 0.")
+    assert reason[pairs.index((200, 12))].startswith(
+        "AU12 (lip corner puller): 1 present, 1 absent; consensus P(present) = 0.")
     # Every disputed cell is a split one the consensus is unsure of, least sure first.
-    sure = np.maximum(c.probability[face, np.searchsorted(DISFA, number)], 1 - c.probability[face, np.searchsorted(DISFA, number)])
+    probability = c.probability[face, np.searchsorted(DISFA, number)]
+    sure = np.maximum(probability, 1 - probability)
     assert (sure < 0.8).all() and (np.diff(sure) >= 0).all()
     assert len(face) < 0.05 * 200 * len(DISFA)  # 3 answers at 6% error: few cells are truly in doubt
 
