@@ -6,6 +6,10 @@ some annotators offset, noisy or blind to an AU), then everything a quality run 
 (overall and per expression), consensus, offsets, noise and spread issues for both dimensions; AU agreement,
 consensus, sensitivity / specificity and disputes; the cross-checks per face and per annotator. The times leave
 out importing scipy.stats (1-3 s, once per process). Last line: JSON.
+
+Measured 2026-12-01 on the 2 shared cores (load average ~3): 36,000 faces / 108,000 answers / 300 annotators:
+VA 0.71 s (both dimensions), AUs 0.67 s, cross-checks 0.13 s, total 1.5 s, peak 149 MB; 360,000 / 1.08 M / 3,000:
+total 21 s (VA 10.0, AUs 9.7, cross-checks 1.3), peak 591 MB. Each run finds exactly the offset annotators it planted.
 """
 from __future__ import annotations
 
