@@ -14,6 +14,7 @@ import numpy as np
 
 from ml.agreement import krippendorff_alpha, specific_agreement
 from ml.annotator_bias import BIAS_ALPHA
+from ml.crowd_sparse import sparse_indices_check
 from ml.valence_arousal import MIN_SHARED_FACES, grouped_median, interval_alpha
 
 # (number, FACS name, the movement), after Ekman, Friesen & Hager (2002), FACS Manual.
@@ -133,12 +134,7 @@ def au_answers_check(item, annotator, present, intensity=None, *, au_numbers, nu
         raise ValueError("intensity must be 1..5 (A..E), 0 (absent) or -1 (not given)")
     if ((present != 1) & (intensity > 0)).any():
         raise ValueError("an intensity was given for an AU not marked present")
-    if len(item) and (item.min() < 0 or item.max() >= num_items):
-        raise ValueError(f"item indices must lie in 0..{num_items - 1}")
-    if len(annotator) and (annotator.min() < 0 or annotator.max() >= num_annotators):
-        raise ValueError(f"annotator indices must lie in 0..{num_annotators - 1}")
-    if len(np.unique(item * num_annotators + annotator)) != len(item):
-        raise ValueError("at most one answer per (item, annotator)")
+    sparse_indices_check(item, annotator, num_items=num_items, num_annotators=num_annotators)
     return AUAnswers(item=item, annotator=annotator, present=present.astype(np.int8),
                      intensity=intensity.astype(np.int8), au_numbers=au_numbers, num_items=num_items,
                      num_annotators=num_annotators)

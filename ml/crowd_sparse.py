@@ -60,6 +60,17 @@ class SparseConsensus:
     post_pred_probs: np.ndarray  # float (N, K)
 
 
+def sparse_indices_check(item: np.ndarray, annotator: np.ndarray, *, num_items: int, num_annotators: int) -> None:
+    """The checks every sparse answer table shares (classes, valence-arousal, action units): indices in range and
+    at most one answer per (item, annotator). Raises ValueError saying which."""
+    if len(item) and (item.min() < 0 or item.max() >= num_items):
+        raise ValueError(f"item indices must lie in 0..{num_items - 1}")
+    if len(annotator) and (annotator.min() < 0 or annotator.max() >= num_annotators):
+        raise ValueError(f"annotator indices must lie in 0..{num_annotators - 1}")
+    if len(np.unique(item * num_annotators + annotator)) != len(item):
+        raise ValueError("at most one answer per (item, annotator)")
+
+
 def answers_check(item, annotator, answer, pred_probs: np.ndarray, *, num_annotators: int) -> Answers:
     """The one place inputs are checked; returns them as int64 arrays with active annotators renumbered."""
     item, annotator, answer = (np.asarray(x, dtype=np.int64).ravel() for x in (item, annotator, answer))
@@ -69,17 +80,11 @@ def answers_check(item, annotator, answer, pred_probs: np.ndarray, *, num_annota
     n, k = pred_probs.shape
     if not len(item) == len(annotator) == len(answer):
         raise ValueError("item, annotator and answer must have one entry per answer")
-    if len(item) and (item.min() < 0 or item.max() >= n):
-        raise ValueError(f"item indices must lie in 0..{n - 1}")
     if len(answer) and (answer.min() < 0 or answer.max() >= k):
         raise ValueError(f"answers must be class indices 0..{k - 1}")
-    if len(annotator) and (annotator.min() < 0 or annotator.max() >= num_annotators):
-        raise ValueError(f"annotator indices must lie in 0..{num_annotators - 1}")
+    sparse_indices_check(item, annotator, num_items=n, num_annotators=num_annotators)
     if np.bincount(item, minlength=n).min(initial=1) == 0:
         raise ValueError("every item needs at least one answer; score unanswered items with pred_probs_unlabeled")
-    pair = item * num_annotators + annotator
-    if len(np.unique(pair)) != len(pair):
-        raise ValueError("at most one answer per (item, annotator)")
     active, renumbered = np.unique(annotator, return_inverse=True)
     return Answers(item=item, annotator=renumbered.astype(np.int64), answer=answer, num_items=n, num_classes=k,
                    active=active, num_annotators=num_annotators)

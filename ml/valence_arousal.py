@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.annotator_bias import BIAS_ALPHA
+from ml.crowd_sparse import sparse_indices_check
 
 # As worst_classes' min_count in ml.annotator_bias: fewer shared faces than this and a figure is not shown.
 MIN_SHARED_FACES = 3
@@ -76,12 +77,7 @@ def va_answers_check(item, annotator, value, *, num_items: int, num_annotators: 
     item, annotator, value = item[keep], annotator[keep], value[keep]
     if len(value) and (np.abs(value).max() > 1 or not np.isfinite(value).all()):
         raise ValueError("values must lie in -1..1")
-    if len(item) and (item.min() < 0 or item.max() >= num_items):
-        raise ValueError(f"item indices must lie in 0..{num_items - 1}")
-    if len(annotator) and (annotator.min() < 0 or annotator.max() >= num_annotators):
-        raise ValueError(f"annotator indices must lie in 0..{num_annotators - 1}")
-    if len(np.unique(item * num_annotators + annotator)) != len(item):
-        raise ValueError("at most one answer per (item, annotator)")
+    sparse_indices_check(item, annotator, num_items=num_items, num_annotators=num_annotators)
     return VAAnswers(item=item, annotator=annotator, value=value, num_items=num_items, num_annotators=num_annotators)
 
 

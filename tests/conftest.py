@@ -111,13 +111,18 @@ class WorkerProcess:
             self.process.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
+        process_stop(self.process, self.log)
+
+
+def process_stop(process: subprocess.Popen | None, log) -> None:
+    """Stop a helper process (worker, beat): SIGTERM, SIGKILL after 20 s; then close its log."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    log.close()
 
 
 @pytest.fixture

@@ -171,23 +171,21 @@ class ItemWriter:
 
     def is_known(self, content_hash: str, where: str) -> bool:
         """True (and reported) if this content is already in the import or the project."""
-        if content_hash in self.seen:
-            self.report.duplicate(where, f"same image as {self.seen[content_hash]} in this import")
-            return True
-        existing = Item.objects.filter(project=self.project, content_hash=content_hash).values_list("id", flat=True).first()
-        if existing is not None:
-            self.report.duplicate(where, f"already in the project as item {existing}", existing)
-            return True
-        return False
+        return self._known("content_hash", content_hash, self.seen, where, "same image as {} in this import",
+                           "already in the project as item {}")
 
     def is_known_pixels(self, pixel_hash: str, where: str) -> bool:
         """True (and reported) if a face with these crop pixels is already in the import or the project."""
-        if pixel_hash in self.seen_pixels:
-            self.report.duplicate(where, f"same face pixels as {self.seen_pixels[pixel_hash]} in this import")
+        return self._known("pixel_hash", pixel_hash, self.seen_pixels, where, "same face pixels as {} in this import",
+                           "same face pixels as item {}, already in the project")
+
+    def _known(self, field: str, value: str, seen: dict[str, str], where: str, in_import: str, in_project: str) -> bool:
+        if value in seen:
+            self.report.duplicate(where, in_import.format(seen[value]))
             return True
-        existing = Item.objects.filter(project=self.project, pixel_hash=pixel_hash).values_list("id", flat=True).first()
+        existing = Item.objects.filter(project=self.project, **{field: value}).values_list("id", flat=True).first()
         if existing is not None:
-            self.report.duplicate(where, f"same face pixels as item {existing}, already in the project", existing)
+            self.report.duplicate(where, in_project.format(existing), existing)
             return True
         return False
 

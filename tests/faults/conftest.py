@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import browser, login, page  # noqa: F401  (the browser tests' fixtures, reused)
-from tests.conftest import ROOT, WorkerProcess
+from tests.conftest import ROOT, WorkerProcess, process_stop
 from tests.faults import worker_settings
 from tests.faults.redis_server import REDIS_SERVER, RedisServer
 
@@ -70,13 +70,7 @@ class BeatProcess:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
+        process_stop(self.process, self.log)
 
 
 class FaultStack:
