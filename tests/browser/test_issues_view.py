@@ -65,8 +65,10 @@ def test_badges_filters_counts_and_gold_from_the_inspector(page, live_server, lo
 
     # Mark the selected model-only face gold with a chosen class, then take it back.
     inspector = page.locator("#inspector")
-    inspector.locator(".provenance").wait_for()
-    assert "Only the model's prediction" in inspector.inner_text()
+    # The inspector follows the selection to the first model-only face (it showed the reviewed one before).
+    page.wait_for_function("(text) => document.querySelector('#inspector')?.innerText.includes(text)",
+                           arg="Only the model's prediction")
+    assert f"#{unanswered[0].pk}" in inspector.inner_text()
     assert "evaluation set" not in inspector.inner_text()  # this project scores models on a split, not on gold
     assert inspector.locator("select[name=gold_label]").input_value() == "happiness"  # its current label by default
     inspector.locator("select[name=gold_label]").select_option("surprise")
