@@ -90,7 +90,7 @@ class MemberApi(APIView):
         membership = membership_update(project=project, user_id=user_id, actor=request.user, **data.validated_data)
         return Response(MemberOutput(membership).data)
 
-    @extend_schema(responses=MemberRemovedOutput, summary="Remove a member at once; their answers stay (leads)",
+    @extend_schema(request=None, responses=MemberRemovedOutput, summary="Remove a member at once; their answers stay (leads)",
                    description="Their open leases are released, their image links and project API calls stop working. "
                                "The last lead cannot be removed (`last_lead`).")
     def delete(self, request, project_id: int, user_id: int):

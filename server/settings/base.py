@@ -168,6 +168,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # One name for a choice set several fields share (drf-spectacular warns, and `check --deploy` fails on it).
+    "ENUM_NAME_OVERRIDES": {"LabelSourceEnum": "annotate.selectors.issue_sources.SOURCES"},
 }
 
 # Celery: without a broker, tasks run in-process (eagerly) so the embedded setup needs nothing.

@@ -29,16 +29,29 @@ def _wait_for_function(self, expression: str, *, arg=None, timeout: float | None
 Page.wait_for_function = _wait_for_function
 
 
+# One Chromium per test session. tests/faults imports these fixtures, which defines a second session-scoped
+# `browser` there; Playwright's sync API cannot run two instances in one thread, so whichever copy starts first
+# owns the browser and the other reuses it.
+_session: dict = {}
+
+
 @pytest.fixture(scope="session")
 def browser():
+    if "browser" in _session:
+        yield _session["browser"]
+        return
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+        _session["browser"] = browser
+        try:
+            yield browser
+        finally:
+            _session.pop("browser", None)
+            browser.close()
 
 
 @pytest.fixture
