@@ -10,6 +10,8 @@ real form login is checked), runs, and tears everything down.
     bench/annotate_load.py --annotators 50 --seconds 30      # one closed-loop run
     bench/annotate_load.py --rate 1                          # open loop: each annotator answers once a
                                                              # second; finds the largest N with p99 < 50 ms
+    bench/annotate_load.py --ladder                          # 50 annotators, closed loop, on 10,000, 100,000 and
+                                                             # 1,000,000 faces: does the loop hold at size?
     bench/annotate_load.py --url http://host:8000 --project 3 --annotators 20
         # against a running server whose users bench-annotator-0.. (password --password) are members
 
@@ -286,12 +288,13 @@ def seed(*, items: int, annotators: int, media: Path) -> tuple[int, list[tuple[s
         Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8), "L").save(crops / f"face-{n:02}.png")
         names.append(f"bench/face-{n:02}.png")
     gold_every = 100  # 1% gold items, served at the project's 5% gold rate
-    Item.objects.bulk_create(
-        [Item(project=project, crop=names[n % len(names)], content_hash=f"{n:064x}", width=48, height=48, source=f"bench {n}",
-              is_gold=n % gold_every == 0, gold_label="happiness" if n % gold_every == 0 else "")
-         for n in range(items)],
-        batch_size=2000,
-    )
+    for start in range(0, items, 50_000):  # in slices: a million model instances at once would take gigabytes
+        Item.objects.bulk_create(
+            [Item(project=project, crop=names[n % len(names)], content_hash=f"{n:064x}", width=48, height=48,
+                  source=f"bench {n}", is_gold=n % gold_every == 0, gold_label="happiness" if n % gold_every == 0 else "")
+             for n in range(start, min(items, start + 50_000))],
+            batch_size=2000,
+        )
     User = get_user_model()
     password = make_password(PASSWORD)
     users = User.objects.bulk_create([User(username=f"{USER_PREFIX}{n}", password=password) for n in range(annotators)])
@@ -363,7 +366,12 @@ def main() -> None:
     parser.add_argument("--cache-url", default="redis://127.0.0.1:6379/9",
                         help="Redis for the server's cache and cached sessions, used when reachable ('' for none)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--ladder", action="store_true",
+                        help="closed loop at --annotators (default 50) on 10,000, 100,000 and 1,000,000 faces, each a fresh run")
     args = parser.parse_args()
+    if args.ladder:
+        size_ladder(annotators=int(args.annotators or 50), seconds=args.seconds or 20.0)
+        return
 
     open_loop = args.rate is not None
     default_ladder = "10,25,50,100,150,200,250,300,400" if open_loop else "1,20,50"
@@ -442,6 +450,24 @@ def main() -> None:
             admin_sql(env["DATABASE_URL"], f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def size_ladder(*, annotators: int, seconds: float) -> None:
+    """The same closed loop on ever larger projects, each in a fresh process and database; labels/s against the first."""
+    rows = []
+    for items in (10_000, 100_000, 1_000_000):
+        out = subprocess.run([sys.executable, __file__, "--items", str(items), "--annotators", str(annotators),
+                              "--seconds", str(seconds)], check=True, capture_output=True, text=True, cwd=ROOT)
+        run = json.loads(out.stdout.strip().splitlines()[-1])
+        loop = run["runs"][0]
+        rows.append({"items": items, "labels_per_s": loop["labels_per_s"], "next_p99_ms": loop["next"]["p99"],
+                     "submit_p99_ms": loop["submit"]["p99"], "image_p99_ms": loop["image"]["p99"],
+                     "loadavg_at_start": run["loadavg_at_start"]})
+        r = rows[-1]
+        print(f"{items:>9,} faces, {annotators} annotators: {r['labels_per_s']:.1f} labels/s "
+              f"({r['labels_per_s'] / rows[0]['labels_per_s']:.0%} of the first), p99 next {r['next_p99_ms']} ms, "
+              f"submit {r['submit_p99_ms']} ms, image {r['image_p99_ms']} ms", flush=True)
+    print(json.dumps({"bench": "annotate_load_ladder", "annotators": annotators, "rows": rows}))
 
 
 if __name__ == "__main__":

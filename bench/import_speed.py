@@ -7,6 +7,10 @@ are exact-hash-new but near duplicates of their originals and the import reports
 The csv is written once into var/bench (by a child process, so the import's peak memory is
 the import's own). The database is fresh: a new SQLite file under var/bench, or, when
 DATABASE_URL points at PostgreSQL, a database `ferlab_bench_import` created and dropped here.
+
+``--rows N`` writes and imports an N-row csv instead (the same faces repeated, each copy with another single pixel's
+lowest bit flipped: new to the exact-duplicate check, a near duplicate of its original). ``--ladder`` runs 1x, 10x
+and 30x FER2013's 35,887 rows, each in a fresh process, and prints how time and peak memory grow.
 """
 from __future__ import annotations
 
@@ -30,13 +34,13 @@ BENCH_DIR = ROOT / "var" / "bench"
 PG_NAME = "ferlab_bench_import"
 
 
-def write_csv(npz: str, out: Path) -> int:
-    """Write fer2013.csv from the npz (padded to FULL_ROWS); returns the number of padding rows."""
+def write_csv(npz: str, out: Path, rows: int = FULL_ROWS) -> int:
+    """Write fer2013.csv from the npz (padded to `rows`); returns the number of padding rows."""
     import numpy as np
 
     with np.load(npz, allow_pickle=False) as z:
         images, usage, labels = z["images"], z["usage"].astype(str), z["fer2013_label"]
-    pad = max(0, FULL_ROWS - len(images))
+    pad = max(0, rows - len(images))
     numbers = np.array([str(i) for i in range(256)], dtype=object)
     tmp = out.with_suffix(".tmp")
     with open(tmp, "w", newline="") as fh:
@@ -45,9 +49,10 @@ def write_csv(npz: str, out: Path) -> int:
         for i in range(len(images)):
             writer.writerow([int(labels[i]), " ".join(numbers[images[i].ravel()]), usage[i]])
         for i in range(pad):
-            pixels = images[i].copy()
-            pixels[24, 24] ^= 1
-            writer.writerow([int(labels[i]), " ".join(numbers[pixels.ravel()]), "PrivateTest"])
+            pixels = images[i % len(images)].copy()
+            copy = i // len(images)  # the copy number picks the pixel: every padding row is a new exact hash
+            pixels[24 + copy // 48, (24 + copy) % 48] ^= 1
+            writer.writerow([int(labels[i % len(images)]), " ".join(numbers[pixels.ravel()]), "PrivateTest"])
     tmp.rename(out)
     return pad
 
@@ -75,22 +80,28 @@ def fresh_database() -> tuple[str, callable]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--npz", default=DEFAULT_NPZ, help=f"shared FER data (default {DEFAULT_NPZ}, from the repo root)")
+    parser.add_argument("--rows", type=int, default=FULL_ROWS, help=f"rows in the csv (default {FULL_ROWS:,})")
+    parser.add_argument("--ladder", action="store_true", help="1x, 10x and 30x the full csv, each in a fresh process")
     parser.add_argument("--write-csv", help=argparse.SUPPRESS)
     args = parser.parse_args()
     npz = str((ROOT / args.npz).resolve()) if not os.path.isabs(args.npz) else args.npz
     if args.write_csv:
-        print(write_csv(npz, Path(args.write_csv)))
+        print(write_csv(npz, Path(args.write_csv), args.rows))
+        return
+    if args.ladder:
+        ladder(args.npz)
         return
 
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    csv_path = BENCH_DIR / "fer2013.csv"
+    csv_path = BENCH_DIR / ("fer2013.csv" if args.rows == FULL_ROWS else f"fer2013-{args.rows}.csv")
     if not csv_path.exists():
         print(f"writing {csv_path} from {npz} ...", flush=True)
-        subprocess.run([sys.executable, __file__, "--npz", npz, "--write-csv", str(csv_path)], check=True)
+        subprocess.run([sys.executable, __file__, "--npz", npz, "--rows", str(args.rows), "--write-csv", str(csv_path)],
+                       check=True)
     import numpy as np
 
     with np.load(npz, allow_pickle=False) as z:
-        pad = max(0, FULL_ROWS - len(z["row"]))
+        pad = max(0, args.rows - len(z["row"]))
 
     database_url, drop = fresh_database()
     media = BENCH_DIR / f"media-{os.getpid()}"
@@ -132,6 +143,18 @@ def main() -> None:
         "padded_rows": pad, "peak_memory_mb": round(peak_mb, 1), "cores": os.cpu_count(),
         "under_60s": seconds < 60, "under_1gb": peak_mb < 1024,
     }))
+
+
+def ladder(npz: str) -> None:
+    rows = []
+    for factor in (1, 10, 30):
+        out = subprocess.run([sys.executable, __file__, "--npz", npz, "--rows", str(FULL_ROWS * factor)],
+                             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        rows.append(json.loads(out))
+        r = rows[-1]
+        print(f"{r['rows']:>10,} rows: {r['seconds']:8.1f} s ({r['rows'] / r['seconds']:,.0f} rows/s), peak {r['peak_memory_mb']:,.0f} MB, "
+              f"{r['near_duplicates']:,} near duplicates reported", flush=True)
+    print(json.dumps({"bench": "import_speed_ladder", "rows": rows}))
 
 
 if __name__ == "__main__":
