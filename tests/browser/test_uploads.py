@@ -214,11 +214,15 @@ def test_the_browsers_zip_is_what_pythons_zipfile_reads(page):
         assert info.compress_type == zipfile.ZIP_STORED and info.compress_size == info.file_size == 1
 
 
+# Enough rows that an idle worker takes a few seconds (about 3,000 rows/s): 2,000 finished between two polls.
+ROWS_FOR_A_VISIBLE_BAR = 12_000
+
+
 def test_a_real_workers_import_moves_the_job_bar(page, live_server, login, make_project, tmp_path, celery_worker):
     project, lead, _ = make_project(annotators=1)
     rng = np.random.default_rng(7)
     labels = ("0", "3", "4", "6")
-    lines = ["emotion,pixels,Usage"] + [f"{labels[i % 4]},{' '.join(map(str, rng.integers(0, 256, 2304)))},Training" for i in range(2000)]
+    lines = ["emotion,pixels,Usage"] + [f"{labels[i % 4]},{' '.join(map(str, rng.integers(0, 256, 2304)))},Training" for i in range(ROWS_FOR_A_VISIBLE_BAR)]
     path = tmp_path / "noise-faces.csv"
     path.write_text("\n".join(lines) + "\n")
     login(page, lead.username)
@@ -236,4 +240,4 @@ def test_a_real_workers_import_moves_the_job_bar(page, live_server, login, make_
     wait_for_report(page)
     seen = page.evaluate("() => window.seen")
     assert any(status == "running" and 0 < value < 100 for status, value in seen), seen
-    assert seen[-1] == ["succeeded", 100] and stats(page)["Imported"] == 2000
+    assert seen[-1] == ["succeeded", 100] and stats(page)["Imported"] == ROWS_FOR_A_VISIBLE_BAR
