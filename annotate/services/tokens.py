@@ -65,7 +65,9 @@ def api_tokens_revoke_all(*, user, reason: str) -> int:
 def tokens_follow_account_change(sender, instance, update_fields=None, **kwargs) -> None:
     """pre_save of the user model: a password change or a deactivation revokes the user's tokens at once, by
     whatever path it comes (the admin, `manage.py changepassword`, `set_password` in code). Django has no
-    password-changed signal, so the stored hash is compared; saves that touch neither field cost nothing."""
+    password-changed signal, so the stored hash is compared; saves that touch neither field cost nothing.
+    A hash Django upgrades at sign-in (a new hasher or iteration count) also counts as a change: the tokens go,
+    as the account's other sessions do; erring that way is the safe side."""
     if instance.pk is None or (update_fields is not None and not {"password", "is_active"} & set(update_fields)):
         return
     before = sender.objects.filter(pk=instance.pk).values("password", "is_active").first()
