@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.fixtures import browser, login, page  # noqa: F401  (one Chromium for browser and fault tests)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

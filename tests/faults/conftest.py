@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import browser, login, page  # noqa: F401  (the browser tests' fixtures, reused)
 from tests.conftest import ROOT, WorkerProcess, process_stop
 from tests.faults import worker_settings
 from tests.faults.redis_server import REDIS_SERVER, RedisServer
