@@ -51,6 +51,9 @@ class TrainConfig:
     # CPU runs bf16 natively, ~1.7x faster per epoch on two EPYC cores; fp32 elsewhere.
     precision: str = "auto"
     max_seconds: float = 0.0  # > 0: shorten the run (fewer epochs) to fit this budget
+    # > 0: hold out this share of the Training rows (ml.calibration.validation_split, the same faces for every
+    # seed), score them every epoch and fit the predictor's temperature on them at the end.
+    val_frac: float = 0.0
     init: str = ""  # warm start: a checkpoint whose weights (same architecture) start this run
     out: str = str(DEFAULT_WEIGHTS)
 

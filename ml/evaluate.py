@@ -16,7 +16,8 @@ Rows: by default every row whose usage is not ``Training``; ``--split`` picks on
 * ``faces_per_s``: faces scored per second by Predictor.predict_both (batch 256, as many
   ensemble members and with flip test-time augmentation as ml.predict chooses for this CPU or
   the flags ask), including resizing and both heads; ``inference`` says which precision, TTA
-  and number of members ran, and on which kind of CPU (``cpu_tier``: fp32, bf16 or amx).
+  and number of members ran, on which kind of CPU (``cpu_tier``: fp32, bf16 or amx), and the
+  temperature applied (``ml.calibration``; null: raw probabilities).
 """
 from __future__ import annotations
 
@@ -137,7 +138,8 @@ def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None
     out["split"] = split or "not Training"
     out["faces_per_s"] = round(len(data) / seconds, 1) if len(data) else None
     out["inference"] = {"cpu_tier": predictor.cpu_tier, "precision": predictor.precision, "tta": predictor.tta,
-                        "members": predictor.members, "threads": threads, "batch_size": batch_size}
+                        "members": predictor.members, "threads": threads, "batch_size": batch_size,
+                        "temperature": predictor.calibration.get("temperature")}
     if plot and "confusion" in out:
         plot_confusion(np.array(out["confusion"]), plot, title=f"{predictor.path.name} on {out['split']}")
     return out

@@ -153,6 +153,8 @@ class Predictor:
         stored = members_of(ckpt)
         self.config = TrainConfig.from_dict(stored[0]["config"])
         self.metrics = ckpt.get("metrics", {})
+        # Temperatures fitted on held-out faces (ml.calibration); a file without them gives raw probabilities.
+        self.calibration = dict(ckpt.get("calibration") or {})
         self.classes = CLASSES
         if threads:
             torch.set_num_threads(threads)
@@ -204,7 +206,13 @@ class Predictor:
                 p7.append(b.numpy() if b is not None else ferplus_to_fer2013_probs(a.numpy()))
         if not p8:
             return np.zeros((0, len(CLASSES)), np.float32), np.zeros((0, 7), np.float32)
-        return np.concatenate(p8).astype(np.float32), np.concatenate(p7).astype(np.float32)
+        return self._calibrated(np.concatenate(p8), "temperature"), self._calibrated(np.concatenate(p7), "temperature_fer2013")
+
+    def _calibrated(self, probs: np.ndarray, key: str) -> np.ndarray:
+        from ml.calibration import apply_temperature
+
+        t = self.calibration.get(key)
+        return probs.astype(np.float32) if t is None else apply_temperature(probs, t)
 
     def predict_proba(self, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
         """images: uint8 (N, H, W) grey -> float32 (N, 8) probabilities over CLASSES."""

@@ -242,9 +242,20 @@ def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training",
     """Train on the rows of a shared-format npz whose usage is ``usage`` (never the test rows)."""
     from ml.data import arrays_sha256, load_npz
 
+    from ml.calibration import validation_split
+    from ml.labels import majority_labels
+
     data = load_npz(path, usage=usage)
     if len(data) == 0:
         raise SystemExit(f"no rows with usage {usage!r} in {path}")
+    validation = None
+    if config.val_frac > 0:
+        held = validation_split(len(data), config.val_frac)
+        val = data.subset(held)
+        data = data.subset(~held)
+        if val.votes is not None:
+            lab, has = majority_labels(val.votes)
+            validation = (val.images[has], lab[has])
     targets, keep = targets_for(config.label_mode, votes=data.votes, fer2013=data.fer2013)
     fer = None
     if data.fer2013 is not None and config.fer2013_weight > 0 and config.label_mode != "fer2013":
@@ -260,8 +271,13 @@ def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training",
             raise SystemExit(f"{config.out} is a finished run; nothing to resume")
         if state["data_sha256"] != sha or TrainConfig.from_dict(state["config"]) != config:
             raise SystemExit("--resume needs the same data and config as the interrupted run")
-    return train(data.images, targets, config=config, keep=keep, fer2013=fer, data_sha256=sha,
-                 resume=state, progress=progress)
+    ckpt = train(data.images, targets, config=config, keep=keep, fer2013=fer, data_sha256=sha,
+                 resume=state, progress=progress, validation=validation)
+    if config.val_frac > 0 and config.out and ckpt.get("training_state") is None:
+        from ml.calibration import fit_checkpoint
+
+        ckpt["calibration"] = fit_checkpoint(config.out, npz=str(path), threads=config.threads)
+    return ckpt
 
 
 def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, TrainConfig]:
@@ -289,7 +305,8 @@ def main(argv: list[str] | None = None) -> None:
     ckpt = train_npz(args.npz, config=cfg, usage=args.usage, resume=args.resume, progress=not args.no_progress)
     m = ckpt["metrics"]
     print(json.dumps({"out": cfg.out, "epochs_run": m["epochs_run"], "train_seconds": m["train_seconds"],
-                      "final_loss": m["history"][-1]["loss"] if m["history"] else math.nan}))
+                      "final_loss": m["history"][-1]["loss"] if m["history"] else math.nan,
+                      **({"calibration": ckpt["calibration"]} if "calibration" in ckpt else {})}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,151 @@
+"""Temperature scaling of the predictor's probabilities, fitted on faces the model never trained on.
+
+``python -m ml.calibration --model PATH [--npz PATH]`` fits the temperature of a checkpoint (a single model or
+an ensemble) on its held-out validation split and stores it in the file; ``ml.predict.Predictor`` then divides
+the log-probabilities by it before the softmax (Guo et al. 2017, "On Calibration of Modern Neural Networks").
+One scalar per head keeps the argmax, so accuracy is unchanged and only the confidence moves.
+
+The validation split is carved from Training by ``validation_split``: a fixed seed (not the member's), so every
+member trained with the same ``TrainConfig.val_frac`` holds out the same faces and an ensemble of them can be
+fitted on those faces too. A checkpoint trained on every Training face has no such faces, and fitting on PublicTest
+would tune on the test set, so ``fit_checkpoint`` refuses both.
+
+The stored ``calibration`` dict: ``temperature`` (FER+ head), ``temperature_fer2013`` (the FER2013 probabilities), ``n``
+validation faces with a FER+ majority, ``nll`` / ``ece`` against that majority before and after, and ``fitted_for`` (members and
+mirroring of the pass it was fitted on; other passes get the same temperature, and ``ml.evaluate`` measures them).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+
+import numpy as np
+
+VALIDATION_SEED = 20_261_201  # fixed, so members of different seeds hold out the same faces
+T_RANGE = (0.05, 20.0)
+
+
+def validation_split(n: int, frac: float) -> np.ndarray:
+    """bool (n,): True for the rows held out for validation, a seeded ``frac`` of them (0 = none)."""
+    if not 0.0 <= frac < 1.0:
+        raise ValueError(f"val_frac must lie in [0, 1), got {frac}")
+    held = np.zeros(n, dtype=bool)
+    k = int(round(n * frac))
+    if k:
+        held[np.random.default_rng(VALIDATION_SEED).permutation(n)[:k]] = True
+    return held
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """probs (N, K) -> softmax(log probs / T), float32; rows still sum to 1 and keep their argmax."""
+    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None)) / float(temperature)
+    logp -= logp.max(1, keepdims=True)
+    out = np.exp(logp)
+    return (out / out.sum(1, keepdims=True)).astype(np.float32)
+
+
+def nll(probs: np.ndarray, targets: np.ndarray) -> float:
+    """Mean cross-entropy of probs (N, K) against soft targets (N, K) or int labels (N,)."""
+    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None))
+    t = np.asarray(targets)
+    if t.ndim == 1:
+        return float(-logp[np.arange(len(t)), t].mean())
+    return float(-(t * logp).sum(1).mean())
+
+
+def fit_temperature(probs: np.ndarray, targets: np.ndarray) -> float:
+    """The T in T_RANGE minimising nll(apply_temperature(probs, T), targets): golden-section search on log T.
+
+    The loss is convex in 1/T for fixed logits (a log-sum-exp of a linear function), so unimodal in log T.
+    """
+    if len(probs) == 0:
+        raise ValueError("no faces to fit a temperature on")
+    lo, hi = math.log(T_RANGE[0]), math.log(T_RANGE[1])
+    ratio = (math.sqrt(5) - 1) / 2
+
+    def loss(log_t: float) -> float:
+        return nll(apply_temperature(probs, math.exp(log_t)), targets)
+
+    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    fa, fb = loss(a), loss(b)
+    while hi - lo > 1e-4:
+        if fa <= fb:
+            hi, b, fb = b, a, fa
+            a = hi - ratio * (hi - lo)
+            fa = loss(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + ratio * (hi - lo)
+            fb = loss(b)
+    return round(math.exp((lo + hi) / 2), 4)
+
+
+def _validation_faces(npz: str, ckpt: dict):
+    """The held-out Training faces of a checkpoint (every member must share its val_frac and data)."""
+    from ml.checkpoint import members_of
+    from ml.data import arrays_sha256, load_npz
+
+    members = members_of(ckpt)
+    fracs = {float(m["config"].get("val_frac", 0.0)) for m in members}
+    if len(fracs) != 1:
+        raise ValueError(f"members were trained with different validation splits (val_frac {sorted(fracs)})")
+    frac = fracs.pop()
+    if frac <= 0:
+        raise ValueError("this checkpoint trained on every Training face: there are no held-out faces to fit a "
+                         "temperature on (retrain with --val-frac, e.g. 0.1)")
+    train = load_npz(npz, usage="Training")
+    held = validation_split(len(train), frac)
+    fit = train.subset(~held)
+    if arrays_sha256(fit.images, fit.votes, fit.fer2013) != members[0]["data_sha256"]:
+        raise ValueError(f"{npz}: its Training rows minus the validation split are not what the model trained on")
+    return train.subset(held)
+
+
+def fit_checkpoint(ckpt_path: str, *, npz: str, threads: int = 2) -> dict:
+    """Fit the temperatures of the checkpoint at ckpt_path on its validation split, store them there, return them."""
+    from ml.checkpoint import load_checkpoint, save_checkpoint
+    from ml.evaluate import expected_calibration_error
+    from ml.labels import majority_labels
+    from ml.predict import Predictor
+
+    ckpt = load_checkpoint(ckpt_path)
+    val = _validation_faces(npz, ckpt)
+    ckpt.pop("calibration", None)
+    save_checkpoint(ckpt, ckpt_path)  # the predictor must see raw probabilities
+    predictor = Predictor(ckpt_path, threads=threads)
+    probs, probs7 = predictor.predict_both(val.images)
+    # Fitted against the FER+ majority, the label the model card's ECE is measured on (a fit to the vote
+    # distribution leaves the model softer than its majority accuracy warrants).
+    lab, has_lab = majority_labels(val.votes)
+    t8 = fit_temperature(probs[has_lab], lab[has_lab])
+    cal = apply_temperature(probs, t8)
+    out = {
+        "temperature": t8, "n": int(has_lab.sum()),
+        "nll": [round(nll(p[has_lab], lab[has_lab]), 4) for p in (probs, cal)],
+        "ece": [round(expected_calibration_error(p[has_lab], lab[has_lab]), 4) for p in (probs, cal)],
+        "fitted_for": {"members": predictor.members, "tta": predictor.tta, "precision": predictor.precision},
+    }
+    if val.fer2013 is not None:
+        ok = (val.fer2013 >= 0) & (val.fer2013 <= 6)
+        out["temperature_fer2013"] = fit_temperature(probs7[ok], val.fer2013[ok])
+    ckpt["calibration"] = out
+    save_checkpoint(ckpt, ckpt_path)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m ml.calibration", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="checkpoint to calibrate (rewritten in place)")
+    p.add_argument("--npz", default=os.environ.get("FERLAB_NPZ", "../shared/datasets/fer2013_ferplus_trainval.npz"))
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    try:
+        print(json.dumps(fit_checkpoint(args.model, npz=args.npz, threads=args.threads)))
+    except ValueError as e:
+        raise SystemExit(f"ml.calibration: {e}") from None
+
+
+if __name__ == "__main__":
+    main()

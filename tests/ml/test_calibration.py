@@ -1,0 +1,86 @@
+"""Temperature scaling (ml.calibration): the fit, where it is stored, and that ml.predict applies it."""
+import json
+
+import numpy as np
+import pytest
+
+from ml.calibration import apply_temperature, fit_checkpoint, fit_temperature, nll, validation_split
+from ml.checkpoint import load_checkpoint, save_checkpoint
+from ml.predict import Predictor
+from ml.train import main as train_main
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_fit_recovers_the_temperature_of_overconfident_probabilities():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 3, size=(20_000, 8))
+    true = _softmax(logits / 2.0)  # the labels follow logits / 2 ...
+    labels = (true.cumsum(1) > rng.random((len(true), 1))).argmax(1)
+    overconfident = _softmax(logits)  # ... the model reports logits / 1
+    t = fit_temperature(overconfident, labels)
+    assert t == pytest.approx(2.0, rel=0.05)
+    calibrated = apply_temperature(overconfident, t)
+    assert nll(calibrated, labels) < nll(overconfident, labels)
+    assert np.allclose(calibrated.sum(1), 1, atol=1e-5)
+    assert (calibrated.argmax(1) == overconfident.argmax(1)).all()
+
+
+def test_validation_split_is_the_same_faces_for_every_member():
+    a, b = validation_split(1000, 0.1), validation_split(1000, 0.1)
+    assert a.sum() == 100 and (a == b).all()
+    assert not validation_split(1000, 0.0).any()
+    with pytest.raises(ValueError):
+        validation_split(10, 1.0)
+
+
+@pytest.fixture
+def npz(tmp_path, faces):
+    images, votes, fer = faces
+    usage = np.array(["Training"] * 52 + ["PublicTest"] * 12)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, images=images, usage=usage, fer2013_label=fer.astype(np.int8), ferplus_votes=votes)
+    return path
+
+
+def _train(npz, out, *extra):
+    train_main(["--npz", str(npz), "--epochs", "2", "--batch-size", "16", "--widths", "4,8", "--depths", "1,1",
+                "--threads", "1", "--out", str(out), "--no-progress", *extra])
+
+
+def test_training_with_a_validation_split_stores_a_temperature_the_predictor_applies(npz, tmp_path, capsys):
+    out = tmp_path / "cal.pt"
+    _train(npz, out, "--val-frac", "0.25")
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    ckpt = load_checkpoint(out)
+    cal = ckpt["calibration"]
+    assert line["calibration"] == cal
+    assert cal["n"] == 13 and cal["temperature"] > 0 and "temperature_fer2013" in cal
+    assert cal["nll"][1] <= cal["nll"][0] + 1e-6  # the fit never makes the held-out loss worse
+    assert ckpt["metrics"]["n_train"] == 39 and ckpt["metrics"]["history"][-1]["val_accuracy"] is not None
+
+    faces = np.load(npz)["images"][:16]
+    calibrated = Predictor(out, threads=1).predict_both(faces)
+    ckpt.pop("calibration")
+    raw_path = tmp_path / "raw.pt"
+    save_checkpoint(ckpt, raw_path)  # the same weights without a temperature: still loads, raw probabilities
+    raw_predictor = Predictor(raw_path, threads=1)
+    assert raw_predictor.calibration == {}
+    raw = raw_predictor.predict_both(faces)
+    for c, r, t in ((calibrated[0], raw[0], cal["temperature"]), (calibrated[1], raw[1], cal["temperature_fer2013"])):
+        assert np.allclose(c.sum(1), 1, atol=1e-5)
+        assert np.allclose(c, apply_temperature(r, t), atol=1e-5)
+        if abs(t - 1) > 0.01:
+            assert not np.allclose(c, r, atol=1e-4)
+
+
+def test_a_model_trained_on_every_training_face_is_not_fitted_in_sample(npz, tmp_path):
+    out = tmp_path / "all.pt"
+    _train(npz, out)
+    assert "calibration" not in load_checkpoint(out)
+    with pytest.raises(ValueError, match="no held-out faces"):
+        fit_checkpoint(str(out), npz=str(npz), threads=1)
+
