@@ -15,6 +15,7 @@ from annotate.selectors.audit_annotators import EVIDENCE_STATES, THIN_EVIDENCE_F
 from annotate.selectors.audit_issues import (
     STATES, IssueFilters, issue_page, item_answers, item_state, review_latest_by_item, review_list_for_item,
 )
+from annotate.selectors.dimensions import ANY_CHECK, CHECKS
 from annotate.selectors.issue_sources import AGREEMENTS, GOLD, NOT_GOLD, REFERENCE_NONE, REFERENCE_SET, SOURCES, answers_parse
 from annotate.selectors.quality import quality_run_latest
 from annotate.selectors.run_numbers import analyse_latest_outcome, quality_run_number
@@ -115,6 +116,14 @@ class IssueRowOutput(serializers.Serializer):
     reference_agrees = serializers.BooleanField(allow_null=True, help_text="Consensus equals the reference; null without both.")
     is_gold = serializers.BooleanField()
     gold_label = serializers.CharField(allow_blank=True)
+    valence = serializers.FloatField(allow_null=True, help_text="Consensus valence (-1..1); null where not asked or not answered.")
+    arousal = serializers.FloatField(allow_null=True, help_text="Consensus arousal (-1..1).")
+    valence_spread = serializers.FloatField(allow_null=True, help_text="Root mean square distance of the valence answers from their mean.")
+    arousal_spread = serializers.FloatField(allow_null=True)
+    action_units = serializers.DictField(child=serializers.FloatField(allow_null=True), allow_null=True,
+                                         help_text='AU consensus: {"<AU number>": probability present}.')
+    checks = serializers.ListField(child=serializers.ChoiceField(choices=list(CHECKS)), help_text="The dimension checks the face failed.")
+    check_reasons = serializers.ListField(child=serializers.CharField(), help_text="One sentence per failed check.")
 
 
 class IssuePageOutput(serializers.Serializer):
@@ -123,6 +132,13 @@ class IssuePageOutput(serializers.Serializer):
     limit = serializers.IntegerField()
     run = serializers.IntegerField()
     unanswered_left_out = serializers.IntegerField(help_text="Faces with no answers the default queue leaves out.")
+    count_exact = serializers.BooleanField(help_text="False: count is estimated from a sample (the queue is large); "
+                                           "count_low..count_high is its 95 % interval")
+    count_low = serializers.IntegerField()
+    count_high = serializers.IntegerField()
+    unanswered_exact = serializers.BooleanField()
+    has_more = serializers.BooleanField(help_text="Another page follows")
+    next_after = serializers.IntegerField(allow_null=True, help_text="Pass as after= for the next page (by key)")
     results = IssueRowOutput(many=True)
 
 
@@ -152,8 +168,11 @@ class IssueListQuery(serializers.Serializer):
         help_text="Answers the run counted: any, 2 (exactly), 3+ (at least); default: at least one unless a source is chosen",
     )
     gold = serializers.ChoiceField(choices=(GOLD, NOT_GOLD), required=False, allow_blank=True, default="")
-    offset = ClampedIntegerField(low=0, high=10**7, default=0)
+    check = serializers.ChoiceField(choices=[*CHECKS, ANY_CHECK], required=False, allow_blank=True, default="",
+                                    help_text="Faces that failed this valence-arousal / action-unit check (any: one of them)")
+    offset = ClampedIntegerField(low=0, high=10**7, default=0, help_text="Rows to skip; with after, only the first row's rank")
     limit = ClampedIntegerField(low=1, high=200, default=50, help_text="Rows per page (1..200, default 50)")
+    after = ClampedIntegerField(low=0, high=2**62, default=0, help_text="Start after this face (next_after of the previous page)")
 
 
 def issue_filters_from(query: dict, *, labels: list[str]) -> IssueFilters:
@@ -173,7 +192,7 @@ def issue_filters_from(query: dict, *, labels: list[str]) -> IssueFilters:
     return IssueFilters(
         label=label, pair=pair, annotator=query["annotator"] or None, flag=query["flag"], split=query["split"], state=query["state"],
         source=query["source"], reference=reference, agreement=query["agreement"], answers=answers_parse(query["answers"]),
-        gold=query["gold"],
+        gold=query["gold"], check=query["check"],
     )
 
 
@@ -185,7 +204,8 @@ class IssueListApi(APIView):
         query.is_valid(raise_exception=True)
         q = query.validated_data
         filters = issue_filters_from(q, labels=project.labels)
-        page = issue_page(project=project, run=_run_or_404(project), filters=filters, offset=q["offset"], limit=q["limit"])
+        page = issue_page(project=project, run=_run_or_404(project), filters=filters, offset=q["offset"], limit=q["limit"],
+                          after=q["after"] or None)
         return Response(IssuePageOutput(page).data)
 
 

@@ -9,7 +9,7 @@ from annotate.access import access_project_as_lead
 from annotate.api.audit import IssueListQuery, _run_or_404, issue_filters_from
 from annotate.selectors.issue_facets import issue_facets
 
-FACETS = ("source", "answers", "reference", "agreement", "gold")
+FACETS = ("source", "answers", "reference", "agreement", "gold", "check")  # check: projects asking for VA or AUs only
 
 
 class IssueFacetsOutput(serializers.Serializer):

@@ -14,3 +14,7 @@ urlpatterns += erasure.urlpatterns
 from annotate.api import people  # noqa: E402  (members, accounts, invitations)
 
 urlpatterns += people.urlpatterns
+
+from annotate.api import dimensions  # noqa: E402  (valence-arousal and action units on the dashboard, #18)
+
+urlpatterns += dimensions.urlpatterns

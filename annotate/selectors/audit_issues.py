@@ -2,11 +2,13 @@
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 
 from annotate.models import Annotation, Item, Project, QualityItemResult, QualityRun, Review, ReviewAction, Role
+from annotate.selectors.dimensions import DIMENSION_FIELDS, check_mask, issue_dimensions
+from annotate.selectors.issue_paging import count_fields, ids_after, queue_counts
 from annotate.selectors.issue_sources import (
     MODEL, NONE, SOURCE_NAMES, SOURCES, Answers, answer_options, agreement_q, current_label, gold_q, reference_q, reference_votes, source_q, with_label_source,
 )
@@ -29,6 +31,7 @@ class IssueFilters:
     agreement: str = ""  # reference vs consensus: "agree" / "disagree"
     answers: Answers | None = None  # None: answered faces only, unless a source is chosen
     gold: str = ""  # "gold" / "not_gold"
+    check: str = ""  # a dimension check (annotate.selectors.dimensions.CHECKS) or "any"
 
     @property
     def answered_only(self) -> bool:
@@ -71,6 +74,9 @@ def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters, 
         qs = qs.filter(num_answers__gt=0)
     if filters.gold:
         qs = qs.filter(gold_q(filters.gold))
+    if filters.check:
+        # checks > 0 is quality_item_checks_idx's predicate: the planner walks only the few faces that failed a check.
+        qs = qs.alias(check_bits=F("checks").bitand(check_mask(filters.check))).filter(checks__gt=0, check_bits__gt=0)
     if filters.label:
         qs = qs.filter(consensus_label=filters.label)
     if filters.split:
@@ -101,27 +107,29 @@ def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters, 
     return qs.order_by(F("consensus_quality").asc(nulls_last=True), "item_id")
 
 
-def issue_page(*, project: Project, run: QualityRun, filters: IssueFilters, offset: int = 0, limit: int = 50) -> dict:
-    """One page of issues with everything a row shows, in four queries (count, page ids, rows, reviews).
+def issue_page(*, project: Project, run: QualityRun, filters: IssueFilters, offset: int = 0, limit: int = 50,
+               after: int | None = None) -> dict:
+    """One page of issues with everything a row shows, in four queries (counts, page ids, rows, reviews).
 
-    The page's ids come from an index-only walk of quality_item_queue_idx, so deep pages stay cheap;
-    only those rows are then joined to their items.
+    The page's ids come from an index-only walk of quality_item_queue_idx; `after` (the last face of the previous
+    page) seeks to the page by key, `offset` then only numbers the rows. Counts past issue_paging's cap are estimates.
+    Only the page's rows are then joined to their items.
     """
     qs = issue_queryset(project=project, run=run, filters=filters)
-    unanswered = 0
-    if filters.answered_only:
-        counted = issue_queryset(project=project, run=run, filters=filters, answered_default=False).aggregate(
-            total=Count("id", filter=Q(num_answers__gt=0)), unanswered=Count("id", filter=Q(num_answers=0)))
-        total, unanswered = counted["total"], counted["unanswered"]
+    counts = queue_counts(qs_all=issue_queryset(project=project, run=run, filters=filters, answered_default=False), run=run,
+                          answered_only=filters.answered_only)
+    if after:
+        order_field = "model_confidence" if filters.source in (MODEL, NONE) else "consensus_quality"
+        ids = ids_after(qs, run=run, order_field=order_field, after=after, limit=limit + 1)
     else:
-        total = qs.count()
-    ids = list(qs.values_list("id", flat=True)[offset: offset + limit])
+        ids = list(qs.values_list("id", flat=True)[offset: offset + limit + 1])
+    has_more, ids = len(ids) > limit, ids[:limit]
     page = with_label_source(QualityItemResult.objects.filter(id__in=ids), annotate=True).select_related("item").only(
         "id", "item_id", "num_answers", "votes", "consensus_label", "consensus_quality", "label_issue",
         "active_learning_score", "model_label", "model_confidence",
         "item__id", "item__split", "item__excluded", "item__priority", "item__extra_answers", "item__answer_count",
         "item__erased_at",
-        "item__reference_label", "item__reference_votes", "item__is_gold", "item__gold_label",
+        "item__reference_label", "item__reference_votes", "item__is_gold", "item__gold_label", *DIMENSION_FIELDS,
     )
     if filters.annotator:
         theirs = _live_answers().filter(annotator_id=filters.annotator).values("label")[:1]
@@ -162,9 +170,11 @@ def issue_page(*, project: Project, run: QualityRun, filters: IssueFilters, offs
             "reference_agrees": (r.consensus_label == reference) if reference and r.num_answers else None,
             "is_gold": r.item.is_gold,
             "gold_label": r.item.gold_label,
+            **issue_dimensions(r),
             **state,
         })
-    return {"count": total, "offset": offset, "limit": limit, "run": run.id, "unanswered_left_out": unanswered, "results": results}
+    return {**count_fields(counts), "offset": offset, "limit": limit, "run": run.id, "has_more": has_more,
+            "next_after": results[-1]["item"] if has_more else None, "results": results}
 
 
 def review_latest_by_item(*, item_ids: list[int]) -> dict[int, dict]:

@@ -6,6 +6,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q
 
 from annotate.models import Project, QualityRun
 from annotate.selectors.audit_issues import IssueFilters, issue_queryset
+from annotate.selectors.dimensions import check_facet
 from annotate.selectors.issue_sources import (
     AGREEMENTS, ANY_ANSWERS, GOLD, NOT_GOLD, REFERENCE_NONE, REFERENCE_SET, SOURCES, Answers, agreement_q, with_label_source,
 )
@@ -63,4 +64,6 @@ def issue_facets(*, project: Project, run: QualityRun, filters: IssueFilters) ->
     row = base.aggregate(any=Count("id", filter=default) if only else Count("id"),
                          **{a: Count("id", filter=default & agreement_q(a)) for a in AGREEMENTS})
     facets["agreement"] = {ANY: row["any"], **{a: row[a] for a in AGREEMENTS}}
+    if project.valence_arousal or project.action_units:
+        facets["check"] = check_facet(project=project, run=run, queue=queue(check="").filter(default), default=replace(filters, check="") == IssueFilters())
     return facets

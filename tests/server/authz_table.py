@@ -147,6 +147,12 @@ TABLE: dict[str, Row] = {
     "api-annotator-confusion @ someone outside the project": Row(params={"user_id": "outsider_id"}, GET=lead_only(404)),
     "api-agreement": Row(GET=lead_only()),
     "api-issue-facets": Row(GET=lead_only()),
+    # #18's dashboard reads: valence-arousal / action-unit figures, the scatter and a face's answers for its hover.
+    "api-dimensions": Row(GET=lead_only()),
+    "api-dimensions-scatter": Row(GET=lead_only()),
+    "api-item-dimension-answers": Row(GET=lead_only()),
+    "api-item-dimension-answers @ a face of another project": Row(params={"item_id": "other_item_id"}, GET=lead_only(404)),
+    "api-annotator-dimensions": Row(GET=lead_only()),
     "api-item-gold": Row(PUT=lead_only(200, body={"label": "happiness"}), DELETE=lead_only()),
     "api-item-gold @ a face of another project": Row(params={"item_id": "other_item_id"},
                                                      PUT=lead_only(404, body={"label": "happiness"})),
