@@ -10,7 +10,8 @@ const PAGE = 50;
 const FILTERS = ["label", "annotator", "flag", "split", "state", "source", "answers", "reference", "agreement", "gold"];
 const form = document.getElementById("filters");
 const tbody = document.querySelector("#issues tbody");
-let rows = [], selected = 0, offset = 0, count = 0, busy = false, runId = null, unanswered = 0, facetKey = null;
+// after: the face the page starts after (paging by key; offset then only numbers the rows); 0 pages by offset.
+let rows = [], selected = 0, offset = 0, after = 0, nextAfter = null, hasMore = false, countExact = true, countRange = null, count = 0, busy = false, runId = null, unanswered = 0, facetKey = null;
 
 function filtersFromUrl() {
   const q = new URLSearchParams(location.search);
@@ -73,23 +74,30 @@ function render() {
   const empty = document.getElementById("issues-empty");
   empty.classList.toggle("hidden", rows.length > 0);
   const order = ["model", "none"].includes(form.elements.source.value) ? "least confident model first" : "worst consensus quality first";
-  document.getElementById("issue-count").textContent = `${count.toLocaleString()} face${count === 1 ? "" : "s"} match · ${order}`;
+  // Past a few thousand faces the server estimates the count from a sample: say so, with its 95 % interval.
+  const about = countExact ? "" : "about ";
+  const range = countExact || !countRange ? "" : ` (95 % interval ${countRange[0].toLocaleString()}–${countRange[1].toLocaleString()})`;
+  document.getElementById("issue-count").textContent = `${about}${count.toLocaleString()} face${count === 1 ? "" : "s"} match${range} · ${order}`;
   const note = document.getElementById("unanswered-note");
   note.classList.toggle("hidden", !unanswered);
   note.replaceChildren(unanswered ? `${unanswered.toLocaleString()} face${unanswered === 1 ? "" : "s"} with no answers ${unanswered === 1 ? "is" : "are"} not ranked here.` : "",
-    unanswered ? h("button", { type: "button", class: "button", onclick: () => { form.elements.answers.value = "any"; offset = 0; load(); } }, "Show them too") : "");
-  document.getElementById("page-info").textContent = count ? `${offset + 1}–${Math.min(offset + PAGE, count)} of ${count.toLocaleString()}` : "";
+    unanswered ? h("button", { type: "button", class: "button", onclick: () => { form.elements.answers.value = "any"; offset = 0; after = 0; load(); } }, "Show them too") : "");
+  document.getElementById("page-info").textContent = rows.length ? `${offset + 1}–${offset + rows.length} of ${about}${count.toLocaleString()}` : "";
   document.getElementById("prev-page").disabled = offset === 0;
-  document.getElementById("next-page").disabled = offset + PAGE >= count;
+  document.getElementById("next-page").disabled = !hasMore;
 }
 
 async function load({ keepSelection = false } = {}) {
-  const params = { ...filterParams(), offset, limit: PAGE };
-  history.replaceState(null, "", `?${new URLSearchParams(Object.entries(params).filter(([k, v]) => v && !(k === "limit") && !(k === "offset" && v === 0)))}`);
+  const params = { ...filterParams(), offset, limit: PAGE, ...(after ? { after } : {}) };
+  history.replaceState(null, "", `?${new URLSearchParams(Object.entries(params).filter(([k, v]) => v && !(k === "limit") && !(k === "after") && !(k === "offset" && v === 0)))}`);
   try {
     const page = await api("issues/", { params });
     rows = page.results;
     count = page.count;
+    countExact = page.count_exact;
+    countRange = [page.count_low, page.count_high];
+    hasMore = page.has_more;
+    nextAfter = page.next_after;
     unanswered = page.unanswered_left_out;
     runId = page.run;
     if (!keepSelection) selected = 0;
@@ -97,6 +105,7 @@ async function load({ keepSelection = false } = {}) {
   } catch (e) {
     rows = [];
     count = 0;
+    hasMore = false;
     unanswered = 0;
     document.getElementById("issues-empty").textContent = e.code === "no_quality_run" ? "No quality run has finished yet: start one on the overview page." : e.message;
   }
@@ -183,7 +192,7 @@ async function decide(action, label = "") {
     tbody.children[selected].replaceWith(renderRow(row, selected));
     refreshFacetsSoon(form, filterParams());
     if (action === "undo") inspect();
-    else if (selected === rows.length - 1 && offset + PAGE < count) { decided.push(row.item); offset += PAGE; await load(); }
+    else if (selected === rows.length - 1 && hasMore) { decided.push(row.item); nextPage(); await load(); }
     else { decided.push(row.item); select(selected + 1); }
   } catch (e) {
     toast(e.message, "bad");
@@ -210,10 +219,12 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
 });
 
-form.addEventListener("change", () => { offset = 0; load(); });
+// The next page starts after the last face shown (an index seek at any depth); the previous one pages by offset.
+function nextPage() { offset += PAGE; after = nextAfter || 0; }
+form.addEventListener("change", () => { offset = 0; after = 0; load(); });
 form.addEventListener("submit", (e) => e.preventDefault());
-document.getElementById("prev-page").addEventListener("click", () => { if (offset > 0) { offset = Math.max(0, offset - PAGE); load(); } });
-document.getElementById("next-page").addEventListener("click", () => { if (offset + PAGE < count) { offset += PAGE; load(); } });
+document.getElementById("prev-page").addEventListener("click", () => { if (offset > 0) { offset = Math.max(0, offset - PAGE); after = 0; load(); } });
+document.getElementById("next-page").addEventListener("click", () => { if (hasMore) { nextPage(); load(); } });
 
 filtersFromUrl();
 load();

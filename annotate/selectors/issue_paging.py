@@ -1,0 +1,54 @@
+"""Paging the issue queue at a million faces: pages by key (after a face) and counts that say when they are estimates.
+
+`offset` makes PostgreSQL walk and drop every row before the page (page 20,000 of a million-face queue read a
+million index entries); a page that starts after the last face shown seeks straight to it in the queue's index.
+"""
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from annotate.exceptions import ValidationFailed
+from annotate.models import QualityItemResult, QualityRun
+from annotate.selectors.estimates import Estimate, count_results
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    total: Estimate  # faces the queue shows
+    unanswered: Estimate  # faces the "answered only" default leaves out (0 when it does not apply)
+
+
+def queue_counts(*, qs_all: QuerySet, run: QualityRun, answered_only: bool) -> QueueCounts:
+    """The queue's size (and, under the answered-only default, the unanswered faces it leaves out) from `qs_all`,
+    the queue without that default."""
+    if not answered_only:
+        return QueueCounts(total=count_results(qs_all, run=run, parts={"total": Q()})["total"], unanswered=Estimate.of(0))
+    counts = count_results(qs_all, run=run, parts={"total": Q(num_answers__gt=0), "unanswered": Q(num_answers=0)})
+    return QueueCounts(total=counts["total"], unanswered=counts["unanswered"])
+
+
+def ids_after(qs: QuerySet, *, run: QualityRun, order_field: str, after: int, limit: int) -> list[int]:
+    """Ids of the next `limit` results of `qs` (ordered by order_field asc nulls last, then item) after face `after`.
+
+    Two range scans instead of one OR, so each is an index seek: the faces with a value past `after`'s, then
+    (nulls sort last) the faces without one.
+    """
+    row = QualityItemResult.objects.filter(run=run, item_id=after).values_list(order_field, flat=True)
+    if not row:
+        raise ValidationFailed(f"face {after} is not in quality run {run.pk}: page from the start.", code="invalid_after")
+    value = row[0]
+    nulls = qs.filter(**{f"{order_field}__isnull": True})
+    if value is None:
+        return list(nulls.filter(item_id__gt=after).values_list("id", flat=True)[:limit])
+    later = qs.filter(**{f"{order_field}__gte": value}).filter(Q(**{f"{order_field}__gt": value}) | Q(item_id__gt=after))
+    ids = list(later.values_list("id", flat=True)[:limit])
+    if len(ids) < limit:
+        ids += list(nulls.values_list("id", flat=True)[: limit - len(ids)])
+    return ids
+
+
+def count_fields(counts: QueueCounts) -> dict:
+    """The page's count fields: exact figures, or an estimate with its interval (the page says "about")."""
+    total = counts.total
+    return {"count": total.value, "count_exact": total.exact, "count_low": total.low, "count_high": total.high,
+            "unanswered_left_out": counts.unanswered.value, "unanswered_exact": counts.unanswered.exact}
