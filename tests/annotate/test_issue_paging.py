@@ -1,0 +1,70 @@
+"""The issue queue at crowd size: pages by key give the same rows as pages by offset, and large counts say they are estimates."""
+import pytest
+
+from annotate.selectors import estimates
+from tests.annotate.test_issue_sources import facets, issues, mixed  # noqa: F401  (mixed: the fixture)
+
+pytestmark = pytest.mark.django_db
+
+
+def _walk_by_key(client, project, limit, **params):
+    """Every row of the queue, page after page by next_after; the pages' has_more and offsets as the page sends them."""
+    page = issues(client, project, limit=limit, **params)
+    rows, offset = list(page["results"]), 0
+    while page["has_more"]:
+        offset += limit
+        page = issues(client, project, limit=limit, offset=offset, after=page["next_after"], **params)
+        assert page["results"][0]["rank"] == offset + 1
+        rows += page["results"]
+    assert page["next_after"] is None
+    return rows
+
+
+@pytest.mark.parametrize("params", [{"answers": "any"}, {"source": "model"}, {"source": "none"}, {}])
+def test_pages_by_key_hold_the_same_rows_as_pages_by_offset(api_client, mixed, params):  # noqa: F811
+    project, lead, _, _, _ = mixed
+    api_client.force_authenticate(lead)
+    everything = [r["item"] for r in issues(api_client, project, **params)["results"]]
+    assert [r["item"] for r in _walk_by_key(api_client, project, 3, **params)] == everything
+    # The unanswered faces (no consensus quality, sorted last) are reached by key too, past the last answered one.
+    assert len(everything) == issues(api_client, project, **params)["count"]
+
+
+def test_a_page_after_a_face_outside_the_run_is_refused(api_client, mixed):  # noqa: F811
+    project, lead, _, _, _ = mixed
+    api_client.force_authenticate(lead)
+    response = api_client.get(f"/api/projects/{project.pk}/issues/", {"after": 10**9})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_after"
+
+
+def test_small_queues_count_exactly(api_client, mixed):  # noqa: F811
+    project, lead, _, _, _ = mixed
+    api_client.force_authenticate(lead)
+    page = issues(api_client, project)
+    assert (page["count"], page["count_exact"], page["count_low"], page["count_high"]) == (5, True, 5, 5)
+    assert (page["unanswered_left_out"], page["unanswered_exact"]) == (5, True)
+    assert api_client.get(f"/api/projects/{project.pk}/issues/facets/").json()["estimated"] is False
+
+
+def test_counts_past_the_cap_are_estimates_with_an_interval(api_client, mixed, monkeypatch):  # noqa: F811
+    """With a cap of 2 the counts come from the block sample; a sample of every block must give the exact figure back."""
+    project, lead, _, _, _ = mixed
+    api_client.force_authenticate(lead)
+    exact = issues(api_client, project, answers="any")["count"]
+    monkeypatch.setattr(estimates, "EXACT_UP_TO", 2)
+    page = issues(api_client, project, answers="any")
+    assert page["count_exact"] is False
+    assert page["count_low"] <= page["count"] == exact <= page["count_high"]
+    crowd = issues(api_client, project, source="crowd")  # 4 faces: above the cap as well
+    assert (crowd["count"], crowd["count_exact"]) == (4, False)
+    assert issues(api_client, project, state="settled")["count_exact"] is True  # 1 face: under the cap, counted exactly
+
+
+def test_facets_of_a_large_run_are_estimated_and_say_so(api_client, mixed, monkeypatch):  # noqa: F811
+    project, lead, _, _, _ = mixed
+    api_client.force_authenticate(lead)
+    exact = facets(api_client, project, source="crowd")
+    monkeypatch.setattr(estimates, "FACETS_EXACT_UP_TO", 5)
+    body = api_client.get(f"/api/projects/{project.pk}/issues/facets/", {"source": "crowd"}).json()
+    assert body["estimated"] is True
+    assert body["facets"] == exact  # every block sampled: the scale is 1
