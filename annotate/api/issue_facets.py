@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from annotate.access import access_project_as_lead
 from annotate.api.audit import IssueListQuery, _run_or_404, issue_filters_from
+from annotate.selectors.estimates import run_sample
 from annotate.selectors.issue_facets import issue_facets
 
 FACETS = ("source", "answers", "reference", "agreement", "gold", "check")  # check: projects asking for VA or AUs only
@@ -18,6 +19,7 @@ class IssueFacetsOutput(serializers.Serializer):
         child=serializers.DictField(child=serializers.IntegerField()),
         help_text=f"For each of {', '.join(FACETS)}: {{choice value: faces the queue shows with it}}; '' is the filter left open.",
     )
+    estimated = serializers.BooleanField(help_text="True: a large run's counts, estimated from a sample of its faces (about)")
 
 
 class IssueFacetsApi(APIView):
@@ -28,7 +30,9 @@ class IssueFacetsApi(APIView):
         query.is_valid(raise_exception=True)
         filters = issue_filters_from(query.validated_data, labels=project.labels)
         run = _run_or_404(project)
-        return Response(IssueFacetsOutput({"run": run.id, "facets": issue_facets(project=project, run=run, filters=filters)}).data)
+        sample = run_sample(run)
+        facets = issue_facets(project=project, run=run, filters=filters, sample=sample)
+        return Response(IssueFacetsOutput({"run": run.id, "facets": facets, "estimated": sample is not None}).data)
 
 
 urlpatterns = [

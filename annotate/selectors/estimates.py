@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet
 from annotate.models import QualityItemResult, QualityRun
 
 EXACT_UP_TO = 5_000
+FACETS_EXACT_UP_TO = 50_000  # the facets group every face of the queue once per filter: exact up to here
 SAMPLE_ROWS = 40_000  # rows of the table (every run's) read for an estimate
 _Z = 1.96  # 95 % two-sided
 _TABLE = QualityItemResult._meta.db_table
@@ -69,6 +70,33 @@ def count_results(qs: QuerySet, *, run: QualityRun, parts: dict[str, Q]) -> dict
     return estimates
 
 
+@dataclass(frozen=True)
+class Sample:
+    """The blocks a large run's facet counts are read from, and the factor from sampled rows to the run's rows."""
+
+    percent: float
+    scale: float
+
+    def rows(self, qs: QuerySet) -> list[tuple]:
+        """A values_list queryset's rows, read from the sampled blocks only (counts in them are not scaled)."""
+        sql, params = _sampled_sql(qs, self.percent)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
+def run_sample(run: QualityRun) -> Sample | None:
+    """A sample for counting this run's results by group, or None when the run is small enough to count exactly."""
+    if connection.vendor != "postgresql":
+        return None
+    population = run_result_count(run)
+    if population <= FACETS_EXACT_UP_TO:
+        return None
+    percent = _sample_percent()
+    sampled = _sampled_count(QualityItemResult.objects.filter(run=run), percent)
+    return Sample(percent=percent, scale=population / sampled) if sampled else None
+
+
 def _sample_percent() -> float:
     """The share of the table's blocks that holds about SAMPLE_ROWS rows (the planner's row count of the table)."""
     with connection.cursor() as cursor:
@@ -77,13 +105,19 @@ def _sample_percent() -> float:
     return 100.0 if rows <= SAMPLE_ROWS else max(0.01, 100.0 * SAMPLE_ROWS / rows)
 
 
-def _sampled_count(qs: QuerySet, percent: float) -> int:
-    """count(*) of the queryset over the same sampled blocks (REPEATABLE: every filter sees the same sample)."""
-    sql, params = qs.order_by().values("id").query.sql_with_params()
+def _sampled_sql(qs: QuerySet, percent: float) -> tuple[str, tuple]:
+    """The queryset's SQL reading only the sampled blocks of the item results table (REPEATABLE: every query sees
+    the same sample)."""
+    sql, params = qs.query.sql_with_params()
     table = f'FROM "{_TABLE}"'
     if table not in sql:
         raise ValueError("the queryset does not read the item results table")
-    sql = sql.replace(table, f"{table} TABLESAMPLE SYSTEM ({float(percent):.6f}) REPEATABLE (20)", 1)
+    return sql.replace(table, f"{table} TABLESAMPLE SYSTEM ({float(percent):.6f}) REPEATABLE (20)", 1), params
+
+
+def _sampled_count(qs: QuerySet, percent: float) -> int:
+    """count(*) of the queryset over the sampled blocks."""
+    sql, params = _sampled_sql(qs.order_by().values("id"), percent)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM ({sql}) sampled", params)
         return cursor.fetchone()[0]

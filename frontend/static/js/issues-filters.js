@@ -1,7 +1,7 @@
 // Issue queue filter bar: the count beside each choice (what picking it would show), from the facets endpoint.
 import { api } from "./dashboard.js";
 
-export const FACETS = ["source", "answers", "reference", "agreement", "gold"];
+export const FACETS = ["source", "answers", "reference", "agreement", "gold", "check"];
 
 let pending = 0;
 
@@ -25,8 +25,9 @@ export async function refreshFacets(form, params) {
     for (const option of select.options) {
       if (!option.dataset.text) option.dataset.text = option.textContent;
       const n = counts[option.value];
-      option.textContent = n === undefined ? option.dataset.text : `${option.dataset.text} (${n.toLocaleString()})`;
-      option.classList.toggle("zero", n === 0);
+      // A large run's counts are estimated from a sample: "about".
+      option.textContent = n === undefined ? option.dataset.text : `${option.dataset.text} (${body.estimated ? "about " : ""}${n.toLocaleString()})`;
+      option.classList.toggle("zero", n === 0 && !body.estimated);
     }
   }
   form.dataset.facets = "1";
