@@ -19,6 +19,7 @@ from annotate.models import Item
 from annotate.selectors.projects import project_list_for_user, project_progress
 from annotate.services.projects import project_create, project_update
 from annotate.signing import item_image_token_read
+from ml.action_units import PRESETS
 
 
 class ProjectOutput(serializers.Serializer):
@@ -33,6 +34,8 @@ class ProjectOutput(serializers.Serializer):
     gold_rate = serializers.FloatField()
     show_model_hints = serializers.BooleanField()
     valence_arousal = serializers.BooleanField()
+    action_units = serializers.ListField(child=serializers.IntegerField(), help_text="FACS AU numbers asked, ascending")
+    au_intensity = serializers.BooleanField(help_text="Present AUs are rated A-E (1-5), not only marked present")
     lease_seconds = serializers.IntegerField()
 
 
@@ -49,6 +52,11 @@ class ProjectEntryOutput(serializers.Serializer):
     progress = ProgressOutput(source="*")
 
 
+AUS_HELP = ("FACS action units to ask for, by number (ml.action_units.AU_CATALOGUE); [] for none. Presets: DISFA "
+            + str(list(PRESETS["disfa"])) + ", BP4D " + str(list(PRESETS["bp4d"])) + ".")
+INTENSITY_HELP = "Ask each present AU's FACS intensity A-E (stored 1-5), not only whether it is present."
+
+
 # Ranges (k, gold rate, two classes at least) are checked by the service, so the API, the pages and the settings
 # preview give the same message.
 class ProjectCreateInput(serializers.Serializer):
@@ -62,6 +70,8 @@ class ProjectCreateInput(serializers.Serializer):
     gold_rate = serializers.FloatField(default=0.05)
     show_model_hints = serializers.BooleanField(default=False)
     valence_arousal = serializers.BooleanField(default=False)
+    action_units = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=50, help_text=AUS_HELP)
+    au_intensity = serializers.BooleanField(default=False, help_text=INTENSITY_HELP)
 
 
 class ProjectListApi(APIView):
@@ -88,6 +98,8 @@ class ProjectUpdateInput(serializers.Serializer):
     gold_rate = serializers.FloatField(required=False)
     show_model_hints = serializers.BooleanField(required=False)
     valence_arousal = serializers.BooleanField(required=False)
+    action_units = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=50, help_text=AUS_HELP)
+    au_intensity = serializers.BooleanField(required=False, help_text=INTENSITY_HELP)
 
 
 class ProjectDetailApi(APIView):

@@ -13,7 +13,7 @@ _TABLES = {"assignment": Assignment._meta.db_table, "project": Project._meta.db_
            "membership": Membership._meta.db_table, "item": Item._meta.db_table, "annotation": Annotation._meta.db_table}
 
 _RULES_SQL = """
-SELECT p.labels, p.flags, p.valence_arousal FROM {assignment} a
+SELECT p.labels, p.flags, p.valence_arousal, p.action_units, p.au_intensity FROM {assignment} a
 JOIN {project} p ON p.id = a.project_id
 JOIN {membership} m ON m.project_id = a.project_id AND m.user_id = %(annotator)s
 WHERE a.id = %(assignment)s AND a.annotator_id = %(annotator)s AND a.status = %(open)s AND a.expires_at > %(now)s
@@ -30,18 +30,19 @@ WITH closed AS (
     FROM closed c WHERE i.id = c.item_id
     RETURNING i.id
 )
-INSERT INTO {annotation} (project_id, item_id, annotator_id, assignment_id, label, flags, valence, arousal, seconds,
-                          client_id, replaces_id, source, created_at)
-SELECT c.project_id, c.item_id, %(annotator)s, c.id, %(label)s, %(flags)s::jsonb, %(valence)s, %(arousal)s, %(seconds)s,
-       %(client_id)s, NULL, %(source)s, %(now)s
+INSERT INTO {annotation} (project_id, item_id, annotator_id, assignment_id, label, flags, valence, arousal, action_units,
+                          seconds, client_id, replaces_id, source, created_at)
+SELECT c.project_id, c.item_id, %(annotator)s, c.id, %(label)s, %(flags)s::jsonb, %(valence)s, %(arousal)s,
+       %(action_units)s::jsonb, %(seconds)s, %(client_id)s, NULL, %(source)s, %(now)s
 FROM closed c
 RETURNING id, project_id, item_id
 """.format(**_TABLES)
 
 
 def submit_rules_postgres(*, assignment_id: int, annotator_id: int, now) -> SimpleNamespace | None:
-    """What the answer is validated against (the project's labels, flags, valence_arousal), read only while the
-    lease is the annotator's, open and live and they are a member; None otherwise (the general path decides).
+    """What the answer is validated against (the project's labels, flags, valence_arousal, action_units and
+    au_intensity), read only while the lease is the annotator's, open and live and they are a member; None otherwise
+    (the general path decides).
 
     Hand-written so that the common submit compiles no ORM query; the general path reads the same under a lock.
     """
@@ -51,8 +52,9 @@ def submit_rules_postgres(*, assignment_id: int, annotator_id: int, now) -> Simp
         row = cursor.fetchone()
     if row is None:
         return None
-    labels, flags, valence_arousal = (json.loads(v) if isinstance(v, str) else v for v in row)
-    return SimpleNamespace(labels=labels, flags=flags, valence_arousal=valence_arousal)
+    labels, flags, valence_arousal, action_units, au_intensity = (json.loads(v) if isinstance(v, str) else v for v in row)
+    return SimpleNamespace(labels=labels, flags=flags, valence_arousal=valence_arousal, action_units=action_units,
+                           au_intensity=au_intensity)
 
 
 def answer_store_postgres(*, assignment_id: int, annotator, now, answer: dict) -> Annotation | None:
@@ -61,10 +63,11 @@ def answer_store_postgres(*, assignment_id: int, annotator, now, answer: dict) -
 
     Hand-written so the common submit needs no transaction: one statement is atomic by itself, so there are
     no BEGIN / COMMIT round trips and no row lock held across them; its WHERE re-checks the lease instead.
-    `answer` holds the validated label, flags, valence, arousal, seconds, client_id and source.
+    `answer` holds the validated label, flags, valence, arousal, action_units, seconds, client_id and source.
     """
-    params = {**answer, "flags": json.dumps(answer["flags"]), "assignment": assignment_id, "annotator": annotator.pk,
-              "now": now, "open": AssignmentStatus.OPEN.value, "answered": AssignmentStatus.ANSWERED.value}
+    action_units = None if answer["action_units"] is None else json.dumps(answer["action_units"])
+    params = {**answer, "flags": json.dumps(answer["flags"]), "action_units": action_units, "assignment": assignment_id,
+              "annotator": annotator.pk, "now": now, "open": AssignmentStatus.OPEN.value, "answered": AssignmentStatus.ANSWERED.value}
     with connection.cursor() as cursor:
         execute_statement(cursor, _STORE_SQL, params)
         row = cursor.fetchone()

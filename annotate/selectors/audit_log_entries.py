@@ -13,12 +13,15 @@ from annotate.selectors.project_settings import SETTINGS_FIELDS
 FIELD_NAMES = {
     "name": "name", "description": "description", "instructions": "instructions", "labels": "labels",
     "flags": "flags", "overlap_target": "k (answers per face)", "gold_rate": "gold rate",
-    "show_model_hints": "model hints", "valence_arousal": "valence-arousal", "slug": "slug",
+    "show_model_hints": "model hints", "valence_arousal": "valence-arousal", "action_units": "action units",
+    "au_intensity": "AU intensity", "slug": "slug",
 }
 TEXT_FIELDS = ("description", "instructions")
 
 
 def _value(field: str, value) -> str:
+    if field == "action_units" and isinstance(value, list):
+        value = [f"AU{n}" for n in value]
     if field == "gold_rate" and isinstance(value, (int, float)):
         return f"{value * 100:g}%"
     if isinstance(value, bool):
@@ -43,6 +46,8 @@ def _field_phrase(field: str, change: dict) -> str:
     if isinstance(after, bool):
         return f"turned {name} {'on' if after else 'off'}"
     if isinstance(before, list) and isinstance(after, list):
+        if field == "action_units":
+            before, after = [f"AU{n}" for n in before], [f"AU{n}" for n in after]
         return f"{name}: {_list_change(before, after)}"
     if field in TEXT_FIELDS:
         return f"changed the {name}" if after else f"cleared the {name}"

@@ -1,26 +1,37 @@
 """What a change of a project's settings does to work already done.
 
 The settings page previews these figures before a lead saves, and `project_update` enforces the one rule among
-them that refuses a change: a label that answers, reviews, gold faces or imported reference labels use cannot be
-removed (or renamed). Answers are append-only facts and the quality analysis reads only answers whose label is in
-the label set, so removing a label in use would silently drop those answers from every later run.
+them that refuses a change: a change that would orphan answers already given, i.e. leave part of them outside the
+schema while that dimension is still asked. Answers are append-only facts and the quality analysis reads an answer
+only as the project's schema describes it, so:
+- a label that answers, reviews, gold faces or imported reference labels use cannot be removed (or renamed);
+- an action unit that live answers judge cannot be removed (its judgements would drop out of every later run);
+- AU intensity cannot be switched off while answers hold intensities B-E (a presence-only project cannot hold
+  them), nor on while answers hold presence marks (stored as 1, they would read as intensity A, a trace).
+Turning valence-arousal off stays allowed: it stops a whole dimension, whose scale (-1..1) has nothing to change,
+so every answer keeps its values and reads exactly as given if it is turned on again. Action units have no such
+switch apart from their list (emptying it would forget which AUs were asked), so the list keeps the AUs in use.
 """
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from annotate.models import Annotation, Assignment, AssignmentStatus, Item, Prediction, Project, Review
+from ml.action_units import AU_NAMES
 
 SETTINGS_FIELDS = (
     "name", "description", "instructions", "labels", "flags", "overlap_target", "gold_rate", "show_model_hints",
-    "valence_arousal",
+    "valence_arousal", "action_units", "au_intensity",
 )
+LIST_FIELDS = ("labels", "flags", "action_units")
+# The Conflict code `project_update` answers with, by the field of the first refused effect.
+BLOCKED_CODES = {"labels": "label_in_use", "action_units": "action_unit_in_use", "au_intensity": "au_intensity_in_use"}
 LABEL_KEYS = "1234567890"
 
 
 def project_settings_values(*, project: Project) -> dict:
     """The project's editable settings, as the settings form and the audit log see them."""
-    return {name: list(getattr(project, name)) if name in ("labels", "flags") else getattr(project, name)
+    return {name: list(getattr(project, name)) if name in LIST_FIELDS else getattr(project, name)
             for name in SETTINGS_FIELDS}
 
 
@@ -203,6 +214,63 @@ def _toggle_effects(*, project: Project, field: str, after: bool) -> list[dict]:
                     answers_with_values=with_va)]
 
 
+def au_title(number: int) -> str:
+    """AU12 (lip corner puller)."""
+    return f"AU{number} ({AU_NAMES.get(number, '?').lower()})"
+
+
+def _au_answers(project: Project):
+    return Annotation.objects.filter(project=project, replaced_by__isnull=True, action_units__isnull=False)
+
+
+def _action_units_effects(*, project: Project, before: list[int], after: list[int]) -> list[dict]:
+    removed = [n for n in before if n not in after]
+    added = [n for n in after if n not in before]
+    used = _au_answers(project).aggregate(**{f"au{n}": Count("id", filter=Q(action_units__has_key=str(n))) for n in removed})
+    effects = []
+    for n in removed:
+        answers = used[f"au{n}"]
+        if answers:
+            effects.append(_effect(
+                "action_units", "blocked",
+                f"{au_title(n)} cannot be removed: {_plural(answers, 'answer judges', 'answers judge')} it. Answers are "
+                "kept as given, and the quality analysis reads only the AUs the project asks for, so those judgements "
+                "would silently drop out of every later run. Keep the AU in the list.",
+                action_unit=n, answers=answers,
+            ))
+        else:
+            effects.append(_effect("action_units", "info", f"{au_title(n)} is no longer asked; no answer judges it.",
+                                   action_unit=n, answers=0))
+    if added:
+        answered = Annotation.objects.filter(project=project).values("item_id").distinct().count()
+        names = ", ".join(au_title(n) for n in added)
+        them = "it" if len(added) == 1 else "them"
+        note = f" The {_plural(answered, 'face')} answered so far were never asked about {them}." if answered else ""
+        effects.append(_effect("action_units", "info", f"Annotators are asked for {names} from now on.{note}",
+                               action_units=added, faces_answered=answered))
+    return effects
+
+
+def _au_intensity_effects(*, project: Project, after: bool) -> list[dict]:
+    """Switching intensity either way changes what a stored value means, unless no live answer holds that value."""
+    clash = (lambda v: v == 1) if after else (lambda v: v > 1)
+    # Only a lead's switch reads this (rarely), so the answers are scanned here rather than with JSON SQL per AU.
+    answers = sum(1 for aus in _au_answers(project).values_list("action_units", flat=True).iterator()
+                  if isinstance(aus, dict) and any(isinstance(v, int) and clash(v) for v in aus.values()))
+    if after and answers:
+        return [_effect("au_intensity", "blocked",
+                        f"AU intensity cannot be switched on: {_plural(answers, 'answer marks', 'answers mark')} action "
+                        "units present without an intensity (stored as 1), which would then read as intensity A (a "
+                        "trace). Keep intensity off, or ask for intensity in a new project.", answers=answers)]
+    if not after and answers:
+        return [_effect("au_intensity", "blocked",
+                        f"AU intensity cannot be switched off: {_plural(answers, 'answer gives', 'answers give')} "
+                        "intensities B-E, which a presence-only project cannot hold; the quality analysis would no "
+                        "longer read them. Keep intensity on.", answers=answers)]
+    return [_effect("au_intensity", "info", "Annotators rate each present action unit's intensity A-E from now on."
+                    if after else "Annotators mark action units present or absent only, from now on.", answers=0)]
+
+
 def project_settings_impact(*, project: Project, proposed: dict) -> dict:
     """What saving `proposed` (field -> value, already validated) would change and do to work already done.
 
@@ -223,6 +291,10 @@ def project_settings_impact(*, project: Project, proposed: dict) -> dict:
             effects += _gold_effects(project=project, before=before, after=after)
         elif field in ("show_model_hints", "valence_arousal"):
             effects += _toggle_effects(project=project, field=field, after=after)
+        elif field == "action_units":
+            effects += _action_units_effects(project=project, before=before, after=after)
+        elif field == "au_intensity":
+            effects += _au_intensity_effects(project=project, after=after)
         elif field == "instructions":
             effects.append(_effect(field, "info", "Annotators see the new instructions when they next open the labelling page."))
     return {"changes": changes, "effects": effects, "blocked": any(e["level"] == "blocked" for e in effects)}

@@ -18,7 +18,14 @@ UNDO_WINDOW = timedelta(minutes=2)
 MAX_SECONDS = 3600.0
 
 
-def _validate(*, project: Project, label: str, flags: list[str], valence, arousal, seconds) -> list[str]:
+def _number(value) -> bool:
+    """A JSON number: bools and numeric strings are refused rather than read as 1.0 or parsed."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _validate(*, project, label: str, flags: list[str], valence, arousal, action_units, seconds) -> tuple[list[str], dict | None]:
+    """The one set of rules an answer keeps, on the fast path, the general path and for corrections alike:
+    `project` is the Project or the fast path's row of it. Returns the stored flags and action units."""
     if label not in project.labels:
         raise ValidationFailed(f"{label!r} is not one of this project's labels.", code="invalid_label")
     unknown = [flag for flag in flags if flag not in project.flags]
@@ -26,13 +33,60 @@ def _validate(*, project: Project, label: str, flags: list[str], valence, arousa
         raise ValidationFailed(f"Unknown flags: {', '.join(map(str, unknown))}.", code="invalid_flags")
     if project.valence_arousal:
         for name, value in (("valence", valence), ("arousal", arousal)):
-            if value is not None and not (math.isfinite(value) and -1 <= value <= 1):
-                raise ValidationFailed(f"{name} must lie between -1 and 1.", code="invalid_valence_arousal")
+            if value is not None and not (_number(value) and math.isfinite(value) and -1 <= value <= 1):
+                raise ValidationFailed(f"{name} must be a number between -1 and 1.", code="invalid_valence_arousal",
+                                       details={"field": name})
     elif valence is not None or arousal is not None:
         raise ValidationFailed("This project does not ask for valence and arousal.", code="invalid_valence_arousal")
-    if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
+    if seconds is not None and not (_number(seconds) and math.isfinite(seconds) and seconds >= 0):
         raise ValidationFailed("seconds must be a non-negative number.", code="invalid_seconds")
-    return sorted(set(flags), key=project.flags.index)
+    return sorted(set(flags), key=project.flags.index), _validate_action_units(project=project, action_units=action_units)
+
+
+def _validate_action_units(*, project, action_units) -> dict | None:
+    """{"<AU>": value} keyed by the AU's number as the project asks it, in ascending AU order; None for no AUs.
+
+    Values: 0 absent, 1 present; 1-5 = FACS intensity A-E where the project asks for intensity. An AU left out was
+    not judged."""
+    action_units = _au_sent(action_units)
+    if action_units is None:
+        return None
+    if not project.action_units:
+        raise ValidationFailed("This project does not ask for action units.", code="action_units_not_asked")
+    if not isinstance(action_units, dict):
+        raise ValidationFailed('action_units must be an object {"<AU number>": value}.', code="invalid_action_units")
+    asked = set(project.action_units)
+    numbers = {}
+    for key in action_units:
+        number = int(key) if isinstance(key, str) and key.isascii() and key.isdigit() else None
+        if number is None or str(number) != key:
+            raise ValidationFailed(f"{key!r} is not an action unit number (e.g. \"12\" for AU12).", code="invalid_action_units",
+                                   details={"key": key})
+        numbers[key] = number
+    unasked = sorted(n for n in numbers.values() if n not in asked)
+    if unasked:
+        raise ValidationFailed(
+            f"This project does not ask for {', '.join(f'AU{n}' for n in unasked)}; it asks for "
+            f"{', '.join(f'AU{n}' for n in project.action_units)}.", code="action_unit_not_asked", details={"action_units": unasked},
+        )
+    top = 5 if project.au_intensity else 1
+    for key, value in action_units.items():
+        if not (_number(value) and math.isfinite(value) and value == int(value)):
+            raise ValidationFailed(f"AU{key}: give a whole number (0 absent, {'1-5 = intensity A-E' if top == 5 else '1 present'}).",
+                                   code="invalid_au_value", details={"action_unit": numbers[key]})
+        if value > 1 and not project.au_intensity and value <= 5:
+            raise ValidationFailed(f"AU{key}: this project asks only whether an AU is present (0 or 1), not its intensity.",
+                                   code="au_intensity_not_asked", details={"action_unit": numbers[key]})
+        if not 0 <= value <= top:
+            raise ValidationFailed(f"AU{key}: {value:g} is out of range (0 absent, "
+                                   f"{'1-5 = intensity A-E' if top == 5 else '1 present'}).",
+                                   code="invalid_au_value", details={"action_unit": numbers[key]})
+    return {str(n): int(action_units[str(n)]) for n in sorted(numbers.values())}
+
+
+def _au_sent(action_units):
+    """An empty object says no more than leaving the AUs out: both are stored (and compared on a repeat) as None."""
+    return None if action_units is None or action_units == {} else action_units
 
 
 def _original(*, client_id: uuid.UUID, annotator, payload: dict | None = None) -> Annotation:
@@ -57,9 +111,9 @@ def _differs(stored, sent) -> bool:
     return stored != sent
 
 
-def _payload(*, label, flags, valence, arousal, **where) -> dict:
+def _payload(*, label, flags, valence, arousal, action_units, **where) -> dict:
     """What a repeat must match (time taken may be measured again by a retrying client, so it is left out)."""
-    return dict(label=label, flags=flags or [], valence=valence, arousal=arousal, **where)
+    return dict(label=label, flags=flags or [], valence=valence, arousal=arousal, action_units=_au_sent(action_units), **where)
 
 
 def annotation_submit(
@@ -71,6 +125,7 @@ def annotation_submit(
     flags: list[str] | None = None,
     valence: float | None = None,
     arousal: float | None = None,
+    action_units: dict | None = None,
     seconds: float | None = None,
     source: str = "web",
 ) -> tuple[Annotation, bool]:
@@ -81,8 +136,9 @@ def annotation_submit(
     leases, so a face never gets more than k answers.
     """
     fields = dict(annotator=annotator, assignment_id=assignment_id, client_id=client_id, label=label, flags=flags or [],
-                  valence=valence, arousal=arousal, seconds=seconds, source=source)
-    payload = _payload(label=label, flags=flags, valence=valence, arousal=arousal, assignment_id=assignment_id)
+                  valence=valence, arousal=arousal, action_units=action_units, seconds=seconds, source=source)
+    payload = _payload(label=label, flags=flags, valence=valence, arousal=arousal, action_units=action_units,
+                       assignment_id=assignment_id)
     try:
         if fastpaths.enabled():
             annotation = _submit_live(**fields)
@@ -97,26 +153,29 @@ def annotation_submit(
         raise Conflict("This face is answered already.", code="already_answered") from None
 
 
-def _submit_live(*, annotator, assignment_id, client_id, label, flags, valence, arousal, seconds, source) -> Annotation | None:
+def _submit_live(*, annotator, assignment_id, client_id, label, flags, valence, arousal, action_units, seconds,
+                 source) -> Annotation | None:
     """The common case on PostgreSQL, a live lease answered once, by the submit fast path (no transaction);
     None when the lease is not the annotator's, open and live, which leaves the decision to `_submit`."""
     now = timezone.now()
     project = submit_rules_postgres(assignment_id=assignment_id, annotator_id=annotator.pk, now=now)
     if project is None:
         return None
-    flags = _validate(project=project, label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds)
-    answer = _answer(label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds, client_id=client_id,
-                     source=source)
+    flags, action_units = _validate(project=project, label=label, flags=flags, valence=valence, arousal=arousal,
+                                    action_units=action_units, seconds=seconds)
+    answer = _answer(label=label, flags=flags, valence=valence, arousal=arousal, action_units=action_units, seconds=seconds,
+                     client_id=client_id, source=source)
     return answer_store_postgres(assignment_id=assignment_id, annotator=annotator, now=now, answer=answer)
 
 
-def _answer(*, label, flags, valence, arousal, seconds, client_id, source) -> dict:
+def _answer(*, label, flags, valence, arousal, action_units, seconds, client_id, source) -> dict:
     """The stored fields of a validated answer."""
-    return dict(label=label, flags=flags, valence=valence, arousal=arousal,
+    return dict(label=label, flags=flags, valence=valence, arousal=arousal, action_units=action_units,
                 seconds=None if seconds is None else min(seconds, MAX_SECONDS), client_id=client_id, source=source)
 
 
-def _submit(*, annotator, assignment_id, client_id, label, flags, valence, arousal, seconds, source) -> tuple[Annotation, bool]:
+def _submit(*, annotator, assignment_id, client_id, label, flags, valence, arousal, action_units, seconds,
+            source) -> tuple[Annotation, bool]:
     now = timezone.now()
     with transaction.atomic():
         assignment = (
@@ -131,16 +190,18 @@ def _submit(*, annotator, assignment_id, client_id, label, flags, valence, arous
         if assignment.status == AssignmentStatus.ANSWERED:
             if Annotation.objects.filter(client_id=client_id).exists():
                 return _original(client_id=client_id, annotator=annotator, payload=_payload(
-                    label=label, flags=flags, valence=valence, arousal=arousal, assignment_id=assignment_id)), False
+                    label=label, flags=flags, valence=valence, arousal=arousal, action_units=action_units,
+                    assignment_id=assignment_id)), False
             raise Conflict("This face is answered already; undo the answer instead.", code="already_answered")
-        flags = _validate(project=project, label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds)
+        flags, action_units = _validate(project=project, label=label, flags=flags, valence=valence, arousal=arousal,
+                                        action_units=action_units, seconds=seconds)
         if assignment.status == AssignmentStatus.SKIPPED or assignment.expires_at <= now:
             if Membership.objects.filter(project=project, user=annotator, paused=True).exists():
                 # Pausing released their leases; an answer to a face they still had on screen no longer counts.
                 raise Forbidden("A lead paused your work on this project: this answer was not saved.", code="paused")
             _check_late_submit(project=project, assignment=assignment, now=now)
-        answer = _answer(label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds, client_id=client_id,
-                         source=source)
+        answer = _answer(label=label, flags=flags, valence=valence, arousal=arousal, action_units=action_units,
+                         seconds=seconds, client_id=client_id, source=source)
         annotation = answer_store_orm(assignment=assignment, annotator=annotator, now=now, answer=answer)
     return annotation, True
 
@@ -174,6 +235,7 @@ def annotation_correct(
     flags: list[str] | None = None,
     valence: float | None = None,
     arousal: float | None = None,
+    action_units: dict | None = None,
     seconds: float | None = None,
     source: str = "web",
 ) -> tuple[Annotation, bool]:
@@ -182,7 +244,7 @@ def annotation_correct(
     Allowed within UNDO_WINDOW of that answer, once per answer (the database holds that); the
     face's answer count does not change because the annotator still has exactly one live answer.
     """
-    payload = _payload(label=label, flags=flags, valence=valence, arousal=arousal, replaces=replaces)
+    payload = _payload(label=label, flags=flags, valence=valence, arousal=arousal, action_units=action_units, replaces=replaces)
 
     def repeat() -> tuple[Annotation, bool] | None:
         """The correction stored under this client id, if any: a replay (even one that raced the first) answers as it did."""
@@ -203,13 +265,14 @@ def annotation_correct(
         if found := repeat():  # a concurrent copy of this undo committed between the two checks
             return found
         raise Conflict("This answer has been corrected already.", code="already_corrected")
-    flags = _validate(project=previous.project, label=label, flags=flags or [], valence=valence, arousal=arousal, seconds=seconds)
+    flags, action_units = _validate(project=previous.project, label=label, flags=flags or [], valence=valence, arousal=arousal,
+                                    action_units=action_units, seconds=seconds)
     try:
         with transaction.atomic():
             annotation = Annotation.objects.create(
                 project=previous.project, item_id=previous.item_id, annotator=annotator, assignment_id=previous.assignment_id,
-                replaces=previous, **_answer(label=label, flags=flags, valence=valence, arousal=arousal, seconds=seconds,
-                                             client_id=client_id, source=source),
+                replaces=previous, **_answer(label=label, flags=flags, valence=valence, arousal=arousal,
+                                             action_units=action_units, seconds=seconds, client_id=client_id, source=source),
             )
     except IntegrityError:
         if found := repeat():

@@ -5,8 +5,11 @@ from django.utils.text import slugify
 
 from annotate.exceptions import Conflict, NotFound, ValidationFailed
 from annotate.models import DEFAULT_FLAGS, DEFAULT_LABELS, Membership, Project, Role
-from annotate.selectors.project_settings import SETTINGS_FIELDS, project_settings_impact, project_settings_values
+from annotate.selectors.project_settings import (
+    BLOCKED_CODES, SETTINGS_FIELDS, project_settings_impact, project_settings_values,
+)
 from annotate.services.audit_log import audit_record
+from ml.action_units import AU_NAMES
 from ml.config import EXTRA_ANSWERS
 
 MAX_OVERLAP_TARGET = 50
@@ -17,7 +20,8 @@ MAX_LABELS = 20
 def project_settings_validate(*, values: dict) -> None:
     """The rules a project's settings keep, at creation, on every edit and in the settings preview.
 
-    `values` maps setting names to proposed values; names it lacks are not checked."""
+    `values` maps setting names to proposed values; names it lacks are not checked. Action units are put in
+    ascending order in `values`, the order they are stored and asked in."""
     if "name" in values and not str(values["name"]).strip():
         raise ValidationFailed("Give the project a name.", code="invalid_name")
     labels, flags = values.get("labels"), values.get("flags")
@@ -46,6 +50,27 @@ def project_settings_validate(*, values: dict) -> None:
     if gold_rate is not None and not 0 <= gold_rate <= MAX_GOLD_RATE:
         raise ValidationFailed(f"The gold rate must lie between 0 and {MAX_GOLD_RATE:g} (0% to {MAX_GOLD_RATE:.0%}).",
                                code="invalid_gold_rate")
+    _action_units_validate(values=values)
+
+
+def _action_units_validate(*, values: dict) -> None:
+    aus = values.get("action_units")
+    if aus is not None:
+        if (not isinstance(aus, list) or len(set(aus)) != len(aus)
+                or not all(isinstance(n, int) and not isinstance(n, bool) for n in aus)):
+            raise ValidationFailed("Action units must be a list of distinct AU numbers, e.g. [6, 12].",
+                                   code="invalid_action_units")
+        unknown = sorted(set(aus) - set(AU_NAMES))
+        if unknown:
+            raise ValidationFailed(
+                f"Not an action unit this tool offers: {', '.join(map(str, unknown))}. Choose from "
+                f"{', '.join(map(str, AU_NAMES))} (ml.action_units.AU_CATALOGUE).", code="invalid_action_units",
+                details={"unknown": unknown},
+            )
+        values["action_units"] = sorted(aus)
+    if values.get("au_intensity") and "action_units" in values and not values["action_units"]:
+        raise ValidationFailed("Intensity is rated for action units: choose at least one AU, or switch intensity off.",
+                               code="invalid_au_intensity")
 
 
 @transaction.atomic
@@ -62,13 +87,15 @@ def project_create(
     gold_rate: float = 0.05,
     show_model_hints: bool = False,
     valence_arousal: bool = False,
+    action_units: list[int] | None = None,
+    au_intensity: bool = False,
 ) -> Project:
     """Create a project; its creator becomes its first ML lead, and the audit log records its settings."""
     values = {
         "name": name, "description": description, "instructions": instructions,
         "labels": list(DEFAULT_LABELS if labels is None else labels), "flags": list(DEFAULT_FLAGS if flags is None else flags),
         "overlap_target": overlap_target, "gold_rate": gold_rate, "show_model_hints": show_model_hints,
-        "valence_arousal": valence_arousal,
+        "valence_arousal": valence_arousal, "action_units": list(action_units or []), "au_intensity": au_intensity,
     }
     project_settings_validate(values=values)
     slug = slug or slugify(name)[:80] or "project"
@@ -87,8 +114,10 @@ def project_create(
 def project_update(*, project: Project, actor=None, **fields) -> Project:
     """Change a project's settings (fields left out or None stay), checked as at creation.
 
-    Refuses (Conflict `label_in_use`) to remove or rename a label that answers, reviews or gold faces use: see
-    `annotate.selectors.project_settings`. A change is recorded in the audit log with each field's before and after
+    Refuses a change that would orphan answers already given (Conflict `label_in_use`: a label that answers, reviews
+    or gold faces use removed or renamed; `action_unit_in_use`: an AU that answers judge removed;
+    `au_intensity_in_use`: intensity switched off or on while answers hold intensities, or presence marks that would
+    read as intensity A): see `annotate.selectors.project_settings`. A change is recorded in the audit log with each field's before and after
     and what it did to work already done; saving the same values again records nothing.
     """
     unknown = sorted(set(fields) - set(SETTINGS_FIELDS))
@@ -96,12 +125,13 @@ def project_update(*, project: Project, actor=None, **fields) -> Project:
         raise ValidationFailed(f"Unknown settings: {', '.join(unknown)}.", code="invalid_settings")
     project = Project.objects.select_for_update().get(pk=project.pk)
     proposed = project_settings_values(project=project)
-    proposed.update({k: list(v) if k in ("labels", "flags") else v for k, v in fields.items() if v is not None})
+    proposed.update({k: list(v) if k in ("labels", "flags", "action_units") else v for k, v in fields.items() if v is not None})
     project_settings_validate(values=proposed)
     impact = project_settings_impact(project=project, proposed=proposed)
     if impact["blocked"]:
         blocked = [e for e in impact["effects"] if e["level"] == "blocked"]
-        raise Conflict(" ".join(e["message"] for e in blocked), code="label_in_use", details={"effects": blocked})
+        raise Conflict(" ".join(e["message"] for e in blocked), code=BLOCKED_CODES[blocked[0]["field"]],
+                       details={"effects": blocked})
     if not impact["changes"]:
         return project
     for name, change in impact["changes"].items():
