@@ -15,7 +15,10 @@ annotator quality (crowdlab_quality, random errors) times 1 - bias (systematic c
 into bias_to beyond what their peers on the same faces answer, the peers being the co-annotators and the run's
 model probabilities as one more annotator, so faces answered once count too; ml.annotator_bias.annotator_bias).
 """
+import math
+import resource
 import time
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from django.db import transaction
@@ -33,6 +36,9 @@ from annotate.services.jobs import job_enqueue, job_progress
 from annotate.services.model_versions import model_version_for
 from annotate.services.prelabel import predictions_create
 from annotate.services.priorities import BOOSTED_PRIORITY
+from annotate.services.quality_dimensions import (
+    dimension_annotator_figures, dimension_item_columns, dimension_summary, dimensions_analyse,
+)
 from annotate.services.quality_inputs import (
     answers_sha256, fingerprint, predictions_load, probabilities_out_of_sample, quality_inputs_load,
 )
@@ -60,25 +66,37 @@ def _sleep_with_heartbeat(*, job: Job, seconds: float) -> None:
         time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
+class _Stages:
+    """Each stage's seconds and the process's peak resident memory when it ended (what the benchmarks print)."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}
+
+    def done(self, stage: str) -> None:
+        self.seconds[stage] = time.monotonic() - self.started - sum(self.seconds.values())
+        self.peak_rss_mb[stage] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def quality_run_execute(*, job: Job) -> dict:
     """Run a claimed analyse job over its project; returns the job result ({"quality_run": id, "reused": bool})."""
     import ml.quality as mlq
 
-    timings: dict[str, float] = {}
-    started = time.monotonic()
+    stages = _Stages()
     project = job.project
     model_version = model_version_for(model_version_id=job.params.get("model_version"), project=job.project)
     params = _run_params(job)
     job_progress(job=job, done=0, total=6, stage="pre-labelling items without a prediction")
     predictions_create(project=project, model_version=model_version, job=job)
-    timings["prelabel"] = time.monotonic() - started
+    stages.done("prelabel")
 
     job_progress(job=job, done=1, stage="reading answers")
     watermark = Annotation.objects.filter(project=project).aggregate(w=Max("id"))["w"] or 0
     inputs = quality_inputs_load(project=project, model_version=model_version, watermark=watermark)
     probs, prediction_count = predictions_load(project=project, inputs=inputs, model_version=model_version)
     key = fingerprint(inputs, model_version=model_version, prediction_count=prediction_count, params=params)
-    timings["read"] = time.monotonic() - started - sum(timings.values())
+    stages.done("read")
     existing = QualityRun.objects.filter(project=project, params__fingerprint=key).order_by("id").first()
     if existing is not None:
         return {"quality_run": existing.pk, "reused": True}
@@ -88,7 +106,7 @@ def quality_run_execute(*, job: Job) -> dict:
         inputs=inputs, probs=probs, model_version=model_version, params=params,
         images_for=lambda ids: item_images_load(items=list(Item.objects.filter(pk__in=list(ids.tolist())).order_by("id").values_list("id", "crop"))),
     )
-    timings["probabilities"] = time.monotonic() - started - sum(timings.values())
+    stages.done("probabilities")
 
     job_progress(job=job, done=3, stage="CROWDLAB, ActiveLab and agreement")
     result = mlq.analyse(
@@ -96,22 +114,29 @@ def quality_run_execute(*, job: Job) -> dict:
         num_annotators=len(inputs.annotator_ids), in_consensus=inputs.in_consensus, reference=inputs.reference,
         gold=inputs.gold, issue_threshold=params["issue_threshold"],
     )
-    timings["analyse"] = time.monotonic() - started - sum(timings.values())
+    stages.done("analyse")
+    dims = dimensions_analyse(inputs=inputs, consensus=result.consensus)
+    if dims is not None:
+        stages.done("dimensions")
 
     job_progress(job=job, done=4, stage="near duplicates and outliers")
     summary = _summary(inputs=inputs, result=result, probs=probs, source=source)
-    timings["summary"] = time.monotonic() - started - sum(timings.values())
+    if dims is not None:
+        summary["dimensions"] = dimension_summary(dims, inputs=inputs, consensus=result.consensus)
+    stages.done("summary")
     if job.params.get("test_delay_seconds") and job.attempts == 1:
         _sleep_with_heartbeat(job=job, seconds=float(job.params["test_delay_seconds"]))
 
     job_progress(job=job, done=5, stage="writing results")
     run, created = _results_write(
-        job=job, project=project, model_version=model_version, inputs=inputs, result=result, probs=probs,
-        summary={**summary, "seconds": timings}, params={**params, "fingerprint": key}, source=source["source"],
-        prediction_count=prediction_count, per_item_source=per_item_source,
+        job=job, project=project, model_version=model_version, inputs=inputs, result=result, dims=dims, probs=probs,
+        summary={**summary, "seconds": dict(stages.seconds), "peak_rss_mb": dict(stages.peak_rss_mb)},
+        params={**params, "fingerprint": key}, source=source["source"], prediction_count=prediction_count,
+        per_item_source=per_item_source,
     )
-    timings["write"] = time.monotonic() - started - sum(timings.values())
-    return {"quality_run": run.pk, "reused": not created, "seconds": round(time.monotonic() - started, 3)}
+    stages.done("write")
+    return {"quality_run": run.pk, "reused": not created, "seconds": round(time.monotonic() - stages.started, 3),
+            "stages": {stage: round(t, 3) for stage, t in stages.seconds.items()}, "peak_rss_mb": stages.peak_rss_mb}
 
 
 def _summary(*, inputs, result, probs: np.ndarray, source: dict) -> dict:
@@ -166,11 +191,10 @@ def _label(labels: list[str], index: int) -> str:
     return labels[index] if index >= 0 else ""
 
 
-def _results_write(*, job, project, model_version, inputs, result, probs, summary, params, source, prediction_count,
-                   per_item_source):
+def _results_write(*, job, project, model_version, inputs, result, dims, probs, summary, params, source,
+                   prediction_count, per_item_source):
     """Write the run, its item and annotator rows and the items' priorities in one transaction."""
     labels = inputs.labels
-    model_top = probs.argmax(axis=1)
     with transaction.atomic():
         # One writer per project at a time: a concurrent run with the same inputs finds this one and stops.
         Project.objects.select_for_update().filter(pk=project.pk).first()
@@ -184,17 +208,7 @@ def _results_write(*, job, project, model_version, inputs, result, probs, summar
             annotations_sha256=answers_sha256(inputs), prediction_count=prediction_count, params=params,
             summary=summary, finished_at=timezone.now(),
         )
-        rows = []
-        for i, item_id in enumerate(inputs.item_ids.tolist()):
-            rows.append({
-                "item_id": item_id, "num_answers": int(result.counts[i].sum()),
-                "votes": {labels[j]: int(n) for j, n in enumerate(result.counts[i]) if n},
-                "consensus_label": labels[result.consensus[i]] if result.consensus[i] >= 0 else "",
-                "consensus_quality": _num(result.consensus_quality[i]), "label_quality": _num(result.label_quality[i]),
-                "label_issue": bool(result.label_issue[i]), "active_learning_score": _num(result.priority[i]),
-                "model_label": inputs.classes[model_top[i]], "model_confidence": _num(probs[i, model_top[i]]),
-                "probability_source": str(per_item_source[i]),
-            })
+        rows = _item_rows(inputs=inputs, result=result, dims=dims, probs=probs, per_item_source=per_item_source)
         _item_results_insert(run=run, rows=rows)
         QualityAnnotatorResult.objects.bulk_create([
             QualityAnnotatorResult(
@@ -205,15 +219,47 @@ def _results_write(*, job, project, model_version, inputs, result, probs, summar
                 gold_accuracy=_num(result.gold_correct[a] / result.gold_answers[a]) if result.gold_answers[a] else None,
                 gold_answers=int(result.gold_answers[a]),
                 worst_class=labels[result.worst_category[a]] if result.worst_category[a] >= 0 else "",
-                confusion=result.confusion[a].tolist(),
+                confusion=result.confusion[a].tolist(), dimensions=dimension_annotator_figures(dims, a),
             )
             for a, annotator_id in enumerate(inputs.annotator_ids.tolist())
         ], batch_size=WRITE_BATCH)
-        _priorities_write(project=project, item_ids=inputs.item_ids, priority=result.priority)
+        priority = result.priority if dims is None else np.maximum(result.priority, dims.dispute_priority)
+        _priorities_write(project=project, item_ids=inputs.item_ids, priority=priority)
     return run, True
 
 
-def _item_results_insert(*, run: QualityRun, rows: list[dict]) -> None:
+def _nums(values: np.ndarray) -> list[float | None]:
+    """_num over an array, as one list."""
+    return [round(x, 6) if math.isfinite(x) else None for x in values.tolist()]
+
+
+def _item_rows(*, inputs, result, dims, probs, per_item_source, slice_size: int = 20_000) -> Iterator[dict]:
+    """The run's QualityItemResult rows, made a slice of faces at a time from column lists, so a million faces
+    never stand in memory as a million dicts at once."""
+    labels = inputs.labels
+    names = np.array(labels + [""], dtype=object)  # -1 (no consensus) reads as ""
+    classes = np.array(inputs.classes, dtype=object)
+    model_top = probs.argmax(axis=1)
+    for start in range(0, len(inputs.item_ids), slice_size):
+        rows = slice(start, start + slice_size)
+        counts = result.counts[rows]
+        columns = {
+            "item_id": inputs.item_ids[rows].tolist(), "num_answers": counts.sum(axis=1).tolist(),
+            "votes": [{labels[j]: n for j, n in enumerate(row) if n} for row in counts.tolist()],
+            "consensus_label": names[result.consensus[rows]].tolist(),
+            "consensus_quality": _nums(result.consensus_quality[rows]), "label_quality": _nums(result.label_quality[rows]),
+            "label_issue": result.label_issue[rows].tolist(), "active_learning_score": _nums(result.priority[rows]),
+            "model_label": classes[model_top[rows]].tolist(),
+            "model_confidence": _nums(probs[np.arange(rows.start, rows.start + len(counts)), model_top[rows]]),
+            "probability_source": [str(x) for x in per_item_source[rows].tolist()],
+            **dimension_item_columns(dims, rows),
+        }
+        keys = list(columns)
+        for values in zip(*columns.values()):
+            yield dict(zip(keys, values))
+
+
+def _item_results_insert(*, run: QualityRun, rows: Iterable[dict]) -> None:
     """Insert a run's item rows: by COPY on PostgreSQL, bulk_create elsewhere (annotate.fastpaths.child_rows)."""
     child_rows_insert(model=QualityItemResult, parent="run", parent_id=run.pk, rows=rows, batch_size=WRITE_BATCH)
 

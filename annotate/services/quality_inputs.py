@@ -12,11 +12,11 @@ Which probabilities (recorded on QualityRun.probability_source):
 Each item's own source (``held-out``, ``crossval`` or ``in-sample``) is written on its QualityItemResult.
 """
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from annotate.models import Annotation, DatasetVersionItem, Item, Membership, ModelVersion, Prediction, Project
+from annotate.models import DatasetVersionItem, Item, Membership, ModelVersion, Project
 
 CROSSVAL_MIN_ITEMS = 400
 CROSSVAL_FOLDS = 5
@@ -27,10 +27,11 @@ PROBABILITY_SOURCES = ("held-out", "crossval", "in-sample")
 
 @dataclass
 class QualityInputs:
-    """N items, A live answers, M annotators, C project labels, K model classes."""
+    """N items, A live answers, M annotators, C project labels, K model classes, U action units."""
 
     item_ids: np.ndarray  # int (N,)
-    splits: list[str]
+    split: np.ndarray  # int (N,) index into split_names
+    split_names: list[str]
     perceptual_hash: np.ndarray  # int64 (N,), 0 where missing
     has_hash: np.ndarray  # bool (N,)
     reference: np.ndarray  # int (N,) label index or -1
@@ -45,49 +46,73 @@ class QualityInputs:
     category_class: np.ndarray  # int (C,) model class per label or -1
     classes: list[str]  # K, the model's classes that are project labels, in model order
     watermark: int
+    # #18, None where the project does not ask: each live answer's own valence / arousal (NaN = not given), and
+    # its AUs as ml.action_units reads them (present 1 / 0 / -1 = not judged; intensity 1..5 / 0 / -1).
+    valence: np.ndarray | None = None  # float (A,)
+    arousal: np.ndarray | None = None  # float (A,)
+    au_numbers: list[int] = field(default_factory=list)  # U, ascending
+    au_present: np.ndarray | None = None  # int8 (A, U)
+    au_intensity: np.ndarray | None = None  # int8 (A, U)
 
 
 def _sha256_ids(ids: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(np.sort(np.asarray(ids, dtype=np.int64))).tobytes()).hexdigest()
 
 
+def _columns():
+    """The readers of a run's rows: PostgreSQL's binary COPY or the ORM (annotate.fastpaths.quality_columns)."""
+    from annotate import fastpaths
+    from annotate.fastpaths import quality_columns as q
+
+    if fastpaths.enabled():
+        return q.item_columns_postgres, q.answer_columns_postgres, q.prediction_columns_postgres
+    return q.item_columns_orm, q.answer_columns_orm, q.prediction_columns_orm
+
+
 def quality_inputs_load(*, project: Project, model_version: ModelVersion, watermark: int) -> QualityInputs:
-    """Live answers with id <= watermark (corrections among those applied) on the project's included items."""
+    """Live answers with id <= watermark (corrections among those applied) on the project's included items.
+
+    Rows come in as numpy columns (no Python object per row); an answer is live when no answer up to the
+    watermark replaces it, and counts when its face is included and its label is one of the project's."""
     labels = list(project.labels)
     label_index = {label: i for i, label in enumerate(labels)}
     classes = [c for c in model_version.classes if c in label_index]
     if len(classes) < 2:
         raise ValueError(f"The model version's classes {model_version.classes} share fewer than two labels with the project.")
     category_class = np.array([classes.index(label) if label in classes else -1 for label in labels], dtype=np.int64)
+    item_columns, answer_columns, _ = _columns()
+    split_names = list(Item.objects.filter(project=project, excluded=False).order_by("split").values_list("split", flat=True).distinct())
+    items = item_columns(project_id=project.pk, labels=labels, splits=split_names)
+    au_numbers = sorted(int(n) for n in (project.action_units or []))
+    rows = answer_columns(project_id=project.pk, watermark=watermark, labels=labels,
+                          valence_arousal=bool(project.valence_arousal), au_numbers=au_numbers)
 
-    rows = list(Item.objects.filter(project=project, excluded=False).order_by("id").values_list(
-        "id", "split", "perceptual_hash", "reference_label", "is_gold", "gold_label"))
-    item_ids = np.array([r[0] for r in rows], dtype=np.int64)
-    position = {item_id: i for i, item_id in enumerate(item_ids.tolist())}
-    hashes = [r[2] for r in rows]
-
-    answers = list(Annotation.objects.filter(project=project, id__lte=watermark).values_list(
-        "id", "item_id", "annotator_id", "label", "replaces_id"))
-    replaced = {r[4] for r in answers if r[4] is not None}
-    live = [r for r in answers if r[0] not in replaced and r[1] in position and r[3] in label_index]
-    annotator_ids = np.array(sorted({r[2] for r in live}), dtype=np.int64)
-    annotator_position = {a: i for i, a in enumerate(annotator_ids.tolist())}
+    item_ids = items["id"]
+    position = np.searchsorted(item_ids, rows["item"])
+    on_item = position < len(item_ids)
+    on_item[on_item] = item_ids[position[on_item]] == rows["item"][on_item]
+    replaced = rows["replaces"][rows["replaces"] > 0]
+    live = on_item & (rows["label"] >= 0) & ~np.isin(rows["id"], replaced)
+    annotator_ids, annotator_index = np.unique(rows["annotator"][live], return_inverse=True)
     excluded = set(Membership.objects.filter(project=project, excluded_from_consensus=True).values_list("user_id", flat=True))
-    return QualityInputs(
-        item_ids=item_ids,
-        splits=[r[1] for r in rows],
-        perceptual_hash=np.array([h if h is not None else 0 for h in hashes], dtype=np.int64),
-        has_hash=np.array([h is not None for h in hashes], dtype=bool),
-        reference=np.array([label_index.get(r[3], -1) for r in rows], dtype=np.int64),
-        gold=np.array([label_index.get(r[5], -1) if r[4] else -1 for r in rows], dtype=np.int64),
-        answer_ids=np.array([r[0] for r in live], dtype=np.int64),
-        item_index=np.array([position[r[1]] for r in live], dtype=np.int64),
-        annotator_index=np.array([annotator_position[r[2]] for r in live], dtype=np.int64),
-        answer=np.array([label_index[r[3]] for r in live], dtype=np.int64),
-        annotator_ids=annotator_ids,
-        in_consensus=np.array([a not in excluded for a in annotator_ids.tolist()], dtype=bool),
+    inputs = QualityInputs(
+        item_ids=item_ids, split=items["split"], split_names=split_names, perceptual_hash=items["perceptual_hash"],
+        has_hash=items["has_hash"].astype(bool), reference=items["reference"], gold=items["gold"],
+        answer_ids=rows["id"][live], item_index=position[live].astype(np.int64),
+        annotator_index=annotator_index.astype(np.int64).ravel(), answer=rows["label"][live],
+        annotator_ids=annotator_ids.astype(np.int64),
+        in_consensus=~np.isin(annotator_ids, np.array(sorted(excluded), dtype=np.int64)),
         labels=labels, category_class=category_class, classes=classes, watermark=watermark,
     )
+    if project.valence_arousal:
+        inputs.valence, inputs.arousal = rows["valence"][live], rows["arousal"][live]
+    if au_numbers:
+        value = rows["au"][live]
+        inputs.au_numbers = au_numbers
+        inputs.au_present = np.where(value < 0, -1, value > 0).astype(np.int8)
+        inputs.au_intensity = (np.where(value > 0, value, np.where(value == 0, 0, -1)) if project.au_intensity
+                               else np.where(value == 0, 0, -1)).astype(np.int8)
+    return inputs
 
 
 def answers_sha256(inputs: QualityInputs) -> str:
@@ -110,30 +135,29 @@ def predictions_load(*, project: Project, inputs: QualityInputs, model_version: 
 
     Raises LookupError if an item has no prediction (the caller pre-labels first)."""
     order = [list(model_version.classes).index(c) for c in inputs.classes]
-    position = {item_id: i for i, item_id in enumerate(inputs.item_ids.tolist())}
-    probs = np.full((len(position), len(order)), np.nan)
-    count = 0
-    for item_id, row in Prediction.objects.filter(model_version=model_version, item__project=project).values_list("item_id", "probs").iterator(chunk_size=5000):
-        i = position.get(item_id)
-        if i is not None:
-            probs[i] = np.asarray(row, dtype=float)[order]
-            count += 1
+    _, _, prediction_columns = _columns()
+    ids, rows = prediction_columns(project_id=project.pk, model_version_id=model_version.pk, order=order)
+    position = np.searchsorted(inputs.item_ids, ids)
+    known = position < len(inputs.item_ids)
+    known[known] = inputs.item_ids[position[known]] == ids[known]
+    probs = np.full((len(inputs.item_ids), len(order)), np.nan)
+    probs[position[known]] = rows[known]
     if np.isnan(probs).any():
         raise LookupError("some items have no prediction from this model version")
     probs = np.clip(probs, 1e-9, None)
-    return probs / probs.sum(axis=1, keepdims=True), count
+    return probs / probs.sum(axis=1, keepdims=True), int(known.sum())
 
 
 def in_sample_mask(*, inputs: QualityInputs, model_version: ModelVersion) -> np.ndarray:
     """bool (N,): items the model version may have trained on (see the module docstring)."""
     trained = set(model_version.config.get("trained_on_splits", []) if isinstance(model_version.config, dict) else [])
-    mask = np.array([split in trained for split in inputs.splits], dtype=bool)
+    trained_codes = [code for code, name in enumerate(inputs.split_names) if name in trained]
+    mask = np.isin(inputs.split, np.array(trained_codes, dtype=np.int64))
     if model_version.trained_items:  # trained by the platform: exactly the faces it learned from
-        seen = set(model_version.trained_items)
-        mask |= np.array([i in seen for i in inputs.item_ids.tolist()], dtype=bool)
+        mask |= np.isin(inputs.item_ids, np.array(list(model_version.trained_items), dtype=np.int64))
     elif model_version.dataset_version_id:
-        seen = set(DatasetVersionItem.objects.filter(version_id=model_version.dataset_version_id).values_list("item_id", flat=True))
-        mask |= np.array([i in seen for i in inputs.item_ids.tolist()], dtype=bool)
+        seen = DatasetVersionItem.objects.filter(version_id=model_version.dataset_version_id).values_list("item_id", flat=True)
+        mask |= np.isin(inputs.item_ids, np.fromiter(seen.iterator(chunk_size=20_000), dtype=np.int64))
     return mask
 
 
