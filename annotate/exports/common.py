@@ -36,6 +36,31 @@ class Answer:
     label: str
     flags: tuple[str, ...] = ()
     seconds: float | None = None
+    valence: float | None = None
+    arousal: float | None = None
+    # AU number -> 0 absent, 1 present (or 1..5 = FACS intensity A..E); an AU left out was not judged (as stored).
+    action_units: dict[int, int] | None = None
+
+
+# A face's consensus AU is called present when its probability is at least this (ml.action_units.au_consensus's rule).
+AU_PRESENT_AT = 0.5
+INTENSITY_LETTERS = "ABCDE"
+
+
+@dataclass(frozen=True)
+class Dimensions:
+    """A face's valence-arousal and AU consensus from the quality run the version used (None: not computed)."""
+
+    valence: float | None = None
+    arousal: float | None = None
+    valence_spread: float | None = None
+    arousal_spread: float | None = None
+    au_probability: dict[int, float | None] = field(default_factory=dict)
+
+    def au_present(self, au: int) -> int | None:
+        """The consensus decision for one AU: 1 present, 0 absent, None when nobody judged it."""
+        p = self.au_probability.get(au)
+        return None if p is None else int(p >= AU_PRESENT_AT)
 
 
 @dataclass(frozen=True)
@@ -60,6 +85,7 @@ class ExportRow:
     split: str = ""
     duplicate_group: int | None = None
     answers: tuple[Answer, ...] = ()
+    dimensions: Dimensions = field(default_factory=Dimensions)
     # An erased face (biometric data removed on request): ``png`` is empty and no writer puts pixels for it.
     erased: bool = False
 
@@ -82,8 +108,17 @@ class ExportInfo:
     data_card: str = ""
     model_version: str = ""
     erased_faces: int = 0  # faces of the version whose images were erased (the card says how the format shows them)
+    # The dimensions the project asks for beside the class: the writers add their columns only then.
+    valence_arousal: bool = False
+    action_units: tuple[int, ...] = ()
+    au_intensity: bool = False
     # Every member of a zip carries this time, so one version's export is the same bytes whenever it is built.
     date_time: tuple[int, int, int, int, int, int] = (1980, 1, 1, 0, 0, 0)
+
+
+def au_name(au: int) -> str:
+    """An AU's column or key name in every export (AU12): the name DISFA's and BP4D's files use."""
+    return f"AU{au}"
 
 
 def fer_usage(split: str) -> str:

@@ -2,7 +2,9 @@
 
 Beside the folders: ``labels.csv`` with every face's soft label and quality columns (named so that the Hugging
 Face imagefolder loader, which reads metadata.csv, still takes the classes from the folders), and the data card.
-An erased face has no image: its labels.csv row stays, with an empty file_name.
+An erased face has no image: its labels.csv row stays, with an empty file_name. A project that asks for
+valence-arousal or action units adds each face's consensus of them as the last columns (individual answers are not
+in this format: the jsonl, parquet and label-studio exports carry them).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import json
 from collections import Counter
 from typing import BinaryIO, Iterable
 
+from annotate.exports import dimensions
 from annotate.exports.common import DATA_CARD_NAME, ExportInfo, ExportRow, ZipOut, hf_split, png_crop
 
 LABELS_NAME = "labels.csv"
@@ -24,7 +27,7 @@ def face_path(row: ExportRow) -> str:
 def metadata_header(info: ExportInfo) -> list[str]:
     return (["file_name", "item_id", "split", "label", "label_source"] + [f"soft_{c}" for c in info.soft_classes]
             + ["votes", "num_answers", "quality", "label_issue", "label_score", "model_label", "model_confidence", "flags",
-               "reference_label", "duplicate_group", "content_hash"])
+               "reference_label", "duplicate_group", "content_hash"] + dimensions.csv_header(info))
 
 
 def metadata_row(row: ExportRow, path: str, info: ExportInfo) -> list:
@@ -34,7 +37,7 @@ def metadata_row(row: ExportRow, path: str, info: ExportInfo) -> list:
             + [row.soft_label.get(c, 0.0) for c in info.soft_classes]
             + [json.dumps(row.votes, sort_keys=True), row.num_answers, blank(row.quality), int(row.label_issue),
                blank(row.label_score), row.model_label, blank(row.model_confidence), json.dumps(row.flags, sort_keys=True),
-               row.reference_label, blank(row.duplicate_group), row.content_hash])
+               row.reference_label, blank(row.duplicate_group), row.content_hash] + dimensions.csv_values(row, info))
 
 
 def write(rows: Iterable[ExportRow], out: BinaryIO, *, info: ExportInfo) -> dict:

@@ -7,6 +7,13 @@ storage connection. Annotations carry no ``completed_by`` (Label Studio refuses 
 and gives the importing user the rest); who answered what is kept under pseudonyms in each task's ``meta``.
 ``label_config.xml`` is the labelling interface the tasks are written for. An erased face has no image to label:
 it has no task (the data card counts it).
+
+A project that asks for valence-arousal or action units gets their controls too, and each answer their results:
+valence and arousal as ``Number`` results (-1..1, step 0.01: the slider rounds a value a person moves, but the
+exported answers keep every digit); each AU as a single ``Choices`` of present / absent (an AU the annotator did not
+judge has no result); on intensity projects each present AU's intensity as a ``Rating`` of 1-5 stars for FACS A-E
+(in a View shown once the AU is marked present). Lossy: the letters become star counts, and Label Studio has no place for a
+face's consensus of them other than the task's data, where they sit beside the class consensus.
 """
 from __future__ import annotations
 
@@ -16,11 +23,35 @@ import json
 from typing import BinaryIO, Iterable
 from xml.sax.saxutils import quoteattr
 
-from annotate.exports.common import DATA_CARD_NAME, ExportInfo, ExportRow, ZipOut, png_crop
+from annotate.exports.common import (
+    DATA_CARD_NAME, INTENSITY_LETTERS, Answer, ExportInfo, ExportRow, ZipOut, au_name, png_crop,
+)
+from annotate.exports.dimensions import answer_intensity, answer_present, consensus_fields
+from ml.action_units import AU_NAMES
 
 TASKS_NAME = "tasks.json"
 CONFIG_NAME = "label_config.xml"
 IMAGE, CHOICE, FLAGS = "image", "expression", "flags"
+VALENCE, AROUSAL, PRESENT, ABSENT = "valence", "arousal", "present", "absent"
+INTENSITY_SUFFIX = "_intensity"
+
+
+def _dimension_controls(info: ExportInfo) -> str:
+    """The valence / arousal numbers and one present-or-absent choice (and an intensity rating) per AU."""
+    out = []
+    if info.valence_arousal:
+        out += [f'  <Header value="{name.capitalize()} (-1..1)"/>\n  <Number name="{name}" toName="{IMAGE}" min="-1" max="1" '
+                f'step="0.01" slider="true"/>' for name in (VALENCE, AROUSAL)]
+    for au in info.action_units:
+        name = au_name(au)
+        title = f"{name} {AU_NAMES.get(au, '')}".strip()
+        out.append(f"  <Header value={quoteattr(title)}/>\n"
+                   f'  <Choices name="{name}" toName="{IMAGE}" choice="single" showInline="true">\n'
+                   f'    <Choice value="{PRESENT}"/>\n    <Choice value="{ABSENT}"/>\n  </Choices>')
+        if info.au_intensity:
+            out.append(f'  <View visibleWhen="choice-selected" whenTagName="{name}" whenChoiceValue="{PRESENT}">\n'
+                       f'    <Rating name="{name}{INTENSITY_SUFFIX}" toName="{IMAGE}" maxRating="5"/>\n  </View>')
+    return "".join("\n" + block for block in out)
 
 
 def label_config(info: ExportInfo) -> str:
@@ -31,11 +62,28 @@ def label_config(info: ExportInfo) -> str:
                   if info.flags else "")
     return (f'<View>\n  <Image name="{IMAGE}" value="${IMAGE}" zoom="true"/>\n'
             f'  <Choices name="{CHOICE}" toName="{IMAGE}" choice="single" showInline="true">\n{choices}\n  </Choices>'
-            f"{flag_block}\n</View>\n")
+            f"{flag_block}{_dimension_controls(info)}\n</View>\n")
 
 
 def _choices(name: str, values: list[str]) -> dict:
     return {"from_name": name, "to_name": IMAGE, "type": "choices", "value": {"choices": values}}
+
+
+def _dimension_results(answer: Answer, info: ExportInfo) -> list[dict]:
+    """An answer's valence, arousal and AUs as Label Studio results (nothing for what it did not give)."""
+    out = []
+    if info.valence_arousal:
+        out += [{"from_name": name, "to_name": IMAGE, "type": "number", "value": {"number": value}}
+                for name, value in ((VALENCE, answer.valence), (AROUSAL, answer.arousal)) if value is not None]
+    for au in info.action_units:
+        present = answer_present(answer, au)
+        if present is not None:
+            out.append(_choices(au_name(au), [PRESENT if present else ABSENT]))
+        letter = answer_intensity(answer, au) if info.au_intensity else None
+        if letter is not None:
+            out.append({"from_name": au_name(au) + INTENSITY_SUFFIX, "to_name": IMAGE, "type": "rating",
+                        "value": {"rating": INTENSITY_LETTERS.index(letter) + 1}})
+    return out
 
 
 def task(row: ExportRow, info: ExportInfo) -> dict:
@@ -45,6 +93,7 @@ def task(row: ExportRow, info: ExportInfo) -> dict:
         result = [_choices(CHOICE, [answer.label])]
         if answer.flags:
             result.append(_choices(FLAGS, list(answer.flags)))
+        result += _dimension_results(answer, info)
         annotations.append({"result": result, "ground_truth": False, "was_cancelled": False, "lead_time": answer.seconds})
     predictions = []
     if row.model_label:
@@ -56,7 +105,7 @@ def task(row: ExportRow, info: ExportInfo) -> dict:
         "soft_label": row.soft_label, "votes": row.votes, "num_answers": row.num_answers, "quality": row.quality,
         "label_issue": row.label_issue, "label_score": row.label_score, "model_confidence": row.model_confidence,
         "flags": row.flags, "reference_label": row.reference_label, "duplicate_group": row.duplicate_group,
-        "content_hash": row.content_hash,
+        "content_hash": row.content_hash, **consensus_fields(row, info),
     }
     meta = {"ferlab_version": info.version, "ferlab_sha256": info.sha256,
             "annotators": [answer.annotator for answer in row.answers]}

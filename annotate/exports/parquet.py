@@ -5,6 +5,8 @@ project's labels, the soft label as a list of floats over the expression classes
 The features are declared twice, as ``datasets`` itself writes them: in each file's schema metadata and in the
 README's YAML header (with the splits and the data files of each), so ``load_dataset`` on the unzipped folder
 needs no options. An erased face keeps its row with an empty image (null): its labels and scores stay countable.
+A project that asks for valence-arousal or action units adds, after the other columns, each face's consensus of them
+and ``answers``: every annotator's answer with its dimensions (annotate.exports.dimensions).
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from typing import BinaryIO, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from annotate.exports.common import ExportInfo, ExportRow, ZipOut, hf_split, png_crop
+from annotate.exports.common import ExportInfo, ExportRow, ZipOut, au_name, hf_split, png_crop
+from annotate.exports.dimensions import answer_fields, consensus_fields, has_dimensions
 
 README_NAME = "README.md"
 BATCH_ROWS = 1000  # one row group per batch: a reader decodes a thousand faces at a time
@@ -38,7 +41,57 @@ def features(info: ExportInfo) -> dict:
         out["flags"] = {flag: value("int32") for flag in info.flags}
     out.update({"reference_label": value("string"), "label_source": value("string"), "duplicate_group": value("int64"),
                 "item_id": value("int64"), "content_hash": value("string")})
+    out.update(dimension_features(info))
     return out
+
+
+def _value(dtype: str) -> dict:
+    return {"dtype": dtype, "_type": "Value"}
+
+
+def dimension_features(info: ExportInfo) -> dict:
+    """The valence-arousal and AU columns, in the ``datasets`` serialisation (none for a project without them)."""
+    if not has_dimensions(info):
+        return {}
+    per_au = lambda dtype: {au_name(au): _value(dtype) for au in info.action_units}  # noqa: E731
+    out, answer = {}, {"annotator": _value("string"), "label": _value("string"),
+                       "flags": {"feature": _value("string"), "_type": "List"}, "seconds": _value("float32")}
+    if info.valence_arousal:
+        out.update({name: _value("float32") for name in ("valence", "valence_spread", "arousal", "arousal_spread")})
+        answer.update(valence=_value("float32"), arousal=_value("float32"))
+    if info.action_units:
+        out.update(au_probability=per_au("float32"), au_present=per_au("int8"))
+        answer["au_present"] = per_au("int8")
+        if info.au_intensity:
+            answer["au_intensity"] = per_au("string")
+    out["answers"] = {"feature": answer, "_type": "List"}
+    return out
+
+
+_ARROW = {"float32": pa.float32(), "int8": pa.int8(), "string": pa.string()}
+
+
+def _arrow_type(feature: dict) -> pa.DataType:
+    """The Arrow type of a feature of dimension_features (a Value, a struct of them, or a List)."""
+    if feature.get("_type") == "Value":
+        return _ARROW[feature["dtype"]]
+    if feature.get("_type") == "List":
+        return pa.list_(_arrow_type(feature["feature"]))
+    return pa.struct([(name, _arrow_type(child)) for name, child in feature.items()])
+
+
+def _yaml_feature(name: str, feature: dict, indent: str) -> list[str]:
+    """One feature of dimension_features as the Hub's YAML spells it."""
+    head = f"{indent}- name: {json.dumps(name)}"
+    if feature.get("_type") == "Value":
+        return [head, f"{indent}  dtype: {feature['dtype']}"]
+    if feature.get("_type") == "List" and feature["feature"].get("_type") == "Value":
+        return [head, f"{indent}  list: {feature['feature']['dtype']}"]
+    key, children = ("list", feature["feature"]) if feature.get("_type") == "List" else ("struct", feature)
+    lines = [head, f"{indent}  {key}:"]
+    for child, f in children.items():
+        lines += _yaml_feature(child, f, indent + "  ")
+    return lines
 
 
 def arrow_schema(info: ExportInfo) -> pa.Schema:
@@ -54,6 +107,7 @@ def arrow_schema(info: ExportInfo) -> pa.Schema:
         fields.append(pa.field("flags", pa.struct([(flag, pa.int32()) for flag in info.flags])))
     fields += [pa.field("reference_label", pa.string()), pa.field("label_source", pa.string()),
                pa.field("duplicate_group", pa.int64()), pa.field("item_id", pa.int64()), pa.field("content_hash", pa.string())]
+    fields += [pa.field(name, _arrow_type(feature)) for name, feature in dimension_features(info).items()]
     metadata = {"huggingface": json.dumps({"info": {"features": features(info)}})}
     return pa.schema(fields, metadata=metadata)
 
@@ -73,6 +127,9 @@ def _record(row: ExportRow, info: ExportInfo, label_index: dict[str, int]) -> di
     }
     if info.flags:
         record["flags"] = {flag: int(row.flags.get(flag, 0)) for flag in info.flags}
+    if has_dimensions(info):
+        record.update(consensus_fields(row, info))
+        record["answers"] = [answer_fields(answer, info) for answer in row.answers]
     return record
 
 
@@ -136,6 +193,8 @@ def _yaml_features(info: ExportInfo) -> list[str]:
     for name, dtype in (("reference_label", "string"), ("label_source", "string"), ("duplicate_group", "int64"),
                         ("item_id", "int64"), ("content_hash", "string")):
         lines += [f"  - name: {name}", f"    dtype: {dtype}"]
+    for name, feature in dimension_features(info).items():
+        lines += _yaml_feature(name, feature, "  ")
     return lines
 
 

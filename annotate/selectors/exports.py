@@ -7,8 +7,8 @@ from typing import Iterator
 
 from django.core.files.storage import FileSystemStorage, default_storage
 
-from annotate.exports.common import Answer, ExportInfo, ExportRow
-from annotate.models import Annotation, DatasetVersion, DatasetVersionItem, Export, Item
+from annotate.exports.common import Answer, Dimensions, ExportInfo, ExportRow
+from annotate.models import Annotation, DatasetVersion, DatasetVersionItem, Export, Item, Project, QualityItemResult
 from annotate.selectors.erasure import version_data_card, version_erased_count
 from ml.config import EXTRA_ANSWERS
 
@@ -34,25 +34,55 @@ def export_info(*, version: DatasetVersion) -> ExportInfo:
         labels=tuple(project.labels), soft_classes=tuple(label for label in project.labels if label not in EXTRA_ANSWERS),
         flags=tuple(project.flags), data_card=version_data_card(version=version, erased=erased), erased_faces=erased,
         model_version=run.model_version.name if run is not None and run.model_version is not None else "",
+        valence_arousal=project.valence_arousal, action_units=tuple(project.action_units or ()),
+        au_intensity=bool(project.action_units) and project.au_intensity,
         date_time=(max(created.year, 1980), created.month, created.day, created.hour, created.minute, created.second),
     )
+
+
+def has_dimensions(project: Project) -> bool:
+    """Whether the project asks for valence-arousal or action units beside the class (#18)."""
+    return project.valence_arousal or bool(project.action_units)
 
 
 def _version_answers(version: DatasetVersion) -> dict[int, list[Answer]]:
     """item id -> the live answers up to the version's watermark (corrections among those applied), oldest first.
 
     Annotators appear under pseudonyms (a0001, ...: their rank by account id among this version's annotators).
+    Valence, arousal and AUs are read only where the project asks for them (AU keys become ints).
     """
+    extra = ("valence", "arousal", "action_units") if has_dimensions(version.project) else ()
     rows = list(Annotation.objects.filter(
         project_id=version.project_id, id__lte=version.annotation_watermark, item__dataset_entries__version=version,
-    ).order_by("id").values_list("id", "item_id", "annotator_id", "label", "flags", "seconds", "replaces_id"))
+    ).order_by("id").values_list("id", "item_id", "annotator_id", "label", "flags", "seconds", "replaces_id", *extra))
     replaced = {r[6] for r in rows if r[6] is not None}
     live = [r for r in rows if r[0] not in replaced]
     pseudonym = {a: f"a{i + 1:04d}" for i, a in enumerate(sorted({r[2] for r in live}))}
     answers: dict[int, list[Answer]] = defaultdict(list)
-    for _, item_id, annotator_id, label, flags, seconds, _ in live:
-        answers[item_id].append(Answer(annotator=pseudonym[annotator_id], label=label, flags=tuple(flags or ()), seconds=seconds))
+    for _, item_id, annotator_id, label, flags, seconds, _, *dims in live:
+        given = {}
+        if dims:
+            valence, arousal, units = dims
+            given = {"valence": valence, "arousal": arousal,
+                     "action_units": None if units is None else {int(au): int(v) for au, v in units.items()}}
+        answers[item_id].append(Answer(annotator=pseudonym[annotator_id], label=label, flags=tuple(flags or ()),
+                                       seconds=seconds, **given))
     return answers
+
+
+def _version_dimensions(version: DatasetVersion) -> dict[int, Dimensions]:
+    """item id -> the face's valence-arousal and AU consensus, from the quality run the version was frozen from.
+
+    The run's per-face results are written once and never changed, and the version names its run, so every build
+    of one version reads the same values (empty where the project asks for neither, or the version has no run).
+    """
+    if version.quality_run_id is None or not has_dimensions(version.project):
+        return {}
+    results = QualityItemResult.objects.filter(run_id=version.quality_run_id, item__dataset_entries__version=version)
+    rows = results.values_list("item_id", "valence", "arousal", "valence_spread", "arousal_spread", "action_units")
+    return {item_id: Dimensions(valence=v, arousal=a, valence_spread=vs, arousal_spread=as_,
+                                au_probability={int(au): p for au, p in (units or {}).items()})
+            for item_id, v, a, vs, as_, units in rows.iterator(chunk_size=5000)}
 
 
 def _read_local(storage: FileSystemStorage, names: list[str]) -> list[bytes]:
@@ -74,6 +104,7 @@ def _read_remote(storage, pool: ThreadPoolExecutor, names: list[str]) -> list[by
 def export_rows(*, version: DatasetVersion, with_answers: bool = False) -> Iterator[ExportRow]:
     """The version's faces ordered by split then item id, each with its stored crop (and answers, if asked)."""
     answers = _version_answers(version) if with_answers else {}
+    dimensions = _version_dimensions(version)
     entries = DatasetVersionItem.objects.filter(version=version).order_by("split", "item_id").values_list(
         "item_id", "content_hash", "label", "label_source", "soft_label", "votes", "num_answers", "quality", "label_issue",
         "label_score", "model_label", "model_confidence", "flags", "reference_label", "split", "duplicate_group", "item__crop", "item__erased_at")
@@ -85,9 +116,9 @@ def export_rows(*, version: DatasetVersion, with_answers: bool = False) -> Itera
         for entry in entries.iterator(chunk_size=2000):
             batch.append(entry)
             if len(batch) >= ROW_BATCH:
-                yield from _rows(batch, read, answers)
+                yield from _rows(batch, read, answers, dimensions)
                 batch = []
-        yield from _rows(batch, read, answers)
+        yield from _rows(batch, read, answers, dimensions)
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -113,7 +144,8 @@ def _read_unless_erased(batch: list[tuple], read) -> dict[int, bytes]:
         return _read_all([e for e in kept if e[0] not in erased_now], read)
 
 
-def _rows(batch: list[tuple], read, answers: dict[int, list[Answer]]) -> Iterator[ExportRow]:
+def _rows(batch: list[tuple], read, answers: dict[int, list[Answer]],
+          dimensions: dict[int, Dimensions]) -> Iterator[ExportRow]:
     if not batch:
         return
     images = _read_unless_erased(batch, read)
@@ -123,6 +155,6 @@ def _rows(batch: list[tuple], read, answers: dict[int, list[Answer]]) -> Iterato
             item_id=e[0], content_hash=e[1], png=png or b"", label=e[2], label_source=e[3], soft_label=e[4] or {}, votes=e[5] or {},
             num_answers=e[6], quality=e[7], label_issue=e[8], label_score=e[9], model_label=e[10], model_confidence=e[11],
             flags=e[12] or {}, reference_label=e[13], split=e[14], duplicate_group=e[15], answers=tuple(answers.get(e[0], ())),
-            erased=png is None,
+            dimensions=dimensions.get(e[0], Dimensions()), erased=png is None,
         )
 

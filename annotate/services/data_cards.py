@@ -13,6 +13,7 @@ from django.db.models import Count
 
 from annotate.models import Annotation, DatasetVersion, DatasetVersionItem, LabelSource
 from annotate.selectors.run_numbers import quality_run_number
+from annotate.services.data_card_dimensions import dimensions_card
 from annotate.services.imports_fer import FER2013_ANNOTATOR, FERPLUS_ANNOTATORS
 from ml.config import FER2013_CLASSES
 
@@ -344,8 +345,10 @@ def data_card_render(*, version: DatasetVersion) -> str:
             "## Motivation", "",
             (project.description.strip() or "A facial-expression dataset whose labels were settled by a crowd and reviewed by "
              "ML leads, with the evidence behind every label kept beside it."), ""]
-    for section in (_composition(facts), _collection(facts), _labelling(facts), _uses(), _distribution(facts)):
-        body += section + [""]
+    dimensions = dimensions_card(version=version, thin_faces=THIN_FACES)  # [] unless the project asks for VA or AUs
+    for section in (_composition(facts), _collection(facts), _labelling(facts), dimensions, _uses(), _distribution(facts)):
+        if section:
+            body += section + [""]
     body += ["## Maintenance", "",
              "A version never changes: later answers and reviews go into the next version, and the hash above identifies "
              "this one. Report problems to the project's leads."]

@@ -28,15 +28,17 @@ from annotate.exports import writer_for
 from annotate.exports.common import ExportRow
 from annotate.models import DatasetVersion, Export, ExportFormat, Job, JobKind, JobStatus
 from annotate.selectors.erasure import version_erased_count
-from annotate.selectors.exports import export_info, export_rows
+from annotate.selectors.exports import export_info, export_rows, has_dimensions
 from annotate.services.jobs import job_enqueue, job_progress
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 250
 PARTIAL_FOLDER = "exports/.partial"
-# Formats whose rows carry every annotator's answer (the others need the counts only).
+# Formats whose rows carry every annotator's answer (the others need the counts only); jsonl and parquet carry them
+# for projects that ask for valence-arousal or action units (#18), whose answers are more than a count per class.
 WITH_ANSWERS = {ExportFormat.LABEL_STUDIO}
+WITH_DIMENSION_ANSWERS = {ExportFormat.JSONL, ExportFormat.PARQUET}
 # How many times a build starts again when faces of its version are erased while it runs.
 ERASED_REBUILDS = 3
 
@@ -164,7 +166,9 @@ def _build(*, export: Export, job: Job, total: int) -> tuple[str, int, str, dict
     partials_remove(export_id=export.pk)
     partial = os.path.join(_partial_folder(), f"{export.pk}-{job.pk}-{job.attempts}-{uuid.uuid4().hex[:8]}.part")
     try:
-        rows = _with_progress(export_rows(version=version, with_answers=export.format in WITH_ANSWERS), job=job, total=total)
+        with_answers = export.format in WITH_ANSWERS or (
+            export.format in WITH_DIMENSION_ANSWERS and has_dimensions(version.project))
+        rows = _with_progress(export_rows(version=version, with_answers=with_answers), job=job, total=total)
         with open(partial, "wb") as out:
             written = writer_for(export.format)(rows, out, info=export_info(version=version))
         job_progress(job=job, done=total, stage="storing the file")  # the last point where a cancel stops it
