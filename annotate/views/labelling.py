@@ -9,11 +9,16 @@ from annotate.access import access_membership
 from annotate.exceptions import FERLabError
 from annotate.selectors.projects import project_progress
 from annotate.services.annotations import UNDO_WINDOW
+from ml.action_units import AU_CATALOGUE
 
 LABEL_KEYS = "1234567890"
 # Mnemonic keys for the default flags; other flags get the first free letter of their name.
 FLAG_KEYS = {"occluded": "o", "non_frontal": "f", "low_quality": "q"}
 RESERVED_KEYS = set("zsh?v")
+# Action units take the letters flags leave free, in keyboard rows, so a project's AUs keep their keys while its
+# flags stay; AUs beyond the free letters are answered by click only.
+AU_KEY_ORDER = "qwertyuiopadfgjklxcbnm"
+AU_DETAILS = {number: (name, description) for number, name, description in AU_CATALOGUE}
 
 
 def _flag_keys(flags: list[str]) -> list[dict]:
@@ -28,6 +33,12 @@ def _flag_keys(flags: list[str]) -> list[dict]:
     return entries
 
 
+def _au_keys(action_units: list[int], *, taken: set[str]) -> list[dict]:
+    free = iter(c for c in AU_KEY_ORDER if c not in taken)
+    return [{"number": n, "key": next(free, ""), "name": AU_DETAILS[n][0], "description": AU_DETAILS[n][1]}
+            for n in action_units]
+
+
 @require_safe
 @login_required
 def label(request, project_id: int):
@@ -40,11 +51,14 @@ def label(request, project_id: int):
         {"name": name, "key": LABEL_KEYS[i] if i < len(LABEL_KEYS) else "", "title": name.replace("_", " ").capitalize()}
         for i, name in enumerate(project.labels)
     ]
+    flags = _flag_keys(project.flags)
     config = {
         "project": project.pk,
         "labels": labels,
-        "flags": _flag_keys(project.flags),
+        "flags": flags,
         "valenceArousal": project.valence_arousal,
+        "actionUnits": _au_keys(project.action_units, taken=RESERVED_KEYS | {f["key"] for f in flags}),
+        "auIntensity": project.au_intensity,
         "showHints": project.show_model_hints,
         "undoSeconds": int(UNDO_WINDOW.total_seconds()),
         "user": request.user.pk,
@@ -57,7 +71,8 @@ def label(request, project_id: int):
         },
     }
     context = {
-        "project": project, "membership": membership, "labels": labels, "flags": config["flags"], "config": config,
+        "project": project, "membership": membership, "labels": labels, "flags": flags, "config": config,
+        "action_units": config["actionUnits"],
         "progress": project_progress(project=project),
     }
     return render(request, "annotate/label.html", context)

@@ -12,6 +12,7 @@ from annotate.selectors.audit_log_entries import audit_action_groups
 from annotate.selectors.project_settings import project_settings_values
 from annotate.services.projects import MAX_GOLD_RATE, MAX_OVERLAP_TARGET
 from annotate.views.dashboard import lead_page
+from ml.action_units import AU_CATALOGUE, PRESETS
 from ml.config import EXTRA_ANSWERS, FER2013_CLASSES, FERPLUS_CLASSES
 
 LABEL_PRESETS = [
@@ -20,12 +21,15 @@ LABEL_PRESETS = [
     {"id": "ekman", "title": "Ekman seven (FER2013)", "labels": list(FER2013_CLASSES),
      "note": "the six basic emotions and neutral, in FER2013's order"},
 ]
+ACTION_UNITS = [{"number": n, "name": name, "description": description} for n, name, description in AU_CATALOGUE]
+AU_PRESETS = [{"id": "disfa", "title": "DISFA", "numbers": list(PRESETS["disfa"])},
+              {"id": "bp4d", "title": "BP4D", "numbers": list(PRESETS["bp4d"])}]
 
 
 def _form_config() -> dict:
     return {
         "presets": LABEL_PRESETS, "extras": list(EXTRA_ANSWERS), "defaultFlags": list(DEFAULT_FLAGS),
-        "maxK": MAX_OVERLAP_TARGET, "maxGoldRate": MAX_GOLD_RATE,
+        "maxK": MAX_OVERLAP_TARGET, "maxGoldRate": MAX_GOLD_RATE, "actionUnits": ACTION_UNITS, "auPresets": AU_PRESETS,
     }
 
 
@@ -39,7 +43,7 @@ def project_new(request):
         **_form_config(), "api": "/api/", "csrf": get_token(request), "mode": "create",
         "values": {"name": "", "description": "", "instructions": "", "labels": list(FERPLUS_CLASSES + EXTRA_ANSWERS),
                    "flags": list(DEFAULT_FLAGS), "overlap_target": 3, "gold_rate": 0.05, "show_model_hints": False,
-                   "valence_arousal": False},
+                   "valence_arousal": False, "action_units": [], "au_intensity": False},
         "projectUrl": reverse("project-overview", args=[0]).replace("/0/", "/{id}/"),
     }
     return render(request, "annotate/project_new.html", {"config": config})

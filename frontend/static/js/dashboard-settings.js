@@ -6,7 +6,7 @@ import { errorText, projectForm } from "./project-form.js";
 const FIELD_NAMES = {
   name: "Name", description: "Description", instructions: "Instructions", labels: "Labels", flags: "Flags",
   overlap_target: "k (answers per face)", gold_rate: "Gold checks", show_model_hints: "Model hints",
-  valence_arousal: "Valence-arousal",
+  valence_arousal: "Valence-arousal", action_units: "Action units", au_intensity: "AU intensity",
 };
 const TEXT = new Set(["description", "instructions"]);
 
@@ -35,6 +35,7 @@ function listChange(before, after) {
 }
 
 function changeItem(field, { before, after }) {
+  if (field === "action_units") [before, after] = [before.map((n) => `AU${n}`), after.map((n) => `AU${n}`)];
   const what = TEXT.has(field) ? (after ? "changed" : "cleared")
     : Array.isArray(after) ? listChange(before, after) : `${shown(field, before)} → ${shown(field, after)}`;
   return h("li", {}, h("strong", {}, `${FIELD_NAMES[field] || field}: `), what);

@@ -1,4 +1,7 @@
-// The valence-arousal pad: a 2-D target for mouse, pen or finger; values in [-1, 1] on both axes.
+// The valence-arousal pad: a 2-D target for mouse, pen or finger, and arrow keys; values in [-1, 1] on both axes.
+
+const clamp = (v) => Math.max(-1, Math.min(1, v));
+const point = (valence, arousal) => ({ valence: Math.round(clamp(valence) * 100) / 100, arousal: Math.round(clamp(arousal) * 100) / 100 });
 
 export class ValenceArousalPad {
   constructor({ pad, dot, readout }) {
@@ -15,11 +18,14 @@ export class ValenceArousalPad {
 
   pick(event) {
     const box = this.pad.getBoundingClientRect();
-    const clamp = (v) => Math.max(-1, Math.min(1, v));
-    const valence = clamp(((event.clientX - box.left) / box.width) * 2 - 1);
-    const arousal = clamp(1 - ((event.clientY - box.top) / box.height) * 2);
-    this.set({ valence: Math.round(valence * 100) / 100, arousal: Math.round(arousal * 100) / 100 });
+    this.set(point(((event.clientX - box.left) / box.width) * 2 - 1, 1 - ((event.clientY - box.top) / box.height) * 2));
     event.preventDefault();
+  }
+
+  // An arrow key moves the point from where it is (from the centre, neutral and calm-excited midway, if unset).
+  nudge(dValence, dArousal) {
+    const { valence, arousal } = this.value ?? { valence: 0, arousal: 0 };
+    this.set(point(valence + dValence, arousal + dArousal));
   }
 
   set(value) {
@@ -30,7 +36,7 @@ export class ValenceArousalPad {
       this.dot.style.top = `${((1 - value.arousal) / 2) * 100}%`;
       this.readout.textContent = `valence ${value.valence.toFixed(2)} · arousal ${value.arousal.toFixed(2)}`;
     } else {
-      this.readout.textContent = "Tap the pad for valence and arousal (optional)";
+      this.readout.textContent = "Tap the pad or use the arrow keys for valence and arousal (optional)";
     }
   }
 

@@ -14,6 +14,7 @@ const state = {
   current: null,      // { lease, shownAt, correcting: { clientId, label } | null }
   last: null,         // the last answer given: { lease, clientId, label, at }
   flags: new Set(),
+  aus: new Map(),     // AU number -> 1 (present) or 1..5 (intensity A..E); unmarked AUs are sent as 0, absent
   fetching: null,     // the lease request under way
   exhausted: false,   // the server said there is nothing more for now
   resumed: false,     // leases from an earlier visit were asked for
@@ -26,6 +27,11 @@ window.ferlabLabel = state;
 
 const labelKeys = new Map(config.labels.filter((l) => l.key).map((l) => [l.key, l.name]));
 const flagKeys = new Map(config.flags.map((f) => [f.key, f.name]));
+const auKeys = new Map(config.actionUnits.filter((a) => a.key).map((a) => [a.key, a.number]));
+const AU_TOP = config.auIntensity ? 5 : 1;
+const INTENSITY = " ABCDE";
+const VA_STEP = { normal: 0.1, shift: 0.25 };
+const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
 const pad = $("va-pad") ? new ValenceArousalPad({ pad: $("va-pad"), dot: $("va-dot"), readout: $("va-readout") }) : null;
 
 let acknowledged = 0;
@@ -139,8 +145,10 @@ function show(lease, correcting) {
   if (old !== img) old.replaceWith(img);
   state.current = { lease, shownAt: performance.now(), correcting };
   state.flags.clear();
+  state.aus.clear();
   pad?.clear();
   renderFlags();
+  renderAus();
   $("correcting").hidden = !correcting;
   if (correcting) $("correcting-was").textContent = correcting.label.replace(/_/g, " ");
   const hint = config.showHints ? lease.hint : null;
@@ -185,6 +193,10 @@ function answer(label, pressedAt = performance.now()) {
   const clientId = uuid4();
   const body = { client_id: clientId, label, flags: [...state.flags], seconds: Math.round(performance.now() - shownAt) / 1000 };
   if (pad?.value) Object.assign(body, pad.value);
+  // Every AU on screen is judged: the ones not marked are absent (0). "Not a face" has no action units to judge.
+  if (config.actionUnits.length && label !== "not_a_face") {
+    body.action_units = Object.fromEntries(config.actionUnits.map((a) => [String(a.number), state.aus.get(a.number) ?? 0]));
+  }
   if (correcting) body.replaces = correcting.clientId;
   else body.assignment = lease.assignment;
   outbox.push({ url: config.urls.annotations, body, assignment: lease.assignment });
@@ -218,6 +230,14 @@ function skip() {
   advance();
 }
 
+// absent -> present, or absent -> A -> ... -> E -> absent on intensity projects; `back` steps the other way.
+function stepAu(number, back = false) {
+  const value = ((state.aus.get(number) ?? 0) + (back ? AU_TOP : 1)) % (AU_TOP + 1);
+  if (value) state.aus.set(number, value);
+  else state.aus.delete(number);
+  renderAus();
+}
+
 function toggleFlag(name) {
   if (state.flags.has(name)) state.flags.delete(name);
   else state.flags.add(name);
@@ -229,6 +249,15 @@ function toggleFlag(name) {
 function renderFlags() {
   for (const button of document.querySelectorAll(".flag-button")) {
     button.setAttribute("aria-pressed", String(state.flags.has(button.dataset.flag)));
+  }
+}
+
+function renderAus() {
+  for (const chip of document.querySelectorAll(".au-chip")) {
+    const value = state.aus.get(Number(chip.dataset.au)) ?? 0;
+    chip.setAttribute("aria-pressed", String(value > 0));
+    chip.dataset.value = String(value);
+    chip.querySelector(".au-value").textContent = value ? (config.auIntensity ? INTENSITY[value] : "✓") : "";
   }
 }
 
@@ -298,6 +327,11 @@ document.addEventListener("keydown", (event) => {
     else return;
   } else if (labelKeys.has(key)) answer(labelKeys.get(key), performance.now());
   else if (flagKeys.has(key)) toggleFlag(flagKeys.get(key));
+  else if (auKeys.has(key)) stepAu(auKeys.get(key), event.shiftKey);
+  else if (pad && ARROWS[key]) {
+    const step = event.shiftKey ? VA_STEP.shift : VA_STEP.normal;
+    pad.nudge(ARROWS[key][0] * step, ARROWS[key][1] * step);
+  }
   else if (key === "z" || key === "Backspace") undo();
   else if (key === "s") skip();
   else if (key === "?" || key === "h") toggleHelp(true);
@@ -313,6 +347,10 @@ $("labels").addEventListener("click", (event) => {
 $("flags")?.addEventListener("click", (event) => {
   const button = event.target.closest(".flag-button");
   if (button) toggleFlag(button.dataset.flag);
+});
+$("aus")?.addEventListener("click", (event) => {
+  const chip = event.target.closest(".au-chip");
+  if (chip) stepAu(Number(chip.dataset.au), event.shiftKey);
 });
 $("undo").addEventListener("click", undo);
 $("skip").addEventListener("click", skip);

@@ -1,5 +1,6 @@
 // The project settings form, shared by "New project" and the Settings tab: label presets or a custom list,
-// flags, k, gold rate (shown in percent) and the two switches. fill(values) shows a project's settings, read()
+// flags, k, gold rate (shown in percent), the two switches, valence-arousal and the action units (a preset or
+// any subset of the catalogue the server passes, with or without intensity). fill(values) shows a project's settings, read()
 // returns what the API takes, or throws an Error whose message says what to fix.
 import { h } from "./dashboard.js";
 
@@ -34,6 +35,26 @@ export function projectForm(form, cfg) {
   const custom = form.querySelector("#pf-custom");
   const chips = form.querySelector("#pf-label-chips");
   const error = form.querySelector("#pf-error");
+  const auBox = form.querySelector("#pf-aus");
+  for (const au of cfg.actionUnits) {
+    auBox.append(h("label", { class: "check", title: au.description }, h("input", { type: "checkbox", name: "au", value: String(au.number) }),
+      h("span", {}, h("strong", {}, `AU${au.number}`), ` ${au.name}`, h("span", { class: "au-desc" }, au.description))));
+  }
+  const auPresets = form.querySelector("#pf-au-presets");
+  const setAus = (numbers) => {
+    for (const box of form.querySelectorAll("input[name=au]")) box.checked = numbers.includes(Number(box.value));
+    form.dispatchEvent(new Event("change"));
+  };
+  for (const p of cfg.auPresets) {
+    auPresets.append(h("button", { type: "button", class: "button", "data-au-preset": p.id, title: p.numbers.map((n) => `AU${n}`).join(", "),
+      onclick: () => setAus(p.numbers) }, p.title));
+  }
+  auPresets.append(h("button", { type: "button", class: "button", "data-au-preset": "none", onclick: () => setAus([]) }, "None"));
+  const aus = () => [...form.querySelectorAll("input[name=au]:checked")].map((box) => Number(box.value));
+  const showAus = () => {
+    f.au_intensity.disabled = !aus().length;
+    if (!aus().length) f.au_intensity.checked = false;
+  };
 
   const choice = () => form.querySelector("input[name=preset]:checked")?.value || "custom";
 
@@ -65,7 +86,10 @@ export function projectForm(form, cfg) {
     f.gold_rate.value = Math.round(values.gold_rate * 1000) / 10;
     f.show_model_hints.checked = values.show_model_hints;
     f.valence_arousal.checked = values.valence_arousal;
+    for (const box of form.querySelectorAll("input[name=au]")) box.checked = values.action_units.includes(Number(box.value));
+    f.au_intensity.checked = values.au_intensity;
     showLabels();
+    showAus();
   }
 
   function read() {
@@ -83,11 +107,13 @@ export function projectForm(form, cfg) {
       gold_rate: Math.round(gold * 10) / 1000,
       show_model_hints: f.show_model_hints.checked,
       valence_arousal: f.valence_arousal.checked,
+      action_units: aus(),
+      au_intensity: f.au_intensity.checked && aus().length > 0,
     };
   }
 
   // An edit makes an earlier error stale: it goes, and the next submit or preview says what is still wrong.
-  const edited = () => { error.hidden = true; showLabels(); };
+  const edited = () => { error.hidden = true; showLabels(); showAus(); };
   form.addEventListener("change", edited);
   form.addEventListener("input", edited);
   return {
