@@ -119,7 +119,7 @@ class AnnotatorDimensionsOutput(serializers.Serializer):
     asks = AsksOutput()
     low_sensitivity = serializers.FloatField(help_text="An AU is listed when the sensitivity's upper bound is below this.")
     results = serializers.DictField(
-        child=serializers.JSONField(), help_text="{user id: {valence, arousal: {offset, offset_bound, noise, noise_lower, shared, "
+        child=serializers.JSONField(), help_text="{user id: {username, valence, arousal: {offset, offset_bound, noise, noise_lower, shared, "
         "offset_evidence, noise_evidence}, action_units: {low_sensitivity: [...], judged_aus, aus}, self_consistency: "
         "{checkable, contradictions, share, share_lower, evidence}}}; evidence none = not enough to show a figure.")
 

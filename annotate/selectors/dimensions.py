@@ -19,6 +19,9 @@ ALPHA_MIN_PRESENT = 10
 # An annotator's AU sensitivity is "low" when even its one-sided upper bound is below this: they miss the AU more
 # often than they mark it, beyond what a few misses explain.
 LOW_SENSITIVITY = 0.5
+# A self-contradiction share is a finding only when its lower bound reaches this: honest annotators contradict
+# themselves now and then (a smile judged without AU12), as the annotators page shows a bias only past 5 points.
+CONTRADICTION_SHOWN = 0.05
 
 # The issue filter's values, in DimensionCheck order, each with the dimension it needs.
 CHECKS = {
@@ -151,11 +154,12 @@ def item_dimension_answers(*, item: Item) -> list[dict]:
     )
 
 
-def _evidence(figure, *, lower) -> str:
-    """none: no figure (too little evidence); within_noise: a figure its bound does not tell apart from 0; found."""
+def _evidence(figure, *, lower, shown: float = 0.0) -> str:
+    """none: no figure (too little evidence); within_noise: a figure whose bound does not pass `shown` (0: its bound
+    does not tell it apart from 0); found."""
     if figure is None:
         return "none"
-    return "found" if lower else "within_noise"
+    return "found" if lower is not None and abs(lower) > shown else "within_noise"
 
 
 def annotator_dimension_row(dims: dict) -> dict:
@@ -183,7 +187,8 @@ def annotator_dimension_row(dims: dict) -> dict:
     if isinstance(sc, dict):
         share, lower = _number(sc.get("share")), _number(sc.get("share_lower"))
         row["self_consistency"] = {"checkable": int(sc.get("checkable") or 0), "contradictions": int(sc.get("contradictions") or 0),
-                                   "share": share, "share_lower": lower, "evidence": _evidence(share, lower=lower)}
+                                   "share": share, "share_lower": lower,
+                                   "evidence": _evidence(share, lower=lower, shown=CONTRADICTION_SHOWN)}
     return row
 
 
@@ -193,8 +198,9 @@ def annotator_dimensions(*, project: Project, run: QualityRun | None) -> dict:
     asks = project_dimensions(project=project)
     rows = {}
     if run is not None and (asks["valence_arousal"] or asks["action_units"]):
-        for user_id, dims in QualityAnnotatorResult.objects.filter(run=run).values_list("annotator_id", "dimensions"):
-            rows[str(user_id)] = annotator_dimension_row(dims if isinstance(dims, dict) else {})
+        results = QualityAnnotatorResult.objects.filter(run=run).values_list("annotator_id", "annotator__username", "dimensions")
+        for user_id, username, dims in results:
+            rows[str(user_id)] = {"username": username, **annotator_dimension_row(dims if isinstance(dims, dict) else {})}
     return {"run": run.id if run else None, "asks": asks, "low_sensitivity": LOW_SENSITIVITY, "results": rows}
 
 

@@ -11,6 +11,7 @@ from annotate.access import access_project_as_lead, access_version_as_lead
 from annotate.exceptions import FERLabError, NotFound
 from annotate.selectors.audit import overview_progress, run_summary
 from annotate.selectors.audit_issues import issue_filter_options
+from annotate.selectors.dimensions import THIN_CLASS_FACES, check_options, project_dimensions
 from annotate.selectors.quality import quality_run_latest
 from annotate.selectors.run_numbers import quality_run_number_of
 
@@ -62,17 +63,18 @@ def project_overview(request, project):
 def project_issues(request, project):
     # Gold faces may also be the faces every model version is scored on: the gold panel says so.
     gold_evaluates = (project.evaluation_set or {}).get("kind") == "gold"
-    return {"config": {"filters": issue_filter_options(project=project), "gold_evaluates_models": gold_evaluates}}
+    filters = {**issue_filter_options(project=project), "checks": check_options(project=project)}
+    return {"config": {"filters": filters, "gold_evaluates_models": gold_evaluates}}
 
 
 @lead_page("annotators")
 def project_annotators(request, project):
-    return {}
+    return {"asks": project_dimensions(project=project)}
 
 
 @lead_page("agreement")
 def project_agreement(request, project):
-    return {}
+    return {"asks": project_dimensions(project=project), "thin_class_faces": THIN_CLASS_FACES}
 
 
 @lead_page("jobs")

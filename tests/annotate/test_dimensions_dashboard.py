@@ -96,8 +96,9 @@ def test_a_figure_without_evidence_says_so():
     # Half of 4 is no finding (its bound reaches 0.9); a tenth of 30 is.
     assert [a["au"] for a in row["action_units"]["low_sensitivity"]] == [6] and row["action_units"]["judged_aus"] == 2
     assert row["self_consistency"]["evidence"] == "none" and row["self_consistency"]["checkable"] == 2
-    assert annotator_dimension_row({"self_consistency": {"checkable": 30, "contradictions": 12, "share": 0.4,
-                                                         "share_lower": 0.2}})["self_consistency"]["evidence"] == "found"
+    contradicts = lambda share, lower: annotator_dimension_row(  # noqa: E731
+        {"self_consistency": {"checkable": 30, "contradictions": 12, "share": share, "share_lower": lower}})["self_consistency"]["evidence"]
+    assert contradicts(0.4, 0.2) == "found" and contradicts(0.07, 0.004) == "within_noise"  # a bound under 5 points: no finding
 
 
 def test_issue_filter_by_check_with_reasons_and_counts(seeded):

@@ -248,3 +248,71 @@ export function sparkline(values, { width = 96, height = 26, color = "#3056d3", 
   el("title", {}, svg).textContent = label;
   return svg;
 }
+
+// A valence-arousal plane, both axes fixed at -1..1 (so runs and projects compare by eye): points: [{x, y, label,
+// item}], coloured by label (labels: the project's, for stable colours), with a legend of the labels present.
+// onHover(point, {svg, sx, sy}) when the pointer enters a point (sx / sy map values to the plane, for overlays);
+// onLeave() when it leaves the plane.
+export function scatterChart(container, { points, labels, xTitle = "valence", yTitle = "arousal", title = "scatter", onHover = null,
+  onLeave = null, size = 440 }) {
+  if (!points.length) return empty(container, "No points yet.");
+  const L = 44, R = 150, T = 14, B = 40, W = L + size + R, H = T + size + B;
+  const sx = (x) => L + ((x + 1) / 2) * size, sy = (y) => T + (1 - (y + 1) / 2) * size;
+  const svg = svgRoot(W, H, title);
+  svg.style.maxWidth = `${W}px`;
+  for (const v of [-1, -0.5, 0, 0.5, 1]) {
+    const axis = v === 0 ? "grid zero-axis" : "grid";
+    el("line", { x1: sx(v), x2: sx(v), y1: T, y2: T + size, class: axis }, svg);
+    el("line", { x1: L, x2: L + size, y1: sy(v), y2: sy(v), class: axis }, svg);
+    text(svg, sx(v), T + size + 14, String(v), { class: "tick x-tick", "text-anchor": "middle" });
+    text(svg, L - 6, sy(v) + 4, String(v), { class: "tick", "text-anchor": "end" });
+  }
+  text(svg, L + size / 2, H - 6, `${xTitle} →`, { class: "axis-title", "text-anchor": "middle" });
+  text(svg, 12, T + size / 2, `${yTitle} →`, { class: "axis-title", "text-anchor": "middle", transform: `rotate(-90 12 ${T + size / 2})` });
+  const layer = el("g", { class: "points" }, svg);
+  for (const p of points) {
+    const c = el("circle", { cx: sx(p.x).toFixed(1), cy: sy(p.y).toFixed(1), r: 3.2, fill: labelColor(labels, p.label), class: "point",
+      "data-item": p.item, "data-label": p.label }, layer);
+    el("title", {}, c).textContent = `#${p.item} ${p.label || "no consensus"}: valence ${p.x.toFixed(2)}, arousal ${p.y.toFixed(2)}`;
+  }
+  const present = labels.filter((l) => points.some((p) => p.label === l));
+  if (points.some((p) => !labels.includes(p.label))) present.push("");
+  present.forEach((l, i) => {
+    el("circle", { cx: L + size + 22, cy: T + 8 + i * 18, r: 5, fill: labelColor(labels, l) }, svg);
+    text(svg, L + size + 32, T + 12 + i * 18, l ? shortLabel(l) : "no consensus", { class: "legend" });
+  });
+  const overlay = el("g", { class: "overlay" }, svg);
+  if (onHover) {
+    const byItem = new Map(points.map((p) => [String(p.item), p]));
+    layer.addEventListener("mouseover", (event) => {
+      const point = byItem.get(event.target.dataset?.item);
+      if (point) onHover(point, { svg, overlay, sx, sy, target: event.target });
+    });
+  }
+  if (onLeave) svg.addEventListener("mouseleave", () => onLeave({ overlay }));
+  container.replaceChildren(svg);
+}
+
+// Shares (0..1, null = none) on a rows x cols grid, shaded by the share itself (not by row): rowNotes[i], when set,
+// greys that row and says why (e.g. too few faces to read) in its label's tooltip and beside it.
+export function shareHeatmap(container, { rows, cols, share, rowNotes = [], rowTitle = "", colTitle = "", title = "heatmap", cell = 40 }) {
+  if (!share || !share.length) return empty(container, "No data yet.");
+  const L = 150, T = 34, W = L + cols.length * cell + 8, H = T + rows.length * cell + 8;
+  const svg = svgRoot(W, H, title);
+  svg.style.maxWidth = `${W}px`;
+  cols.forEach((c, j) => text(svg, L + j * cell + cell / 2, T - 8, c, { class: "tick", "text-anchor": "middle" }));
+  if (colTitle) text(svg, L, 12, `${colTitle} →`, { class: "axis-title" });
+  if (rowTitle) text(svg, 4, 12, `${rowTitle} ↓`, { class: "axis-title" });
+  rows.forEach((r, i) => {
+    const note = rowNotes[i] || "";
+    const label = text(svg, L - 8, T + i * cell + cell / 2 + 4, r, { class: note ? "tick thin-row" : "tick", "text-anchor": "end" });
+    if (note) el("title", {}, label).textContent = note;
+    share[i].forEach((v, j) => {
+      const rect = el("rect", { x: L + j * cell + 1, y: T + i * cell + 1, width: cell - 2, height: cell - 2, rx: 3, class: note ? "cell thin" : "cell",
+        fill: v === null ? "#f3f4f6" : `rgba(48,86,211,${(0.06 + 0.94 * v).toFixed(3)})`, "data-share": v ?? "" }, svg);
+      el("title", {}, rect).textContent = `${r}, ${cols[j]}: ${v === null ? "no faces" : `${(v * 100).toFixed(1)}%`}${note ? ` (${note})` : ""}`;
+      if (v !== null) text(svg, L + j * cell + cell / 2, T + i * cell + cell / 2 + 4, `${Math.round(v * 100)}%`, { class: v > 0.55 ? "cell-text light" : "cell-text", "text-anchor": "middle" });
+    });
+  });
+  container.replaceChildren(svg);
+}

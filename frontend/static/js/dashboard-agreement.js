@@ -1,6 +1,8 @@
-// Agreement page: annotator- and model-vs-consensus heatmaps, most confused pairs, per-class agreement.
+// Agreement page: annotator- and model-vs-consensus heatmaps, most confused pairs, per-class agreement; valence-arousal
+// and action units beside them where the project asks for them (dashboard-dimensions.js).
 import { api, config, h, pct, toast } from "./dashboard.js";
 import { heatmap, labelColor } from "./charts.js";
+import { dimensionHeadline, loadDimensions } from "./dashboard-dimensions.js";
 
 function meter(v, color) {
   return h("span", { class: "meter" }, h("span", { class: "track" }, h("span", { style: `width:${((v ?? 0) * 100).toFixed(1)}%;background:${color}` })), h("em", {}, pct(v)));
@@ -36,6 +38,8 @@ async function load() {
     h("td", { class: "num" }, c.model_items.toLocaleString()),
     h("td", {}, meter(c.model_agreement, "#c77700")),
   )));
+  const report = await loadDimensions();
+  if (report) document.getElementById("agreement-run").textContent += dimensionHeadline(report);
   document.body.dataset.ready = "1";
 }
 

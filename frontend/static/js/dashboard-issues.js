@@ -4,10 +4,11 @@ import { labelColor, stackedBar } from "./charts.js";
 import { eraseButton, faceTile } from "./face-erase.js";
 import { goldBadge, goldPanel, provenance, referenceCell, sourceBadge } from "./issues-labels.js";
 import { refreshFacets, refreshFacetsSoon } from "./issues-filters.js";
+import { dimensionLines } from "./issues-dimensions.js";
 
 const LABELS = config.labels;
 const PAGE = 50;
-const FILTERS = ["label", "annotator", "flag", "split", "state", "source", "answers", "reference", "agreement", "gold"];
+const FILTERS = ["label", "annotator", "flag", "split", "state", "source", "answers", "reference", "agreement", "gold", "check"];
 const form = document.getElementById("filters");
 const tbody = document.querySelector("#issues tbody");
 // after: the face the page starts after (paging by key; offset then only numbers the rows); 0 pages by offset.
@@ -25,7 +26,7 @@ function filtersFromUrl() {
 function filterParams() {
   const f = form.elements;
   const pair = f.pair_a.value && f.pair_b.value && f.pair_a.value !== f.pair_b.value ? `${f.pair_a.value},${f.pair_b.value}` : "";
-  return { ...Object.fromEntries(FILTERS.map((name) => [name, f[name].value])), pair };
+  return { ...Object.fromEntries(FILTERS.map((name) => [name, f[name]?.value ?? ""])), pair };  // no check filter: no VA / AUs asked
 }
 
 function chip(label, extra = "") {
@@ -61,7 +62,7 @@ function renderRow(row, i) {
     h("td", { class: "consensus" }, answered ? chip(row.consensus_label) : h("span", { class: "muted small" }, "none"),
       row.label_issue ? h("span", { class: "flag", title: "Cleanlab flags this label" }, "issue") : null,
       quality === null || !answered ? null : h("div", { class: "quality", title: `consensus quality ${num(quality, 3)}` }, h("span", { style: `width:${(quality * 100).toFixed(0)}%` })),
-      quality === null || !answered ? null : h("div", { class: "small" }, num(quality, 3))),
+      quality === null || !answered ? null : h("div", { class: "small" }, num(quality, 3)), dimensionLines(row)),
     h("td", { class: "reference" }, referenceCell(LABELS, row)),
     h("td", {}, chip(row.model_label), h("div", { class: "small muted" }, row.model_confidence === null ? "" : pct(row.model_confidence))),
     h("td", { class: "final" }, finalCell(row)),
