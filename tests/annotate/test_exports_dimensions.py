@@ -17,6 +17,7 @@ from django.db.models import Max
 from annotate.models import Annotation, Export, Project, QualityItemResult, QualityRun
 from annotate.services.exports import export_request
 from annotate.services.versions import version_freeze
+from tests.annotate.test_quality_dimensions import NO_SMILE, analyse, crowd  # noqa: F401  (the real run's fixtures)
 
 AUS = (6, 12, 25)
 LETTERS = "ABCDE"
@@ -244,3 +245,30 @@ def test_a_project_without_dimensions_keeps_its_pre_dimension_files(make_project
     assert {r["type"] for t in json.loads(ls.read("tasks.json")) for a in t["annotations"] for r in a["result"]} == {"choices"}
     header = build(version, "imagefolder").read("labels.csv").decode().splitlines()[0]
     assert header.endswith(",duplicate_group,content_hash")
+
+
+# --- through a real quality run -------------------------------------------------------------------------------
+
+
+def test_a_version_frozen_from_a_real_run_exports_that_runs_consensus_and_agreement(crowd, analyse, build):
+    project, people, items = crowd
+    run = analyse(project)
+    version, _ = version_freeze(project=project)
+    assert version.quality_run_id == run.pk
+    lines = {line["id"]: line for line in map(json.loads, build(version, "jsonl").read("data.jsonl").decode().splitlines())}
+    results = {r.item_id: r for r in QualityItemResult.objects.filter(run=run)}
+    for item in items:
+        line, result = lines[item.pk], results[item.pk]
+        assert (line["valence"], line["arousal"], line["valence_spread"]) == (result.valence, result.arousal, result.valence_spread)
+        assert line["au_probability"] == {f"AU{au}": result.action_units[str(au)] for au in project.action_units}
+        assert sorted(a["valence"] for a in line["answers"]) == sorted(
+            Annotation.objects.filter(item=item).values_list("valence", flat=True))
+        assert "au_intensity" not in line["answers"][0]  # a presence-only project
+    assert lines[items[NO_SMILE].pk]["au_present"]["AU12"] == 0 and lines[items[3].pk]["au_present"]["AU12"] == 1
+    dims = run.summary["dimensions"]
+    card = version.data_card
+    assert f"| valence | all | {dims['valence']['alpha']:.3f} | {dims['valence']['icc']:.3f} | 30 | 120 | thin evidence |" in card
+    assert f"| AU12 | Lip corner puller | pulls the lip corners up and back (the smile) | {dims['action_units']['per_au']['12']['alpha']:.3f} |" in card
+    assert "intensity alpha" not in card and "expression vs au 1" in card
+    config = build(version, "label-studio").read("label_config.xml").decode()
+    assert "<Rating" not in config and config.count('<Choice value="present"/>') == len(project.action_units)
