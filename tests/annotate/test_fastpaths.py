@@ -169,6 +169,47 @@ def test_submit_stores_the_same_rows_and_counts_as_its_twin(make_project, make_i
     assert sum(1 for created, _ in fast["outcomes"] if created is True) == 8 and len(fast["annotations"]) == 8
 
 
+@postgres_only
+def test_submit_stores_and_refuses_action_units_as_its_twin(make_project, make_items, monkeypatch, frozen):
+    project, _, (alice,) = make_project(annotators=1, gold_rate=0, valence_arousal=True, action_units=[6, 12, 25],
+                                        au_intensity=True)
+    make_items(project, 4)
+    leases = assignments_lease(membership=member(project, alice), count=4).assignments
+    ids = [uuid.uuid4() for _ in range(7)]
+    steps = [
+        (leases[0], dict(client_id=ids[0], label="happiness", valence=0.5, arousal=0.25, action_units={"12": 4, "6": 1})),
+        (leases[0], dict(client_id=ids[0], label="happiness", valence=0.5, arousal=0.25, action_units={"6": 1, "12": 4})),
+        (leases[0], dict(client_id=ids[0], label="happiness", valence=0.5, arousal=0.25, action_units={"6": 2})),  # reused
+        (leases[1], dict(client_id=ids[1], label="fear", action_units={"4": 1})),  # not asked
+        (leases[1], dict(client_id=ids[2], label="fear", action_units={"12": 6})),  # beyond E
+        (leases[1], dict(client_id=ids[3], label="fear", valence="0.5")),  # not a number
+        (leases[1], dict(client_id=ids[4], label="fear", action_units={"25": 0})),
+        (leases[2], dict(client_id=ids[5], label="neutral", action_units={})),  # as good as none
+        (leases[3], dict(client_id=ids[6], label="neutral")),
+    ]
+
+    def run():
+        outcomes = []
+        for lease, answer in steps:
+            try:
+                annotation, created = annotation_submit(annotator=alice, assignment_id=lease.pk, **answer)
+            except FERLabError as error:
+                outcomes.append((type(error).__name__, error.code))
+                continue
+            outcomes.append((created, fields(annotation)))
+        return {"outcomes": outcomes,
+                "annotations": table(Annotation.objects.filter(project=project), order_by=("client_id",)),
+                "items": table(Item.objects.filter(project=project), order_by=("id",), leave_out=())}
+
+    (fast, twin), (fast_sql, twin_sql) = both(monkeypatch, run)
+    assert "WITH closed" in fast_sql and "WITH closed" not in twin_sql
+    assert fast == twin
+    stored = {a["assignment_id"]: a["action_units"] for a in fast["annotations"]}
+    assert [stored[lease.pk] for lease in leases] == [{"6": 1, "12": 4}, {"25": 0}, None, None]
+    assert [o[1] for o in fast["outcomes"] if o[0] in ("Conflict", "ValidationFailed")] == [
+        "client_id_reused", "action_unit_not_asked", "invalid_au_value", "invalid_valence_arousal"]
+
+
 def _answer_as(project, person, *, seconds, corrected: dict[int, float | None]):
     """`person` answers one face per entry of `seconds`; the answers at the positions in `corrected` are undone."""
     leases = assignments_lease(membership=member(project, person), count=len(seconds)).assignments
