@@ -200,3 +200,23 @@ def test_hand_built_hot_path_responses_match_their_serializers(api_client, make_
     stored = Annotation.objects.get(pk=body["id"])
     assert body == AnnotationOutput(stored).data
     assert api_client.get(f"/api/annotations/{body['id']}/").json() == body
+
+
+def test_the_labelling_page_keys_every_action_unit_apart_from_the_other_keys(client, make_project):
+    from ml.action_units import AU_NAMES
+
+    every = sorted(AU_NAMES)
+    project, _, (alice,) = make_project(annotators=1, action_units=every, au_intensity=True,
+                                        flags=["occluded", "non_frontal", "low_quality", "glasses", "beard"])
+    client.force_login(alice)
+    response = client.get(f"/projects/{project.pk}/label/")
+    config = response.context["config"]
+    taken = set("1234567890zsh?v") | {f["key"] for f in config["flags"]}
+    keyed = [au["key"] for au in config["actionUnits"] if au["key"]]
+    assert [au["number"] for au in config["actionUnits"]] == every and config["auIntensity"] is True
+    assert len(set(keyed)) == len(keyed) and not set(keyed) & taken
+    assert 15 <= len(keyed) < len(every)  # 21 AUs outnumber the free letters: the last ones are answered by click
+    assert all(au["key"] == "" for au in config["actionUnits"][len(keyed):])
+    page = response.content.decode()
+    assert 'data-au="12" data-key=' in page and "pulls the lip corners up and back (the smile)" in page
+    assert 'data-au="27" aria-pressed=' in page  # no key, so no data-key
