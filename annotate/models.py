@@ -591,6 +591,11 @@ class DatasetVersionItem(models.Model):
     reference_label = models.CharField(max_length=32, blank=True)
     split = models.CharField(max_length=32, blank=True)
     duplicate_group = models.IntegerField(null=True, blank=True, help_text="Near-duplicate group (kept in one split).")
+    dimensions = models.JSONField(
+        default=dict, db_default={}, blank=True,
+        help_text='Frozen valence-arousal and AU consensus: {"valence", "arousal", "valence_spread", "arousal_spread", '
+                  '"action_units": {"<AU>": probability present}}; empty where the project asks for neither.',
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "item"], name="dataset_item_once_per_version")]

@@ -70,7 +70,8 @@ def main() -> None:
     from bench.dashboard_speed import seed
 
     from annotate.models import ExportFormat, Item, Review
-    from annotate.services.versions import version_diff, version_freeze
+    from annotate.selectors.version_diff import version_diff
+    from annotate.services.versions import version_freeze
 
     t0 = time.perf_counter()
     seeded = seed(n_items=args.items, n_answers=args.answers, n_annotators=args.annotators, rng=np.random.default_rng(0))

@@ -10,7 +10,8 @@ from annotate.exceptions import ValidationFailed
 from annotate.selectors.erasure import version_data_card, version_erased_count
 from annotate.selectors.run_numbers import quality_run_number_of
 from annotate.selectors.versions import version_previous, versions_for_project
-from annotate.services.versions import version_diff, version_freeze, version_preview
+from annotate.selectors.version_diff import version_diff
+from annotate.services.versions import version_freeze, version_preview
 
 
 class PolicyInput(serializers.Serializer):

@@ -8,7 +8,7 @@ from typing import Iterator
 from django.core.files.storage import FileSystemStorage, default_storage
 
 from annotate.exports.common import Answer, Dimensions, ExportInfo, ExportRow
-from annotate.models import Annotation, DatasetVersion, DatasetVersionItem, Export, Item, Project, QualityItemResult
+from annotate.models import Annotation, DatasetVersion, DatasetVersionItem, Export, Item, Project
 from annotate.selectors.erasure import version_data_card, version_erased_count
 from ml.config import EXTRA_ANSWERS
 
@@ -71,18 +71,14 @@ def _version_answers(version: DatasetVersion) -> dict[int, list[Answer]]:
 
 
 def _version_dimensions(version: DatasetVersion) -> dict[int, Dimensions]:
-    """item id -> the face's valence-arousal and AU consensus, from the quality run the version was frozen from.
-
-    The run's per-face results are written once and never changed, and the version names its run, so every build
-    of one version reads the same values (empty where the project asks for neither, or the version has no run).
-    """
-    if version.quality_run_id is None or not has_dimensions(version.project):
+    """item id -> the face's valence-arousal and AU consensus as frozen into the version (none where it has none)."""
+    if not has_dimensions(version.project):
         return {}
-    results = QualityItemResult.objects.filter(run_id=version.quality_run_id, item__dataset_entries__version=version)
-    rows = results.values_list("item_id", "valence", "arousal", "valence_spread", "arousal_spread", "action_units")
-    return {item_id: Dimensions(valence=v, arousal=a, valence_spread=vs, arousal_spread=as_,
-                                au_probability={int(au): p for au, p in (units or {}).items()})
-            for item_id, v, a, vs, as_, units in rows.iterator(chunk_size=5000)}
+    rows = DatasetVersionItem.objects.filter(version=version).exclude(dimensions={}).values_list("item_id", "dimensions")
+    return {item_id: Dimensions(valence=d.get("valence"), arousal=d.get("arousal"), valence_spread=d.get("valence_spread"),
+                                arousal_spread=d.get("arousal_spread"),
+                                au_probability={int(au): p for au, p in (d.get("action_units") or {}).items()})
+            for item_id, d in rows.iterator(chunk_size=5000)}
 
 
 def _read_local(storage: FileSystemStorage, names: list[str]) -> list[bytes]:

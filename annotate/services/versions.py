@@ -34,8 +34,8 @@ ANNOTATOR_SOURCE = "annotator:"
 # Stratified splits: the names FERLab gives them (keep mode uses the imported names, blank -> "train").
 STRATIFIED_SPLITS = ("train", "validation", "test")
 WRITE_BATCH = 2000
-# How many faces each "from -> to" cell of a diff lists (the count is always exact).
-DIFF_CELL_ITEMS = 200
+# A quality run's per-face valence-arousal and AU consensus, frozen into DatasetVersionItem.dimensions.
+DIMENSION_FIELDS = ("valence", "arousal", "valence_spread", "arousal_spread", "action_units")
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def version_compute(*, project: Project, policy: LabelPolicy) -> Frozen:
     if run is not None:
         results = {r["item_id"]: r for r in QualityItemResult.objects.filter(run=run).values(
             "item_id", "num_answers", "votes", "consensus_label", "consensus_quality", "label_quality", "label_issue",
-            "model_label", "model_confidence")}
+            "model_label", "model_confidence", *DIMENSION_FIELDS)}
     reviews = _latest_reviews(project, review_watermark)
     flags = _flag_counts(project, annotation_watermark)
     chosen = _annotator_answers(project, policy, annotation_watermark if run else None)
@@ -260,9 +260,15 @@ def _entry(item: dict, result: dict | None, review: tuple[str, str] | None, flag
         "label_score": result["label_quality"] if result else None,
         "model_label": result["model_label"] if result else "",
         "model_confidence": result["model_confidence"] if result else None,
+        "dimensions": _dimensions(result),
         "flags": dict(flags), "reference_label": ref_label, "split": item["split"] or "train",
         "duplicate_group": None,
     }
+
+
+def _dimensions(result: dict | None) -> dict:
+    """The face's valence-arousal and AU consensus as frozen into its entry ({} where the run has none)."""
+    return {k: result[k] for k in DIMENSION_FIELDS if result[k] is not None} if result else {}
 
 
 def _groups(entries: list[dict], pairs: list[list[int]]) -> dict[int, int]:
@@ -323,11 +329,14 @@ def _assign_splits(frozen: Frozen, *, pairs: list[list[int]]) -> None:
 
 
 def _manifest_sha256(frozen: Frozen) -> str:
-    """sha256 over the policy and, face by face in content-hash order, content hash, label, soft label and split."""
+    """sha256 over the policy and, face by face in content-hash order, content hash, label, soft label, split and
+    (where the face has them) its valence-arousal and AU consensus."""
     digest = hashlib.sha256(json.dumps(frozen.policy.as_dict(), sort_keys=True).encode())
     for e in sorted(frozen.entries, key=lambda e: e["content_hash"]):
         soft = json.dumps({k: round(v, 6) for k, v in e["soft_label"].items()}, sort_keys=True)
-        digest.update(f"{e['content_hash']}\t{e['label']}\t{soft}\t{e['split']}\n".encode())
+        # Valence-arousal and AUs count only where a face has them, so versions without them keep their old hash.
+        dims = "\t" + json.dumps(e["dimensions"], sort_keys=True) if e.get("dimensions") else ""
+        digest.update(f"{e['content_hash']}\t{e['label']}\t{soft}\t{e['split']}{dims}\n".encode())
     return digest.hexdigest()
 
 
@@ -416,40 +425,3 @@ def _data_card(version: DatasetVersion) -> str:
     from annotate.services.data_cards import data_card_render
 
     return data_card_render(version=version)
-
-
-def version_diff(*, old: DatasetVersion, new: DatasetVersion) -> dict:
-    """What changed from one version of a project to another: faces, final labels (from -> to), splits, balance."""
-    if old.project_id != new.project_id:
-        raise ValidationFailed("Both versions must belong to the same project.", code="invalid_diff")
-    before = {i: (label, split) for i, label, split in old.entries.values_list("item_id", "label", "split")}
-    after = {i: (label, split) for i, label, split in new.entries.values_list("item_id", "label", "split")}
-    changes: dict[tuple[str, str], list[int]] = defaultdict(list)
-    split_moves: Counter = Counter()
-    for item_id in sorted(before.keys() & after.keys()):
-        (a_label, a_split), (b_label, b_split) = before[item_id], after[item_id]
-        if a_label != b_label:
-            changes[(a_label, b_label)].append(item_id)
-        if a_split != b_split:
-            split_moves[(a_split, b_split)] += 1
-    balance_a = Counter(label for label, _ in before.values())
-    balance_b = Counter(label for label, _ in after.values())
-    classes = sorted(balance_a.keys() | balance_b.keys())
-    return {
-        "old": {"id": old.pk, "number": old.number, "sha256": old.sha256, "faces": len(before)},
-        "new": {"id": new.pk, "number": new.number, "sha256": new.sha256, "faces": len(after)},
-        "added": len(after.keys() - before.keys()), "removed": len(before.keys() - after.keys()),
-        "added_items": sorted(after.keys() - before.keys())[:DIFF_CELL_ITEMS],
-        "removed_items": sorted(before.keys() - after.keys())[:DIFF_CELL_ITEMS],
-        "label_changes": sorted(
-            ({"from": a, "to": b, "count": len(ids), "items": ids[:DIFF_CELL_ITEMS]} for (a, b), ids in changes.items()),
-            key=lambda c: (-c["count"], c["from"], c["to"]),
-        ),
-        "label_changed": sum(len(ids) for ids in changes.values()),
-        # Faces erased on request since (their labels are in the versions, their images nowhere): shown as tiles.
-        "erased_items": sorted(set(DatasetVersionItem.objects.filter(version__in=[old, new], item__erased_at__isnull=False)
-                                   .values_list("item_id", flat=True))),
-        "split_moves": [{"from": a, "to": b, "count": n} for (a, b), n in split_moves.most_common()],
-        "class_balance": [{"label": c, "old": balance_a.get(c, 0), "new": balance_b.get(c, 0),
-                           "change": balance_b.get(c, 0) - balance_a.get(c, 0)} for c in classes],
-    }

@@ -8,7 +8,8 @@ from django.db.models import Max
 from annotate.exceptions import ValidationFailed
 from annotate.models import Annotation, DatasetVersion, Item, LabelSource, QualityItemResult, Review
 from annotate.services.reviews import review_create
-from annotate.services.versions import version_diff, version_freeze, version_preview
+from annotate.selectors.version_diff import version_diff
+from annotate.services.versions import version_freeze, version_preview
 from tests.annotate.audit_seed import seed_audit
 
 
