@@ -34,7 +34,7 @@ class ProjectOutput(serializers.Serializer):
     gold_rate = serializers.FloatField()
     show_model_hints = serializers.BooleanField()
     valence_arousal = serializers.BooleanField()
-    action_units = serializers.ListField(child=serializers.IntegerField(), help_text="FACS AU numbers asked, ascending")
+    action_units = serializers.ListField(child=serializers.IntegerField(), help_text="FACS AU numbers asked, in order")
     au_intensity = serializers.BooleanField(help_text="Present AUs are rated A-E (1-5), not only marked present")
     lease_seconds = serializers.IntegerField()
 

@@ -30,8 +30,8 @@ WITH closed AS (
     FROM closed c WHERE i.id = c.item_id
     RETURNING i.id
 )
-INSERT INTO {annotation} (project_id, item_id, annotator_id, assignment_id, label, flags, valence, arousal, action_units,
-                          seconds, client_id, replaces_id, source, created_at)
+INSERT INTO {annotation} (project_id, item_id, annotator_id, assignment_id, label, flags, valence, arousal,
+                          action_units, seconds, client_id, replaces_id, source, created_at)
 SELECT c.project_id, c.item_id, %(annotator)s, c.id, %(label)s, %(flags)s::jsonb, %(valence)s, %(arousal)s,
        %(action_units)s::jsonb, %(seconds)s, %(client_id)s, NULL, %(source)s, %(now)s
 FROM closed c
@@ -52,7 +52,8 @@ def submit_rules_postgres(*, assignment_id: int, annotator_id: int, now) -> Simp
         row = cursor.fetchone()
     if row is None:
         return None
-    labels, flags, valence_arousal, action_units, au_intensity = (json.loads(v) if isinstance(v, str) else v for v in row)
+    labels, flags, valence_arousal, action_units, au_intensity = (
+        json.loads(v) if isinstance(v, str) else v for v in row)
     return SimpleNamespace(labels=labels, flags=flags, valence_arousal=valence_arousal, action_units=action_units,
                            au_intensity=au_intensity)
 
@@ -67,7 +68,8 @@ def answer_store_postgres(*, assignment_id: int, annotator, now, answer: dict) -
     """
     action_units = None if answer["action_units"] is None else json.dumps(answer["action_units"])
     params = {**answer, "flags": json.dumps(answer["flags"]), "action_units": action_units, "assignment": assignment_id,
-              "annotator": annotator.pk, "now": now, "open": AssignmentStatus.OPEN.value, "answered": AssignmentStatus.ANSWERED.value}
+              "annotator": annotator.pk, "now": now, "open": AssignmentStatus.OPEN.value,
+              "answered": AssignmentStatus.ANSWERED.value}
     with connection.cursor() as cursor:
         execute_statement(cursor, _STORE_SQL, params)
         row = cursor.fetchone()

@@ -25,7 +25,8 @@ SETTINGS_FIELDS = (
 )
 LIST_FIELDS = ("labels", "flags", "action_units")
 # The Conflict code `project_update` answers with, by the field of the first refused effect.
-BLOCKED_CODES = {"labels": "label_in_use", "action_units": "action_unit_in_use", "au_intensity": "au_intensity_in_use"}
+BLOCKED_CODES = {"labels": "label_in_use", "action_units": "action_unit_in_use",
+                 "au_intensity": "au_intensity_in_use"}
 LABEL_KEYS = "1234567890"
 
 
@@ -226,7 +227,8 @@ def _au_answers(project: Project):
 def _action_units_effects(*, project: Project, before: list[int], after: list[int]) -> list[dict]:
     removed = [n for n in before if n not in after]
     added = [n for n in after if n not in before]
-    used = _au_answers(project).aggregate(**{f"au{n}": Count("id", filter=Q(action_units__has_key=str(n))) for n in removed})
+    used = _au_answers(project).aggregate(**{f"au{n}": Count("id", filter=Q(action_units__has_key=str(n)))
+                                             for n in removed})
     effects = []
     for n in removed:
         answers = used[f"au{n}"]

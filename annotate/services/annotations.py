@@ -23,7 +23,8 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _validate(*, project, label: str, flags: list[str], valence, arousal, action_units, seconds) -> tuple[list[str], dict | None]:
+def _validate(*, project, label: str, flags: list[str], valence, arousal, action_units,
+              seconds) -> tuple[list[str], dict | None]:
     """The one set of rules an answer keeps, on the fast path, the general path and for corrections alike:
     `project` is the Project or the fast path's row of it. Returns the stored flags and action units."""
     if label not in project.labels:
@@ -40,7 +41,8 @@ def _validate(*, project, label: str, flags: list[str], valence, arousal, action
         raise ValidationFailed("This project does not ask for valence and arousal.", code="invalid_valence_arousal")
     if seconds is not None and not (_number(seconds) and math.isfinite(seconds) and seconds >= 0):
         raise ValidationFailed("seconds must be a non-negative number.", code="invalid_seconds")
-    return sorted(set(flags), key=project.flags.index), _validate_action_units(project=project, action_units=action_units)
+    flags = sorted(set(flags), key=project.flags.index)
+    return flags, _validate_action_units(project=project, action_units=action_units)
 
 
 def _validate_action_units(*, project, action_units) -> dict | None:
@@ -55,33 +57,27 @@ def _validate_action_units(*, project, action_units) -> dict | None:
         raise ValidationFailed("This project does not ask for action units.", code="action_units_not_asked")
     if not isinstance(action_units, dict):
         raise ValidationFailed('action_units must be an object {"<AU number>": value}.', code="invalid_action_units")
-    asked = set(project.action_units)
-    numbers = {}
-    for key in action_units:
-        number = int(key) if isinstance(key, str) and key.isascii() and key.isdigit() else None
-        if number is None or str(number) != key:
-            raise ValidationFailed(f"{key!r} is not an action unit number (e.g. \"12\" for AU12).", code="invalid_action_units",
-                                   details={"key": key})
-        numbers[key] = number
-    unasked = sorted(n for n in numbers.values() if n not in asked)
+    for key in action_units:  # the canonical spelling only ("12", not "012", "12.0" or 12), so repeats compare equal
+        if not (isinstance(key, str) and key.isascii() and key.isdigit() and str(int(key)) == key):
+            raise ValidationFailed(f'{key!r} is not an action unit number (e.g. "12" for AU12).',
+                                   code="invalid_action_units", details={"key": key})
+    unasked = sorted(int(key) for key in action_units if int(key) not in project.action_units)
     if unasked:
         raise ValidationFailed(
             f"This project does not ask for {', '.join(f'AU{n}' for n in unasked)}; it asks for "
-            f"{', '.join(f'AU{n}' for n in project.action_units)}.", code="action_unit_not_asked", details={"action_units": unasked},
+            f"{', '.join(f'AU{n}' for n in project.action_units)}.",
+            code="action_unit_not_asked", details={"action_units": unasked},
         )
-    top = 5 if project.au_intensity else 1
+    top, scale = (5, "1-5 = intensity A-E") if project.au_intensity else (1, "1 present")
     for key, value in action_units.items():
-        if not (_number(value) and math.isfinite(value) and value == int(value)):
-            raise ValidationFailed(f"AU{key}: give a whole number (0 absent, {'1-5 = intensity A-E' if top == 5 else '1 present'}).",
-                                   code="invalid_au_value", details={"action_unit": numbers[key]})
-        if value > 1 and not project.au_intensity and value <= 5:
-            raise ValidationFailed(f"AU{key}: this project asks only whether an AU is present (0 or 1), not its intensity.",
-                                   code="au_intensity_not_asked", details={"action_unit": numbers[key]})
-        if not 0 <= value <= top:
-            raise ValidationFailed(f"AU{key}: {value:g} is out of range (0 absent, "
-                                   f"{'1-5 = intensity A-E' if top == 5 else '1 present'}).",
-                                   code="invalid_au_value", details={"action_unit": numbers[key]})
-    return {str(n): int(action_units[str(n)]) for n in sorted(numbers.values())}
+        whole = _number(value) and math.isfinite(value) and value == int(value)
+        if whole and 1 < value <= 5 and top == 1:
+            raise ValidationFailed(f"AU{key}: this project asks only whether an AU is present (0 or 1), not its "
+                                   "intensity.", code="au_intensity_not_asked", details={"action_unit": int(key)})
+        if not (whole and 0 <= value <= top):
+            raise ValidationFailed(f"AU{key}: give a whole number, 0 absent or {scale}.", code="invalid_au_value",
+                                   details={"action_unit": int(key)})
+    return {str(n): int(action_units[str(n)]) for n in sorted(map(int, action_units))}
 
 
 def _au_sent(action_units):
@@ -113,7 +109,8 @@ def _differs(stored, sent) -> bool:
 
 def _payload(*, label, flags, valence, arousal, action_units, **where) -> dict:
     """What a repeat must match (time taken may be measured again by a retrying client, so it is left out)."""
-    return dict(label=label, flags=flags or [], valence=valence, arousal=arousal, action_units=_au_sent(action_units), **where)
+    return dict(label=label, flags=flags or [], valence=valence, arousal=arousal, action_units=_au_sent(action_units),
+                **where)
 
 
 def annotation_submit(
@@ -163,8 +160,8 @@ def _submit_live(*, annotator, assignment_id, client_id, label, flags, valence, 
         return None
     flags, action_units = _validate(project=project, label=label, flags=flags, valence=valence, arousal=arousal,
                                     action_units=action_units, seconds=seconds)
-    answer = _answer(label=label, flags=flags, valence=valence, arousal=arousal, action_units=action_units, seconds=seconds,
-                     client_id=client_id, source=source)
+    answer = _answer(label=label, flags=flags, valence=valence, arousal=arousal, action_units=action_units,
+                     seconds=seconds, client_id=client_id, source=source)
     return answer_store_postgres(assignment_id=assignment_id, annotator=annotator, now=now, answer=answer)
 
 
@@ -244,7 +241,8 @@ def annotation_correct(
     Allowed within UNDO_WINDOW of that answer, once per answer (the database holds that); the
     face's answer count does not change because the annotator still has exactly one live answer.
     """
-    payload = _payload(label=label, flags=flags, valence=valence, arousal=arousal, action_units=action_units, replaces=replaces)
+    payload = _payload(label=label, flags=flags, valence=valence, arousal=arousal, action_units=action_units,
+                       replaces=replaces)
 
     def repeat() -> tuple[Annotation, bool] | None:
         """The correction stored under this client id, if any: a replay (even one that raced the first) answers as it did."""
@@ -265,14 +263,15 @@ def annotation_correct(
         if found := repeat():  # a concurrent copy of this undo committed between the two checks
             return found
         raise Conflict("This answer has been corrected already.", code="already_corrected")
-    flags, action_units = _validate(project=previous.project, label=label, flags=flags or [], valence=valence, arousal=arousal,
-                                    action_units=action_units, seconds=seconds)
+    flags, action_units = _validate(project=previous.project, label=label, flags=flags or [], valence=valence,
+                                    arousal=arousal, action_units=action_units, seconds=seconds)
     try:
         with transaction.atomic():
             annotation = Annotation.objects.create(
                 project=previous.project, item_id=previous.item_id, annotator=annotator, assignment_id=previous.assignment_id,
                 replaces=previous, **_answer(label=label, flags=flags, valence=valence, arousal=arousal,
-                                             action_units=action_units, seconds=seconds, client_id=client_id, source=source),
+                                             action_units=action_units, seconds=seconds, client_id=client_id,
+                                             source=source),
             )
     except IntegrityError:
         if found := repeat():

@@ -6,7 +6,7 @@ from django.utils.text import slugify
 from annotate.exceptions import Conflict, NotFound, ValidationFailed
 from annotate.models import DEFAULT_FLAGS, DEFAULT_LABELS, Membership, Project, Role
 from annotate.selectors.project_settings import (
-    BLOCKED_CODES, SETTINGS_FIELDS, project_settings_impact, project_settings_values,
+    BLOCKED_CODES, LIST_FIELDS, SETTINGS_FIELDS, project_settings_impact, project_settings_values,
 )
 from annotate.services.audit_log import audit_record
 from ml.action_units import AU_NAMES
@@ -69,8 +69,8 @@ def _action_units_validate(*, values: dict) -> None:
             )
         values["action_units"] = sorted(aus)
     if values.get("au_intensity") and "action_units" in values and not values["action_units"]:
-        raise ValidationFailed("Intensity is rated for action units: choose at least one AU, or switch intensity off.",
-                               code="invalid_au_intensity")
+        raise ValidationFailed("Intensity is rated for action units: choose at least one AU, or switch intensity "
+                               "off.", code="invalid_au_intensity")
 
 
 @transaction.atomic
@@ -125,7 +125,7 @@ def project_update(*, project: Project, actor=None, **fields) -> Project:
         raise ValidationFailed(f"Unknown settings: {', '.join(unknown)}.", code="invalid_settings")
     project = Project.objects.select_for_update().get(pk=project.pk)
     proposed = project_settings_values(project=project)
-    proposed.update({k: list(v) if k in ("labels", "flags", "action_units") else v for k, v in fields.items() if v is not None})
+    proposed.update({k: list(v) if k in LIST_FIELDS else v for k, v in fields.items() if v is not None})
     project_settings_validate(values=proposed)
     impact = project_settings_impact(project=project, proposed=proposed)
     if impact["blocked"]:
