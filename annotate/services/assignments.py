@@ -29,6 +29,8 @@ from annotate.models import Assignment, AssignmentStatus, Item, Membership, Proj
 MAX_BATCH = 10
 # A lease must outlive its own creation timestamp (a DB check), so very short settings are raised to this.
 MIN_LEASE_SECONDS = 30
+# Unseen gold items a gold lease chooses among (least-answered first); at least MAX_BATCH.
+GOLD_WINDOW = 20
 
 
 @dataclass
@@ -40,13 +42,20 @@ class LeaseResult:
 
 
 def _lease_gold(*, project: Project, annotator_id: int, n: int, now, expires_at) -> list[Assignment]:
-    """Gold items this annotator has not seen, least-answered first; gold checks are not capped at k."""
-    rows = (
+    """Gold items this annotator has not seen, least-answered first; gold checks are not capped at k.
+
+    Taken from a window: the first GOLD_WINDOW unseen ones in item_gold_idx's order (answer count), then the
+    least-answered of those by id. Ordering every gold item by (answer count, id) would fetch and sort all of
+    them per gold lease, since the index has no id column (10,000 heap rows, ~110 ms at a million faces, 1 %
+    gold); the window keeps the least-answered first at any size and breaks ties by id within it.
+    """
+    window = (
         Item.objects.filter(project=project, is_gold=True, excluded=False, erased_at__isnull=True)
         .exclude(seen_by(annotator_id))
-        .order_by("answer_count", "pk")
-        .values_list("pk", "crop")[:n]
+        .order_by("answer_count")
+        .values("pk")[:GOLD_WINDOW]
     )
+    rows = Item.objects.filter(pk__in=window).order_by("answer_count", "pk").values_list("pk", "crop")[:n]
     return Assignment.objects.bulk_create(
         [Assignment(project=project, item=Item(pk=pk, project=project, crop=crop), annotator_id=annotator_id,
                     expires_at=expires_at, is_gold=True) for pk, crop in rows]

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from annotate.models import Assignment, AssignmentStatus, Item
 from annotate.services.annotations import annotation_submit
-from annotate.services.assignments import assignment_skip, assignments_lease
+from annotate.services.assignments import GOLD_WINDOW, assignment_skip, assignments_lease
 
 pytestmark = pytest.mark.django_db
 
@@ -101,6 +101,19 @@ def test_gold_items_are_mixed_in_beyond_k_and_marked_only_internally(make_projec
         answer(person, lease)
     assert served == [(gold.pk, True)] * 3
     assert Item.objects.get(pk=gold.pk).answer_count == 3
+
+
+def test_gold_goes_least_answered_first_then_by_id_with_more_gold_items_than_the_window(make_project, make_items):
+    project, _, (alice,) = make_project(annotators=1, gold_rate=0.5)
+    project.__class__.objects.filter(pk=project.pk).update(gold_rate=1.0)  # every lease is gold
+    gold = make_items(project, GOLD_WINDOW + 5, is_gold=True, gold_label="anger")
+    Item.objects.filter(project=project).update(answer_count=3)
+    for item, count in zip(gold[-4:], (0, 1, 0, 0)):
+        Item.objects.filter(pk=item.pk).update(answer_count=count)
+    Assignment.objects.create(project=project, item=gold[-2], annotator=alice, status=AssignmentStatus.ANSWERED,
+                              expires_at=timezone.now() + timedelta(minutes=1), closed_at=timezone.now())
+    leases = assignments_lease(membership=member(project, alice), count=3).assignments
+    assert [(a.item_id, a.is_gold) for a in leases] == [(gold[-4].pk, True), (gold[-1].pk, True), (gold[-3].pk, True)]
 
 
 def test_a_batch_mixes_gold_at_the_rate(make_project, make_items):
