@@ -57,11 +57,13 @@ def _validate_action_units(*, project, action_units) -> dict | None:
         raise ValidationFailed("This project does not ask for action units.", code="action_units_not_asked")
     if not isinstance(action_units, dict):
         raise ValidationFailed('action_units must be an object {"<AU number>": value}.', code="invalid_action_units")
+    numbers = {}
     for key in action_units:  # the canonical spelling only ("12", not "012", "12.0" or 12), so repeats compare equal
-        if not (isinstance(key, str) and key.isascii() and key.isdigit() and str(int(key)) == key):
+        if not (type(key) is str and key.isdigit() and key.isascii() and (key[0] != "0" or key == "0")):
             raise ValidationFailed(f'{key!r} is not an action unit number (e.g. "12" for AU12).',
                                    code="invalid_action_units", details={"key": key})
-    unasked = sorted(int(key) for key in action_units if int(key) not in project.action_units)
+        numbers[int(key)] = key
+    unasked = sorted(set(numbers) - set(project.action_units))
     if unasked:
         raise ValidationFailed(
             f"This project does not ask for {', '.join(f'AU{n}' for n in unasked)}; it asks for "
@@ -69,15 +71,19 @@ def _validate_action_units(*, project, action_units) -> dict | None:
             code="action_unit_not_asked", details={"action_units": unasked},
         )
     top, scale = (5, "1-5 = intensity A-E") if project.au_intensity else (1, "1 present")
-    for key, value in action_units.items():
-        whole = _number(value) and math.isfinite(value) and value == int(value)
+    stored = {}
+    for number in sorted(numbers):
+        value = action_units[numbers[number]]
+        # Exact types, not _number: this runs per AU on every submit (bools are ints to isinstance, not to type).
+        whole = type(value) is int or (type(value) is float and math.isfinite(value) and value.is_integer())
         if whole and 1 < value <= 5 and top == 1:
-            raise ValidationFailed(f"AU{key}: this project asks only whether an AU is present (0 or 1), not its "
-                                   "intensity.", code="au_intensity_not_asked", details={"action_unit": int(key)})
+            raise ValidationFailed(f"AU{number}: this project asks only whether an AU is present (0 or 1), not its "
+                                   "intensity.", code="au_intensity_not_asked", details={"action_unit": number})
         if not (whole and 0 <= value <= top):
-            raise ValidationFailed(f"AU{key}: give a whole number, 0 absent or {scale}.", code="invalid_au_value",
-                                   details={"action_unit": int(key)})
-    return {str(n): int(action_units[str(n)]) for n in sorted(map(int, action_units))}
+            raise ValidationFailed(f"AU{number}: give a whole number, 0 absent or {scale}.", code="invalid_au_value",
+                                   details={"action_unit": number})
+        stored[str(number)] = int(value)
+    return stored
 
 
 def _au_sent(action_units):
