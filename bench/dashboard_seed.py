@@ -205,7 +205,11 @@ def seed(cursor_owner, *, n_items: int, n_answers: int, n_annotators: int, rng: 
     runs = []
     for r in range(3):
         alpha = 0.55 + 0.05 * r
-        summary = json.dumps({"krippendorff_alpha": alpha, "fleiss_kappa": alpha - 0.03, "per_class": {}, "class_balance": {},
+        # The keys a real run's summary has that the dashboard reads (services.quality._summary).
+        balance = np.bincount(consensus, minlength=n_labels)
+        summary = json.dumps({"krippendorff_alpha": alpha, "fleiss_kappa": alpha - 0.03, "per_class": {},
+                              "class_balance": {label: int(balance[j]) for j, label in enumerate(LABELS)}, "items": n_items,
+                              "answers": n_answers, "annotators": n_annotators, "label_issues": int((quality < 0.5).sum()),
                               "near_duplicates": [], "outliers": [], "probability_source": "held-out-model"})
         at = now - timedelta(days=2 - r)
         cur.execute(

@@ -36,8 +36,8 @@ class Estimate:
 
 
 def run_result_count(run: QualityRun) -> int:
-    """How many item results the run wrote: from its summary when the run recorded it, else counted once."""
-    n = (run.summary or {}).get("item_results")
+    """How many item results the run wrote (one per face it analysed: its summary's "items"), else counted."""
+    n = (run.summary or {}).get("items")
     return int(n) if n is not None else QualityItemResult.objects.filter(run=run).count()
 
 
