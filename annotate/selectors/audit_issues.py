@@ -45,7 +45,11 @@ def _votes(label: str):
 
 
 def _live_answers():
-    return Annotation.objects.filter(item=OuterRef("item_id"), replaced_by__isnull=True)
+    """The face's answers no correction replaced. As NOT EXISTS (an anti-join PostgreSQL estimates well) rather than
+    replaced_by IS NULL through a left join, which it guessed at one row and then joined pair by pair (#20: minutes
+    for the flag filter at 360,000 faces)."""
+    corrected = Annotation.objects.filter(replaces=OuterRef("pk"))
+    return Annotation.objects.filter(item=OuterRef("item_id")).filter(~Exists(corrected))
 
 
 def _has_flag(flag: str) -> Q:

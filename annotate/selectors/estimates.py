@@ -9,7 +9,7 @@ the same blocks for every filter), with its 95 % interval, which the page shows 
 import math
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from annotate.models import QualityItemResult, QualityRun
@@ -119,11 +119,7 @@ def _sampled_count(qs: QuerySet, percent: float) -> int:
 
 
 def _sampled_fetch(sql: str, params) -> list[tuple]:
-    """Rows of a sampled query, planned without nested loops: PostgreSQL guesses 1 row for a jsonb containment
-    (the answer-flag filter) and then joined the 13,000 sampled faces to 120,000 flagged answers pair by pair
-    (minutes at 360,000 faces); hashing the filter's rows once is bounded by their number."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_nestloop = off")
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
