@@ -246,3 +246,16 @@ def seed(cursor_owner, *, n_items: int, n_answers: int, n_annotators: int, rng: 
     cur.execute("VACUUM ANALYZE")  # sets the visibility map so index-only scans skip the heap, as autovacuum would
     log(f"{len(indexes)} indexes rebuilt and vacuumed in {time.perf_counter() - t0:.1f}s")
     return {"project": project.pk, "lead": lead.pk, "annotator": int(ann_ids[int(np.argmax(skill))]), "item": 1, "run": runs[-1]}
+
+
+def backfill_summaries(cursor) -> int:
+    """Give runs seeded by an earlier version of this file the summary keys a real run writes ("items",
+    "class_balance"), so a reused database measures today's code paths; returns the runs changed."""
+    cursor.execute(
+        "UPDATE annotate_qualityrun r SET summary = summary || jsonb_build_object("
+        " 'items', (SELECT count(*) FROM annotate_qualityitemresult WHERE run_id = r.id),"
+        " 'class_balance', (SELECT coalesce(jsonb_object_agg(consensus_label, n), '{}') FROM (SELECT consensus_label, count(*) AS n"
+        "  FROM annotate_qualityitemresult WHERE run_id = r.id AND consensus_label <> '' GROUP BY 1) x))"
+        " WHERE NOT summary ? 'items'"
+    )
+    return cursor.rowcount
