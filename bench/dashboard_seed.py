@@ -250,7 +250,8 @@ def seed(cursor_owner, *, n_items: int, n_answers: int, n_annotators: int, rng: 
 
 def backfill_summaries(cursor) -> int:
     """Give runs seeded by an earlier version of this file the summary keys a real run writes ("items",
-    "class_balance"), so a reused database measures today's code paths; returns the runs changed."""
+    "class_balance"; the latest run's "annotator_activity"), so a reused database measures today's code paths;
+    returns the runs given the first two."""
     cursor.execute(
         "UPDATE annotate_qualityrun r SET summary = summary || jsonb_build_object("
         " 'items', (SELECT count(*) FROM annotate_qualityitemresult WHERE run_id = r.id),"
@@ -258,4 +259,12 @@ def backfill_summaries(cursor) -> int:
         "  FROM annotate_qualityitemresult WHERE run_id = r.id AND consensus_label <> '' GROUP BY 1) x))"
         " WHERE NOT summary ? 'items'"
     )
-    return cursor.rowcount
+    changed = cursor.rowcount
+    from annotate.models import QualityRun
+    from annotate.selectors.activity_snapshot import activity_snapshot
+
+    latest = QualityRun.objects.order_by("-created_at", "-id").first()
+    if latest is not None and "annotator_activity" not in latest.summary:  # what services.quality records for the dashboard
+        latest.summary["annotator_activity"] = activity_snapshot(project_id=latest.project_id, watermark=latest.annotation_watermark)
+        latest.save(update_fields=["summary"])
+    return changed

@@ -111,6 +111,7 @@ def prepare(args, n_items: int, n_answers: int, n_annotators: int) -> tuple[dict
     log(f"database {name}: migrating")
     call_command("migrate", verbosity=0)
     s = seed(connection.cursor(), n_items=n_items, n_answers=n_answers, n_annotators=n_annotators, rng=np.random.default_rng(0))
+    backfill_summaries(connection.cursor())
     MARKERS.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(s))
     cursor = connection.cursor()

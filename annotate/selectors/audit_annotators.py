@@ -1,7 +1,8 @@
 """Audit reads: annotator table (run quality with its evidence + live counts and speed) and per-annotator confusion."""
 from annotate.exceptions import NotFound
 from annotate.models import Membership, Project, QualityAnnotatorResult, QualityRun, Role
-from annotate.selectors.stats import NO_ACTIVITY, annotator_activity
+from annotate.selectors.activity_snapshot import activity_since_run
+from annotate.selectors.stats import NO_ACTIVITY
 
 # Below this many co-annotated faces (faces someone else answered too) a quality figure is "thin evidence":
 # an agreement rate over 20 faces still has a standard error near 0.1, over fewer it says little.
@@ -37,7 +38,7 @@ def annotator_table(*, project: Project, run: QualityRun | None) -> list[dict]:
         results = {r.annotator_id: r for r in QualityAnnotatorResult.objects.filter(run=run).select_related("annotator")}
         recorded = (run.summary or {}).get("annotator_evidence")
     evidence_recorded = isinstance(recorded, dict)
-    activity = annotator_activity(project=project)
+    activity = activity_since_run(project=project, run=run)
     rows = []
     for user_id in set(memberships) | set(results):
         m, r, act = memberships.get(user_id), results.get(user_id), activity.get(user_id, NO_ACTIVITY)
