@@ -3,10 +3,12 @@ import hashlib
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
-from annotate.models import Annotation, Assignment, AssignmentStatus, Invitation, Membership, Project, Role
+from annotate.models import Assignment, AssignmentStatus, Invitation, Membership, Project, Role
+from annotate.selectors.activity_snapshot import activity_since_run
+from annotate.selectors.quality import quality_run_latest
 
 # Invitation states, as the People tab and the accept page name them.
 PENDING, EXPIRED, REVOKED, USED_UP = "pending", "expired", "revoked", "used_up"
@@ -68,10 +70,9 @@ def member_list(*, project: Project) -> list[MemberRow]:
     memberships = list(Membership.objects.filter(project=project).select_related("user"))
     memberships.sort(key=lambda m: (m.role != Role.LEAD, m.user.username.lower()))
     ids = [m.user_id for m in memberships]
-    answers = dict(
-        Annotation.objects.filter(project=project, annotator_id__in=ids, replaces__isnull=True)
-        .values("annotator_id").annotate(n=Count("id")).values_list("annotator_id", "n")
-    )
+    # Originals = live answers (each correction replaces one): the latest run's snapshot plus who answered since,
+    # not a count over every answer of the project (seconds at ten million).
+    answers = {a: f["answers"] for a, f in _activity(project).items()}
     leases = dict(
         Assignment.objects.filter(project=project, annotator_id__in=ids, status=AssignmentStatus.OPEN,
                                   expires_at__gt=timezone.now())
@@ -84,6 +85,13 @@ def member_list(*, project: Project) -> list[MemberRow]:
 
 def former_members_with_answers(*, project: Project) -> int:
     """People whose answers the project keeps though they are no longer members (removed: answers stay)."""
-    members = Membership.objects.filter(project=project).values("user_id")
-    return (Annotation.objects.filter(project=project).filter(~Q(annotator_id__in=members))
-            .values("annotator_id").distinct().count())
+    members = set(Membership.objects.filter(project=project).values_list("user_id", flat=True))
+    return len(set(_activity(project)) - members)
+
+
+def _activity(project: Project) -> dict[int, dict]:
+    """Every answering annotator's activity (annotate.selectors.activity_snapshot), computed once per request."""
+    cached = getattr(project, "_activity_since_run", None)
+    if cached is None:
+        cached = project._activity_since_run = activity_since_run(project=project, run=quality_run_latest(project_id=project.pk))
+    return cached
