@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, F, Q, Value, Window
+from django.db.models import Count, F, Window
 from django.db.models.functions import RowNumber, TruncHour
 from django.utils import timezone
 
@@ -11,20 +11,22 @@ from annotate.selectors.run_numbers import RUN_ORDER, quality_run_number
 
 
 def overview_progress(*, project: Project) -> dict:
-    """Items by number of answers, gold coverage and live leases, in three aggregate queries."""
-    by_count = dict(
-        Item.objects.filter(project=project, excluded=False)
-        .values_list("answer_count")
-        .annotate(n=Count("id"))
-        .order_by()
+    """Items by number of answers, gold coverage and live leases, in two queries: the items' figures all come from one
+    pass grouped by the few columns they depend on (two passes, a scan and an index walk, at a million faces before)."""
+    groups = (
+        Item.objects.filter(project=project).order_by()
+        .values_list("answer_count", "excluded", "is_gold", "extra_answers").annotate(n=Count("id"))
     )
-    totals = Item.objects.filter(project=project).aggregate(
-        items=Count("id"),
-        excluded_items=Count("id", filter=Q(excluded=True)),
-        gold=Count("id", filter=Q(is_gold=True)),
-        gold_answered=Count("id", filter=Q(is_gold=True, answer_count__gt=0)),
-        done=Count("id", filter=Q(excluded=False, answer_count__gte=F("extra_answers") + Value(project.overlap_target))),
-    )
+    by_count: dict[int, int] = {}
+    totals = {"items": 0, "excluded_items": 0, "gold": 0, "gold_answered": 0, "done": 0}
+    for answers, excluded, gold, extra, n in groups:
+        totals["items"] += n
+        totals["excluded_items"] += n if excluded else 0
+        totals["gold"] += n if gold else 0
+        totals["gold_answered"] += n if gold and answers > 0 else 0
+        if not excluded:
+            by_count[answers] = by_count.get(answers, 0) + n
+            totals["done"] += n if answers >= extra + project.overlap_target else 0
     live_leases = Assignment.objects.filter(
         project=project, status=AssignmentStatus.OPEN, expires_at__gt=timezone.now()
     ).count()
