@@ -16,9 +16,10 @@ THIN_CLASS_FACES = 20
 # present judgements than ALPHA_MIN_PRESENT behind it, the page says alpha is not stable rather than showing it plain.
 ALPHA_STABLE_PREVALENCE = 0.05
 ALPHA_MIN_PRESENT = 10
-# An annotator's AU sensitivity is "low" when even its one-sided upper bound is below this: they miss the AU more
-# often than they mark it, beyond what a few misses explain.
-LOW_SENSITIVITY = 0.5
+# An annotator's AU sensitivity is "low" when even its one-sided (1 - BIAS_ALPHA) upper bound is below this, well
+# under the 0.9 or so of careful peers: at that strict bound, 0 of 9 faces reaches 0.54 and 2 of 10 still 0.72, while
+# 5 of 10 (0.89) is not condemned.
+LOW_SENSITIVITY = 0.75
 # A self-contradiction share is a finding only when its lower bound reaches this: honest annotators contradict
 # themselves now and then (a smile judged without AU12), as the annotators page shows a bias only past 5 points.
 CONTRADICTION_SHOWN = 0.05
@@ -77,7 +78,9 @@ def _va(entry, labels: list[str]) -> dict | None:
     if not isinstance(entry, dict):
         return None
     by_class = entry.get("by_class") if isinstance(entry.get("by_class"), dict) else {}
+    # A class no face has says nothing: it gets no row.
     order = [c for c in labels if c in by_class] + sorted(set(by_class) - set(labels))
+    order = [c for c in order if int((by_class[c] or {}).get("faces") or 0) > 0]
     return {**_agreement(entry), "by_class": [{"label": c, **_agreement(by_class[c] or {})} for c in order]}
 
 
@@ -85,6 +88,8 @@ def _alpha_note(prevalence: float | None, judgements: int) -> str:
     """Why an AU's alpha cannot be read plainly ("" when it can)."""
     if prevalence is None or not judgements:
         return "no face judged twice"
+    if prevalence in (0, 1):
+        return f"{'never' if prevalence == 0 else 'always'} judged present: alpha is undefined"
     if min(prevalence, 1 - prevalence) < ALPHA_STABLE_PREVALENCE:
         return "rarely present: alpha is not stable" if prevalence < 0.5 else "almost always present: alpha is not stable"
     if min(prevalence, 1 - prevalence) * judgements < ALPHA_MIN_PRESENT:
@@ -110,9 +115,11 @@ def _by_expression(entry) -> dict | None:
     if not isinstance(entry, dict) or not entry.get("classes"):
         return None
     faces = [int(n or 0) for n in entry.get("faces") or []]
-    return {"classes": list(entry["classes"]), "aus": [int(n) for n in entry.get("aus") or []],
-            "share": [[_number(v) for v in row] for row in entry.get("share") or []], "faces": faces,
-            "thin": [n < THIN_CLASS_FACES for n in faces]}
+    rows = [i for i, n in enumerate(faces) if n > 0]  # a class without faces gets no row
+    share = entry.get("share") or []
+    return {"classes": [entry["classes"][i] for i in rows], "aus": [int(n) for n in entry.get("aus") or []],
+            "share": [[_number(v) for v in share[i]] for i in rows], "faces": [faces[i] for i in rows],
+            "thin": [faces[i] < THIN_CLASS_FACES for i in rows]}
 
 
 def dimension_report(*, project: Project, run: QualityRun | None) -> dict:

@@ -86,14 +86,14 @@ def test_a_figure_without_evidence_says_so():
     row = annotator_dimension_row({
         "valence": {"offset": 0.04, "offset_bound": 0.0, "noise": 0.1, "noise_lower": 0.07, "shared": 40},
         "arousal": {"offset": None, "offset_bound": None, "noise": None, "noise_lower": None, "shared": 2},
-        "action_units": {"12": {"sensitivity": 0.5, "sensitivity_upper": 0.9, "positives": 4},
+        "action_units": {"12": {"sensitivity": 0.5, "sensitivity_upper": 0.95, "positives": 4},
                          "6": {"sensitivity": 0.1, "sensitivity_upper": 0.3, "positives": 30},
                          "1": {"sensitivity": None, "sensitivity_upper": None, "positives": 1}},
         "self_consistency": {"checkable": 2, "contradictions": 1, "share": None, "share_lower": None},
     })
     assert row["valence"]["offset_evidence"] == "within_noise" and row["arousal"]["offset_evidence"] == "none"
     assert row["arousal"]["noise_evidence"] == "none" and row["arousal"]["shared"] == 2
-    # Half of 4 is no finding (its bound reaches 0.9); a tenth of 30 is.
+    # Half of 4 is no finding (its bound reaches 0.95); a tenth of 30 is.
     assert [a["au"] for a in row["action_units"]["low_sensitivity"]] == [6] and row["action_units"]["judged_aus"] == 2
     assert row["self_consistency"]["evidence"] == "none" and row["self_consistency"]["checkable"] == 2
     contradicts = lambda share, lower: annotator_dimension_row(  # noqa: E731

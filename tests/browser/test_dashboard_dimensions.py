@@ -5,6 +5,7 @@ import pytest
 
 from annotate.models import Annotation, DimensionCheck, Project, QualityItemResult
 from tests.annotate.dimension_seed import seed_dimensions
+from tests.annotate.test_quality_dimensions import NO_SMILE, analyse, crowd  # noqa: F401  (fixtures: a real run on crafted answers)
 from tests.browser.conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -108,3 +109,35 @@ def test_a_project_without_va_or_aus_shows_none_of_it(page, live_server, login, 
     page.goto(f"{live_server.url}/projects/{project.pk}/annotators/")
     wait_ready(page)
     assert page.locator("#annotator-dimensions-card").count() == 0
+
+
+def test_a_real_quality_run_renders_on_the_pages(page, live_server, login, crowd, analyse):
+    """The quality run's own VA / AU figures (annotate.services.quality_dimensions) on crafted answers, read by the pages."""
+    project, people, items = crowd
+    analyse(project)
+    lead = project.memberships.get(role="lead").user
+    messages = csp_watch(page)
+    login(page, lead.username)
+    page.goto(f"{live_server.url}/projects/{project.pk}/agreement/")
+    wait_ready(page)
+    assert page.locator("#va-scatter circle.point").count() == len(items)
+    page.locator("#va-scatter circle.point").last.hover()
+    page.wait_for_selector("#va-hover[data-ready='1']")
+    assert page.locator("#va-hover .va-answers li").count() == len(people)
+    # Ten faces a class: every class row is greyed as too few to read, and classes nobody chose get no row.
+    assert page.locator("#au-heatmap rect.cell").count() == 3 * 6 and page.locator("#au-heatmap rect.cell.thin").count() == 3 * 6
+    assert page.locator("#va-agreement tbody tr").count() == 1 + 3
+    screenshot(page, "dimensions-agreement-real-run")
+    page.goto(f"{live_server.url}/projects/{project.pk}/issues/?check=expression_vs_au")
+    wait_ready(page)
+    assert [page.locator("#issues tbody tr").first.get_attribute("data-item")] == [str(items[NO_SMILE].pk)]
+    assert "AU12 (lip corner puller)" in page.inner_text("#issues tbody tr .dimension-lines")
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotators/")
+    wait_ready(page)
+    page.wait_for_selector("#annotator-dimensions-card[data-ready='1']")
+    offset = page.locator(f"#annotator-dimensions tr[data-user='{people[3].pk}'] td").nth(1)
+    assert "finding" in offset.get_attribute("class") and offset.inner_text().startswith("+0.")
+    blind = page.locator(f"#annotator-dimensions tr[data-user='{people[2].pk}']")
+    assert "AU12" in blind.inner_text() and "finding" in blind.locator("td").last.get_attribute("class")
+    screenshot(page, "dimensions-annotators-real-run")
+    assert [t for t in messages if "Content Security Policy" in t or "Refused to" in t] == []
