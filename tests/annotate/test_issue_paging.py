@@ -68,3 +68,16 @@ def test_facets_of_a_large_run_are_estimated_and_say_so(api_client, mixed, monke
     body = api_client.get(f"/api/projects/{project.pk}/issues/facets/", {"source": "crowd"}).json()
     assert body["estimated"] is True
     assert body["facets"] == exact  # every block sampled: the scale is 1
+
+
+def test_the_issue_page_offers_each_split_once_in_order(client, make_project, make_items):
+    """The split choices come from a loose index scan: every split present, once, sorted, blanks left out."""
+    from annotate.models import Item
+
+    project, lead, _ = make_project(annotators=1)
+    items = make_items(project, 7)
+    for item, split in zip(items, ["Training", "PublicTest", "Training", "", "PrivateTest", "PublicTest", "Training"]):
+        Item.objects.filter(pk=item.pk).update(split=split)
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.pk}/issues/")
+    assert page.context["config"]["filters"]["splits"] == ["PrivateTest", "PublicTest", "Training"]
