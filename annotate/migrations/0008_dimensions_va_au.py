@@ -67,6 +67,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='qualityitemresult',
-            index=models.Index(condition=models.Q(('checks__gt', 0)), fields=['run', 'consensus_quality', 'item'], name='quality_item_checks_idx'),
+            index=models.Index(condition=models.Q(('checks__gt', 0)), fields=['run', 'consensus_quality', 'item'], include=('checks', 'num_answers', 'id'), name='quality_item_checks_idx'),
         ),
     ]
