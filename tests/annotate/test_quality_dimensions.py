@@ -137,3 +137,34 @@ def test_a_project_without_valence_arousal_or_action_units_writes_none_of_it(mak
     assert len(rows) == 6 and all(
         (r.valence, r.arousal, r.valence_spread, r.arousal_spread, r.action_units, r.checks, r.check_reasons)
         == (None, None, None, None, None, 0, []) for r in rows)
+
+
+def test_a_face_with_a_disputed_action_unit_is_served_before_its_settled_class_alone_would_be(make_project, make_items,
+                                                                                              analyse):
+    """tests/ml/test_dimensions.py's crowd (10 annotators, 12 DISFA AUs at 6% errors; two newcomers split 1-1 on AU12
+    of the second-last face) with unanimous classes: that face's priority rises to 1 - its least sure AU's
+    confidence, above its ActiveLab score; a face with no issue keeps ActiveLab's."""
+    import uuid
+
+    from annotate.models import Annotation
+    from tests.ml.test_dimensions import DISFA, _noisy_crowd
+
+    item, who, present, n, m = _noisy_crowd()
+    project, lead, people = make_project(annotators=m)
+    Project.objects.filter(pk=project.pk).update(action_units=DISFA)
+    items = make_items(project, n, split="PublicTest")
+    predictions_make(model_version_make(), items, [confident(0, p=0.8)] * n)
+    Annotation.objects.bulk_create([
+        Annotation(project=project, item=items[i], annotator=people[a], label="neutral", client_id=uuid.uuid4(),
+                   action_units={str(au): v for au, v in zip(DISFA, row)}, source="test")
+        for i, a, row in zip(item.tolist(), who.tolist(), present.tolist())])
+    run = analyse(project)
+    result = QualityItemResult.objects.get(run=run, item=items[n - 2])
+    assert result.checks & DimensionCheck.AU_DISPUTED
+    assert any(reason.startswith("AU12 (lip corner puller): 1 present, 1 absent") for reason in result.check_reasons)
+    sure = min(max(p, 1 - p) for p in result.action_units.values())
+    priority = Item.objects.get(pk=items[n - 2].pk).priority
+    assert priority == pytest.approx(max(1 - sure, result.active_learning_score), abs=1e-5) and 1 - sure > 0.2
+    assert priority > result.active_learning_score
+    settled = QualityItemResult.objects.filter(run=run, checks=0).first()
+    assert Item.objects.get(pk=settled.item_id).priority == pytest.approx(settled.active_learning_score, abs=1e-5)
