@@ -124,6 +124,8 @@ export async function loadDimensions() {
     await scatter();
   }
   if (report.asks.action_units) auTables(report);
-  document.getElementById("dimensions").dataset.ready = "1";
+  const panels = document.getElementById("dimensions");
+  panels.classList.remove("hidden");  // shown once filled: before the first run the page says so in its headline
+  panels.dataset.ready = "1";
   return report;
 }

@@ -25,9 +25,10 @@ export async function refreshFacets(form, params) {
     for (const option of select.options) {
       if (!option.dataset.text) option.dataset.text = option.textContent;
       const n = counts[option.value];
-      // A large run's counts are estimated from a sample: "about".
-      option.textContent = n === undefined ? option.dataset.text : `${option.dataset.text} (${body.estimated ? "about " : ""}${n.toLocaleString()})`;
-      option.classList.toggle("zero", n === 0 && !body.estimated);
+      // A large run's counts are estimated from a sample: "about". The check filter's are exact (the run counted them).
+      const about = body.estimated && name !== "check";
+      option.textContent = n === undefined ? option.dataset.text : `${option.dataset.text} (${about ? "about " : ""}${n.toLocaleString()})`;
+      option.classList.toggle("zero", n === 0 && !about);
     }
   }
   form.dataset.facets = "1";
