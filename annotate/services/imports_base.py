@@ -15,6 +15,7 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, transaction
 
 from annotate.models import Annotation, Item, Membership, Project, Role
+from annotate.services.imports_sql import item_rows_insert
 from ml import faces
 
 BATCH_SIZE = 1000
@@ -275,7 +276,8 @@ class ItemWriter:
         try:
             created = self._insert(batch, hashes, stored)
         except _DuplicatesArrived:
-            created = self._insert_new(batch, hashes, stored)
+            batch, hashes, stored = self._keep_new(batch, hashes, stored)
+            created = self._insert(batch, hashes, stored)
         except IntegrityError:
             # A concurrent import stored some of the same faces first: they are duplicates now.
             keep = {p.content_hash for p in self._drop_existing(batch)}
@@ -283,12 +285,14 @@ class ItemWriter:
             batch, hashes, stored = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
             created = self._insert(batch, hashes, stored)
         self.report.imported += len(created)
-        self.report.gold += sum(item.is_gold for item in created)
-        for item, p, phash in zip(created, batch, hashes):
-            self._near_duplicates(p.where, item.pk, phash)
+        self.report.gold += sum(bool(p.reference_label) for p in batch) if self.gold_from_reference else 0
+        # The whole batch in one call: the index answers a thousand faces with a few array operations.
+        for item_id, p, found in zip(created, batch, self.near.add_many(hashes, created)):
+            if found is not None:
+                self.report.near_duplicate(p.where, item_id, *found)
 
-    def _insert_new(self, batch: list[PendingItem], hashes: list[int], stored: list[tuple[str, str]]) -> list[Item]:
-        """Insert what a concurrent import has not stored meanwhile; drop the files of the rest."""
+    def _keep_new(self, batch: list[PendingItem], hashes: list[int], stored: list[tuple[str, str]]):
+        """The rows a concurrent import has not stored meanwhile (batch, hashes, stored names); drop the files of the rest."""
         keep = {id(p) for p in self._drop_existing(batch)}
         rows = [(p, h, s) for p, h, s in zip(batch, hashes, stored) if id(p) in keep]
         dropped = {name for p, _, names in zip(batch, hashes, stored) if id(p) not in keep for name in names if name}
@@ -296,21 +300,21 @@ class ItemWriter:
         used |= set(Item.objects.filter(project=self.project, image__in=dropped).values_list("image", flat=True))
         for name in dropped - used:
             self.files.storage.delete(name)
-        return self._insert([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+        return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
-    def _insert(self, batch: list[PendingItem], hashes: list[int], stored: list[tuple[str, str]]) -> list[Item]:
-        items = [
-            Item(
-                project=self.project, image=image_name, crop=crop_name, content_hash=p.content_hash,
-                pixel_hash=p.pixel_hash, perceptual_hash=phash,
-                width=p.width, height=p.height, source=p.source[:300], source_row=p.source_row, split=(p.split or self.split)[:32],
-                reference_label=p.reference_label, answer_count=1 if p.answer_label and self.answer_user else 0,
-                is_gold=self.gold_from_reference and bool(p.reference_label),
-                gold_label=p.reference_label if self.gold_from_reference else "",
-                import_job=self.job,
-            )
-            for p, phash, (crop_name, image_name) in zip(batch, hashes, stored)
-        ]
+    def _insert(self, batch: list[PendingItem], hashes: list[int], stored: list[tuple[str, str]]) -> list[int]:
+        """Insert the batch's items (and imported answers) in one transaction; returns their ids in batch order."""
+        answer = bool(self.answer_user)
+        rows = {
+            "image": [image_name for _, image_name in stored], "crop": [crop_name for crop_name, _ in stored],
+            "content_hash": [p.content_hash for p in batch], "pixel_hash": [p.pixel_hash for p in batch],
+            "perceptual_hash": list(hashes), "width": [p.width for p in batch], "height": [p.height for p in batch],
+            "source": [p.source[:300] for p in batch], "source_row": [p.source_row for p in batch],
+            "split": [(p.split or self.split)[:32] for p in batch], "reference_label": [p.reference_label for p in batch],
+            "answer_count": [1 if p.answer_label and answer else 0 for p in batch],
+            "is_gold": [self.gold_from_reference and bool(p.reference_label) for p in batch],
+            "gold_label": [p.reference_label if self.gold_from_reference else "" for p in batch],
+        }
         with transaction.atomic():
             # One import at a time writes a project's faces: the pixel-hash check (no unique constraint can hold
             # it: projects imported before pixel hashes existed may have such copies) is repeated under the lock.
@@ -318,23 +322,16 @@ class ItemWriter:
             pixels = [p.pixel_hash for p in batch]
             if Item.objects.filter(project=self.project, pixel_hash__in=pixels).exists():
                 raise _DuplicatesArrived()
-            created = Item.objects.bulk_create(items)
+            ids = item_rows_insert(common={"project": self.project, "import_job": self.job}, rows=rows)
             if self.answer_user is not None:
                 answers = [
-                    Annotation(project=self.project, item=item, annotator=self.answer_user, label=p.answer_label,
+                    Annotation(project=self.project, item_id=item_id, annotator=self.answer_user, label=p.answer_label,
                                client_id=uuid.uuid4(), source="import")
-                    for item, p in zip(created, batch) if p.answer_label
+                    for item_id, p in zip(ids, batch) if p.answer_label
                 ]
                 Annotation.objects.bulk_create(answers)
                 self.report.answers += len(answers)
-        return created
-
-    def _near_duplicates(self, where: str, item_id: int, phash: int) -> None:
-        found = self.near.nearest(phash)
-        if found is not None:
-            self.report.near_duplicate(where, item_id, *found)
-        self.near.add(phash, item_id)
-
+        return ids
 
 class _DuplicatesArrived(Exception):
     """A concurrent import stored faces with the same pixels between the check and the insert."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import random
 import uuid
 from typing import BinaryIO, Iterator
@@ -54,6 +55,18 @@ def bounded_lines(fh: BinaryIO, report: ImportReport) -> Iterator[str]:
         yield raw.decode("utf-8-sig" if line_no == 1 else "utf-8", errors="replace")
 
 
+def csv_rows(lines: Iterator[str]) -> Iterator[list[str]]:
+    """The rows csv.reader reads from these lines; a line without quotes, carriage returns or NULs (every FER2013
+    row) is split on commas directly, ten times faster than the reader's character loop on an 8 kB row."""
+    for line in lines:
+        text = line.rstrip("\r\n")
+        if '"' in text or "\r" in text or "\0" in text:
+            # The reader takes this line and, for a quoted field that spans lines, the next ones.
+            yield next(csv.reader(itertools.chain([line], lines)))
+        else:
+            yield text.split(",") if text else []
+
+
 def read_header(rows: Iterator[list[str]]) -> list[str]:
     header = next(rows, None)
     if not header:
@@ -74,7 +87,7 @@ def import_fer2013(*, project: Project, path: str, source: str, report: ImportRe
     user = import_user_ensure(project=project, username=FER2013_ANNOTATOR) if labels_as_answers else None
     with open(path, "rb") as fh, ItemWriter(project=project, report=report, answer_user=user, job=job, split=split,
                                             gold_from_reference=gold_from_reference) as writer:
-        rows = csv.reader(bounded_lines(fh, report))
+        rows = csv_rows(bounded_lines(fh, report))
         header = read_header(rows)
         lowered = [h.lower() for h in header]
         if "pixels" not in lowered:
@@ -111,8 +124,9 @@ def import_fer2013(*, project: Project, path: str, source: str, report: ImportRe
                     report.skip(where, "label_not_in_project", f"label {label!r} is not in the project's label set")
                     continue
             split = row[i_usage].strip() if i_usage is not None else ""
+            pixel_hash = faces.sha256(pixels)  # the content of a csv row is its pixels
             writer.add(PendingItem(
-                where=where, content_hash=faces.sha256(pixels), crop=pixels, width=48, height=48,
+                where=where, content_hash=pixel_hash, pixel_hash=pixel_hash, crop=pixels, width=48, height=48,
                 source=f"{source}:{row_no}", source_row=row_no, split=split,
                 reference_label="" if labels_as_answers else label, answer_label=label if labels_as_answers else "",
             ))
@@ -135,7 +149,7 @@ def import_ferplus(*, project: Project, path: str, source: str, report: ImportRe
     if not Item.objects.filter(project=project, source_row__isnull=False).exists():
         raise BadHeader("the project has no items from a fer2013.csv: import fer2013.csv first, then its FER+ votes")
     with open(path, "rb") as fh:
-        rows = csv.reader(bounded_lines(fh, report))
+        rows = csv_rows(bounded_lines(fh, report))
         header = read_header(rows)
         if [h.lower() for h in header[:12]] != [c.lower() for c in ("Usage", "Image name") + FERPLUS_VOTE_COLUMNS]:
             raise BadHeader(

@@ -146,20 +146,37 @@ def test_a_large_palette_image_is_shrunk_before_conversion():
     assert decoded.rgb.shape == (768, 1024, 3)
 
 
-def test_the_incremental_index_finds_what_comparing_with_every_earlier_hash_finds():
+@pytest.mark.parametrize("batch", [1, 7, 500])
+def test_the_incremental_index_finds_what_comparing_with_every_earlier_hash_finds(batch):
     rng = np.random.default_rng(2)
     base = rng.integers(-2**63, 2**63 - 1, 60, dtype=np.int64)
     copies = [b ^ np.int64(sum(1 << int(bit) for bit in rng.choice(63, rng.integers(0, 7), replace=False)))
-              for b in base for _ in range(3)]  # 0..6 bits flipped
-    hashes = rng.permutation(np.r_[base, np.array(copies, dtype=np.int64)])
-    index, found, expected = faces.NearDuplicateIndex(max_distance=4), [], []
-    for position, h in enumerate(hashes):
-        if position:
-            d = faces.hamming_many(int(h), hashes[:position])
-            best = int(np.argmin(d))
-            expected.append((1000 + best, int(d[best])) if d[best] <= 4 else None)
-        else:
-            expected.append(None)
-        found.append(index.nearest(int(h)))
-        index.add(int(h), 1000 + position)
+              for b in base for _ in range(3)]  # 0..6 bits flipped, and exact copies: the same hash twice
+    hashes = rng.permutation(np.r_[base, np.array(copies, dtype=np.int64), base[:10]])
+    expected = [None]
+    for position, h in enumerate(hashes[1:], start=1):
+        d = faces.hamming_many(int(h), hashes[:position])
+        best = int(np.argmin(d))  # the nearest, and the earliest of equally near ones
+        expected.append((1000 + best, int(d[best])) if d[best] <= 4 else None)
+    index, found = faces.NearDuplicateIndex(max_distance=4), []
+    for start in range(0, len(hashes), batch):
+        found += index.add_many(hashes[start:start + batch], 1000 + np.arange(start, min(start + batch, len(hashes))))
     assert found == expected and sum(f is not None for f in found) > 60
+    assert sum(f is not None and f[1] == 0 for f in found) >= 10 and index.count == len(np.unique(hashes))
+
+
+@pytest.mark.parametrize("max_distance", [0, 1, 3, 6])
+def test_the_index_holds_for_every_distance(max_distance):
+    rng = np.random.default_rng(max_distance)
+    base = rng.integers(-2**63, 2**63 - 1, 30, dtype=np.int64)
+    copies = [b ^ np.int64(sum(1 << int(bit) for bit in rng.choice(63, rng.integers(0, 9), replace=False)))
+              for b in base for _ in range(4)]
+    hashes = rng.permutation(np.r_[base, np.array(copies, dtype=np.int64)])
+    index = faces.NearDuplicateIndex(max_distance=max_distance)
+    for position, h in enumerate(hashes[:50]):  # added without asking, as a project's faces are loaded
+        index.add(int(h), 1000 + position)
+    found = index.add_many(hashes[50:], 1000 + np.arange(50, len(hashes)))
+    for position, got in enumerate(found, start=50):
+        d = faces.hamming_many(int(hashes[position]), hashes[:position])
+        best = int(np.argmin(d))
+        assert got == ((1000 + best, int(d[best])) if d[best] <= max_distance else None)
