@@ -3,18 +3,19 @@
 An exact count(*) of a filtered queue walks every matching result (and, for the label-source filters, looks up each
 face's review): 0.5-5 s at 1,000,000 faces on two cores, on every page of the issue list. A lead deciding where to look
 needs "about 480,000" as much as "481,236", so: the count is exact while it is at most EXACT_UP_TO (a capped walk
-that stops there), and above it is estimated from a block sample of the table (PostgreSQL's TABLESAMPLE SYSTEM,
+that stops there) and that walk ends within EXACT_MS, and otherwise it is estimated from a block sample of the table (PostgreSQL's TABLESAMPLE SYSTEM,
 the same blocks for every filter), with its 95 % interval, which the page shows as "about N".
 """
 import math
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q, QuerySet
 
 from annotate.models import QualityItemResult, QualityRun
 
 EXACT_UP_TO = 5_000
+EXACT_MS = 100  # an exact count may take this long before the sample answers instead
 FACETS_EXACT_UP_TO = 50_000  # the facets group every face of the queue once per filter: exact up to here
 SAMPLE_ROWS = 40_000  # rows of the table (every run's) read for an estimate
 _Z = 1.96  # 95 % two-sided
@@ -42,15 +43,17 @@ def run_result_count(run: QualityRun) -> int:
 
 
 def count_results(qs: QuerySet, *, run: QualityRun, parts: dict[str, Q]) -> dict[str, Estimate]:
-    """{name: count of qs.filter(part)}: exact for every part at most EXACT_UP_TO, else all estimated from one sample.
+    """{name: count of qs.filter(part)}: exact while at most EXACT_UP_TO and found within EXACT_MS, else estimated.
 
     `qs` must hold only `run`'s item results (the estimate scales the sample's share up to the run's size).
+    A part that matches few faces without an index to find them (no unanswered face in a million) walks every
+    result to prove it; the time limit hands that walk to the sample instead.
     """
-    exact = {name: qs.filter(part).order_by().values("id")[: EXACT_UP_TO + 1].count() for name, part in parts.items()}
-    if all(n <= EXACT_UP_TO for n in exact.values()) or connection.vendor != "postgresql":
-        if connection.vendor != "postgresql" and any(n > EXACT_UP_TO for n in exact.values()):
-            return {name: Estimate.of(qs.filter(part).count()) for name, part in parts.items()}
+    exact = {name: _capped_count(qs.filter(part)) for name, part in parts.items()}
+    if all(n is not None and n <= EXACT_UP_TO for n in exact.values()):
         return {name: Estimate.of(n) for name, n in exact.items()}
+    if connection.vendor != "postgresql":
+        return {name: Estimate.of(qs.filter(part).count()) for name, part in parts.items()}
     percent = _sample_percent()
     population = run_result_count(run)
     sampled = _sampled_count(QualityItemResult.objects.filter(run=run), percent)
@@ -58,16 +61,31 @@ def count_results(qs: QuerySet, *, run: QualityRun, parts: dict[str, Q]) -> dict
         return {name: Estimate.of(qs.filter(part).count()) for name, part in parts.items()}
     estimates = {}
     for name, part in parts.items():
-        if exact[name] <= EXACT_UP_TO:
+        if exact[name] is not None and exact[name] <= EXACT_UP_TO:
             estimates[name] = Estimate.of(exact[name])
             continue
         hits = _sampled_count(qs.filter(part), percent)
         low, high = _wilson(hits, sampled)
-        # At least the capped walk's EXACT_UP_TO + 1 faces match, whatever the sample says.
-        floor = EXACT_UP_TO + 1
+        # Past the cap at least EXACT_UP_TO + 1 faces match, whatever the sample says.
+        floor = EXACT_UP_TO + 1 if exact[name] is not None else 0
         estimates[name] = Estimate(value=max(floor, round(hits / sampled * population)), exact=False,
                                    low=max(floor, math.floor(low * population)), high=max(floor, math.ceil(high * population)))
     return estimates
+
+
+def _capped_count(qs: QuerySet) -> int | None:
+    """count(*) of qs, stopped at EXACT_UP_TO + 1; None when it takes longer than EXACT_MS (PostgreSQL)."""
+    capped = qs.order_by().values("id")[: EXACT_UP_TO + 1]
+    if connection.vendor != "postgresql":
+        return capped.count()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {int(EXACT_MS)}")
+            return capped.count()
+    except OperationalError as error:  # QueryCanceled: the walk was handed to the sample
+        if getattr(error, "__cause__", None).__class__.__name__ != "QueryCanceled":
+            raise
+        return None
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,20 @@ def test_the_issue_page_offers_each_split_once_in_order(client, make_project, ma
     client.force_login(lead)
     page = client.get(f"/projects/{project.pk}/issues/")
     assert page.context["config"]["filters"]["splits"] == ["PrivateTest", "PublicTest", "Training"]
+
+
+def test_a_count_that_takes_too_long_is_left_to_the_sample(mixed, monkeypatch):  # noqa: F811
+    """A filter that must walk every face to find few (here each row sleeps) is estimated, with no floor under it."""
+    from django.db.models import Q
+
+    from annotate.models import QualityItemResult
+
+    _, _, _, _, run = mixed
+    monkeypatch.setattr(estimates, "EXACT_MS", 20)
+    slow = QualityItemResult.objects.filter(run=run).extra(where=["pg_sleep(0.01) IS NOT NULL"])
+    counted = estimates.count_results(slow, run=run, parts={"all": Q(), "none": Q(num_answers__gt=99)})
+    assert (counted["all"].exact, counted["all"].value) == (False, 10)  # every block sampled: the figure itself
+    assert (counted["none"].exact, counted["none"].value, counted["none"].low) == (False, 0, 0)
+    assert counted["none"].high >= 0
+    fast = estimates.count_results(QualityItemResult.objects.filter(run=run), run=run, parts={"all": Q()})
+    assert fast["all"] == estimates.Estimate.of(10)
