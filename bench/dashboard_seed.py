@@ -263,8 +263,14 @@ def backfill_summaries(cursor) -> int:
     from annotate.models import QualityRun
     from annotate.selectors.activity_snapshot import activity_snapshot
 
+    # The seeded corrections came before the runs: the latest run's watermark covers them, as a real run's would, and
+    # it records the activity snapshot services.quality writes for the dashboard.
     latest = QualityRun.objects.order_by("-created_at", "-id").first()
-    if latest is not None and "annotator_activity" not in latest.summary:  # what services.quality records for the dashboard
-        latest.summary["annotator_activity"] = activity_snapshot(project_id=latest.project_id, watermark=latest.annotation_watermark)
-        latest.save(update_fields=["summary"])
+    cursor.execute("SELECT max(id) FROM annotate_annotation")
+    top = cursor.fetchone()[0] or 0
+    snapshot = (latest.summary or {}).get("annotator_activity") if latest else None
+    if latest is not None and (not snapshot or snapshot["watermark"] < top):
+        latest.annotation_watermark = top
+        latest.summary["annotator_activity"] = activity_snapshot(project_id=latest.project_id, watermark=top)
+        latest.save(update_fields=["summary", "annotation_watermark"])
     return changed
