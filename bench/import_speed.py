@@ -6,7 +6,8 @@ by repeating rows with one pixel's lowest bit flipped (Usage PrivateTest), so th
 are exact-hash-new but near duplicates of their originals and the import reports them so.
 The csv is written once into var/bench (by a child process, so the import's peak memory is
 the import's own). The database is fresh: a new SQLite file under var/bench, or, when
-DATABASE_URL points at PostgreSQL, a database `ferlab_bench_import` created and dropped here.
+DATABASE_URL points at PostgreSQL, a database `<its name>_bench_import` created and dropped here (so two
+checkouts with their own databases can run it at once).
 
 ``--rows N`` writes and imports an N-row csv instead (the same faces repeated, each copy with another single pixel's
 lowest bit flipped: new to the exact-duplicate check, a near duplicate of its original). ``--ladder`` runs 1x, 10x
@@ -31,7 +32,6 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_NPZ = "../shared/datasets/fer2013_ferplus_trainval.npz"
 FULL_ROWS = 35_887
 BENCH_DIR = ROOT / "var" / "bench"
-PG_NAME = "ferlab_bench_import"
 
 
 def write_csv(npz: str, out: Path, rows: int = FULL_ROWS) -> int:
@@ -65,14 +65,15 @@ def fresh_database() -> tuple[str, callable]:
 
         parsed = urlparse(url)
         admin = urlunparse(parsed._replace(path="/postgres"))
+        name = f"{parsed.path.strip('/') or 'ferlab'}_bench_import"
 
         def run(sql: str) -> None:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(sql)
 
-        run(f"DROP DATABASE IF EXISTS {PG_NAME} WITH (FORCE)")
-        run(f"CREATE DATABASE {PG_NAME}")
-        return urlunparse(parsed._replace(path=f"/{PG_NAME}")), lambda: run(f"DROP DATABASE IF EXISTS {PG_NAME} WITH (FORCE)")
+        run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        run(f"CREATE DATABASE {name}")
+        return urlunparse(parsed._replace(path=f"/{name}")), lambda: run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     path = BENCH_DIR / f"import-{os.getpid()}.sqlite3"
     return f"sqlite:///{path}", lambda: [p.unlink(missing_ok=True) for p in BENCH_DIR.glob(f"{path.name}*")]
 
@@ -141,6 +142,7 @@ def main() -> None:
         "rows_imported": report.imported, "duplicates": report.counts["duplicates"],
         "near_duplicates": report.counts["near_duplicates"], "skipped": report.counts["skipped"],
         "padded_rows": pad, "peak_memory_mb": round(peak_mb, 1), "cores": os.cpu_count(),
+        "rows_per_s": round(report.seen / seconds), "load_average": round(os.getloadavg()[0], 1),  # what else ran slows it
         "under_60s": seconds < 60, "under_1gb": peak_mb < 1024,
     }))
 
@@ -153,7 +155,7 @@ def ladder(npz: str) -> None:
         rows.append(json.loads(out))
         r = rows[-1]
         print(f"{r['rows']:>10,} rows: {r['seconds']:8.1f} s ({r['rows'] / r['seconds']:,.0f} rows/s), peak {r['peak_memory_mb']:,.0f} MB, "
-              f"{r['near_duplicates']:,} near duplicates reported", flush=True)
+              f"{r['near_duplicates']:,} near duplicates reported, load average {r['load_average']}", flush=True)
     print(json.dumps({"bench": "import_speed_ladder", "rows": rows}))
 
 
