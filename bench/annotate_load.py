@@ -184,7 +184,7 @@ def database_pids(db_url: str | None) -> list[int]:
     import psycopg
 
     with psycopg.connect(urlparse(db_url)._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [DB_NAME]).fetchall()
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [urlparse(db_url).path.lstrip("/")]).fetchall()
     return [row[0] for row in rows]
 
 
@@ -245,13 +245,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_url() -> str:
+def server_url(name: str) -> str:
     base = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
     parsed = urlparse(base)
     if not parsed.scheme.startswith("postgres"):
         base = "postgres://postgres@127.0.0.1:5432/postgres"
         parsed = urlparse(base)
-    return parsed._replace(path=f"/{DB_NAME}").geturl()
+    return parsed._replace(path=f"/{name}").geturl()
 
 
 def admin_sql(url: str, sql: str) -> None:
@@ -273,7 +273,7 @@ def seed(*, items: int, annotators: int, media: Path) -> tuple[int, list[tuple[s
     from importlib import import_module
 
     from django.conf import settings
-    from django.db import connections
+    from django.db import DatabaseError, connections
     from PIL import Image
 
     from annotate.models import Item, Membership, Role
@@ -309,9 +309,16 @@ def seed(*, items: int, annotators: int, media: Path) -> tuple[int, list[tuple[s
         store[HASH_SESSION_KEY] = user.get_session_auth_hash()
         store.save(must_create=True)
         sessions.append((store.session_key, uuid.uuid4().hex))
-    # Fresh statistics, as autovacuum would have after an import; the queue query's plan depends on them.
+    # The project at rest, as autovacuum leaves it after an import (this machine's server may run without it):
+    # fresh statistics, which the queue query's plan depends on, and the new rows vacuumed. The checkpoint
+    # writes out what seeding dirtied, so the measured loop does not pay for the seed's writes: a million
+    # faces are about a gigabyte of WAL, which would otherwise force checkpoints in the middle of the run.
     with connections["default"].cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM (ANALYZE)")
+        try:
+            cursor.execute("CHECKPOINT")
+        except DatabaseError as error:  # needs superuser or pg_checkpoint
+            log(f"no checkpoint after seeding ({error}): the run may pay for the seed's writes")
     connections.close_all()
     return project.pk, sessions
 
@@ -366,11 +373,14 @@ def main() -> None:
     parser.add_argument("--cache-url", default="redis://127.0.0.1:6379/9",
                         help="Redis for the server's cache and cached sessions, used when reachable ('' for none)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--database", default=DB_NAME, help="name of the database created (and dropped) on the server")
     parser.add_argument("--ladder", action="store_true",
-                        help="closed loop at --annotators (default 50) on 10,000, 100,000 and 1,000,000 faces, each a fresh run")
+                        help="closed loop at --annotators (default 50) on each of --ladder-items faces, each a fresh run")
+    parser.add_argument("--ladder-items", default="10000,100000,1000000", help="with --ladder: the project sizes, in turn")
     args = parser.parse_args()
     if args.ladder:
-        size_ladder(annotators=int(args.annotators or 50), seconds=args.seconds or 20.0)
+        size_ladder(annotators=int(args.annotators or 50), seconds=args.seconds or 20.0, database=args.database,
+                    sizes=[int(n) for n in args.ladder_items.split(",")])
         return
 
     open_loop = args.rate is not None
@@ -393,7 +403,7 @@ def main() -> None:
             sessions = [form_login(base, f"{USER_PREFIX}{n}", args.password) for n in range(needed)]
         else:
             tmp = Path(tempfile.mkdtemp(prefix="ferlab-bench-"))
-            db_url = server_url()
+            db_url = server_url(args.database)
             env = {**os.environ, "DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": args.settings,
                    "FERLAB_VAR_DIR": str(tmp / "var"), "FERLAB_MEDIA_ROOT": str(tmp / "media"), "DJANGO_DEBUG": "false",
                    "FERLAB_LOG_LEVEL": "WARNING"}
@@ -402,7 +412,7 @@ def main() -> None:
             if args.cache_url and env_reachable(args.cache_url):
                 env["FERLAB_CACHE_URL"] = args.cache_url  # sessions read from Redis, as in the compose deployment
             os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "FERLAB_VAR_DIR", "FERLAB_MEDIA_ROOT")})
-            log(f"creating database {DB_NAME}")
+            log(f"creating database {args.database}")
             recreate_database(db_url)
             subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
             t0 = time.time()
@@ -447,26 +457,27 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
         if env is not None and not args.keep:
-            admin_sql(env["DATABASE_URL"], f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+            admin_sql(env["DATABASE_URL"], f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def size_ladder(*, annotators: int, seconds: float) -> None:
+def size_ladder(*, annotators: int, seconds: float, database: str, sizes: list[int]) -> None:
     """The same closed loop on ever larger projects, each in a fresh process and database; labels/s against the first."""
     rows = []
-    for items in (10_000, 100_000, 1_000_000):
+    for items in sizes:
         out = subprocess.run([sys.executable, __file__, "--items", str(items), "--annotators", str(annotators),
-                              "--seconds", str(seconds)], check=True, capture_output=True, text=True, cwd=ROOT)
+                              "--seconds", str(seconds), "--database", database], check=True, capture_output=True, text=True, cwd=ROOT)
         run = json.loads(out.stdout.strip().splitlines()[-1])
         loop = run["runs"][0]
         rows.append({"items": items, "labels_per_s": loop["labels_per_s"], "next_p99_ms": loop["next"]["p99"],
                      "submit_p99_ms": loop["submit"]["p99"], "image_p99_ms": loop["image"]["p99"],
-                     "loadavg_at_start": run["loadavg_at_start"]})
+                     "cpu_ms_per_label": loop["cpu_ms_per_label"], "loadavg_at_start": run["loadavg_at_start"]})
         r = rows[-1]
         print(f"{items:>9,} faces, {annotators} annotators: {r['labels_per_s']:.1f} labels/s "
               f"({r['labels_per_s'] / rows[0]['labels_per_s']:.0%} of the first), p99 next {r['next_p99_ms']} ms, "
-              f"submit {r['submit_p99_ms']} ms, image {r['image_p99_ms']} ms", flush=True)
+              f"submit {r['submit_p99_ms']} ms, image {r['image_p99_ms']} ms; CPU ms/label {r['cpu_ms_per_label']}, "
+              f"load {r['loadavg_at_start']:.2f}", flush=True)
     print(json.dumps({"bench": "annotate_load_ladder", "annotators": annotators, "rows": rows}))
 
 
