@@ -1,4 +1,8 @@
 """Audit reads: annotator table (run quality with its evidence + live counts and speed) and per-annotator confusion."""
+from types import SimpleNamespace
+
+from django.db.models import F
+
 from annotate.exceptions import NotFound
 from annotate.models import Membership, Project, QualityAnnotatorResult, QualityRun, Role
 from annotate.selectors.activity_snapshot import activity_since_run
@@ -27,25 +31,31 @@ def annotator_evidence(*, result: QualityAnnotatorResult | None, recorded: dict 
             "model_agreement": agree / model_items if model_items else None, "gold_correct": gold_correct}
 
 
+_RESULT_FIELDS = ("annotator_id", "num_answers", "quality", "crowdlab_quality", "bias", "bias_from", "bias_to", "agreement",
+                  "gold_accuracy", "gold_answers", "worst_class")
+
+
 def annotator_table(*, project: Project, run: QualityRun | None) -> list[dict]:
     """One row per annotator (members and anyone scored by the run), worst quality first."""
+    # Plain rows, not model instances, and without the confusion matrix and dimension figures (JSON a row does not
+    # show): building and decoding those for 10,000 annotators was most of the table's time.
     memberships = {
-        m.user_id: m for m in Membership.objects.filter(project=project).select_related("user")
-        if m.role == Role.ANNOTATOR
+        m.user_id: m for m in (SimpleNamespace(**row) for row in Membership.objects.filter(project=project, role=Role.ANNOTATOR)
+                               .values("user_id", "paused", "excluded_from_consensus", "message", username=F("user__username")))
     }
     results, recorded = {}, {}
     if run is not None:
-        results = {r.annotator_id: r for r in QualityAnnotatorResult.objects.filter(run=run).select_related("annotator")}
+        results = {r.annotator_id: r for r in (SimpleNamespace(**row) for row in QualityAnnotatorResult.objects.filter(run=run)
+                                                .values(*_RESULT_FIELDS, username=F("annotator__username")))}
         recorded = (run.summary or {}).get("annotator_evidence")
     evidence_recorded = isinstance(recorded, dict)
     activity = activity_since_run(project=project, run=run)
     rows = []
     for user_id in set(memberships) | set(results):
         m, r, act = memberships.get(user_id), results.get(user_id), activity.get(user_id, NO_ACTIVITY)
-        user = m.user if m else r.annotator
         rows.append({
             "user_id": user_id,
-            "username": user.username,
+            "username": (m or r).username,
             "member": m is not None,
             "paused": bool(m and m.paused),
             "excluded_from_consensus": bool(m and m.excluded_from_consensus),

@@ -15,7 +15,7 @@ from django.db.models import Q, QuerySet
 from annotate.models import QualityItemResult, QualityRun
 
 EXACT_UP_TO = 5_000
-EXACT_MS = 100  # an exact count may take this long before the sample answers instead
+EXACT_MS = 100  # in a large run, the exact counts may take this long before the sample answers instead
 FACETS_EXACT_UP_TO = 50_000  # the facets group every face of the queue once per filter: exact up to here
 SAMPLE_ROWS = 40_000  # rows of the table (every run's) read for an estimate
 _Z = 1.96  # 95 % two-sided
@@ -49,7 +49,8 @@ def count_results(qs: QuerySet, *, run: QualityRun, parts: dict[str, Q]) -> dict
     A part that matches few faces without an index to find them (no unanswered face in a million) walks every
     result to prove it; the time limit hands that walk to the sample instead.
     """
-    exact = {name: _capped_count(qs.filter(part)) for name, part in parts.items()}
+    large = (run.summary or {}).get("items", 0) > FACETS_EXACT_UP_TO
+    exact = _capped_counts(qs, parts, limited=large)
     if all(n is not None and n <= EXACT_UP_TO for n in exact.values()):
         return {name: Estimate.of(n) for name, n in exact.items()}
     if connection.vendor != "postgresql":
@@ -73,19 +74,20 @@ def count_results(qs: QuerySet, *, run: QualityRun, parts: dict[str, Q]) -> dict
     return estimates
 
 
-def _capped_count(qs: QuerySet) -> int | None:
-    """count(*) of qs, stopped at EXACT_UP_TO + 1; None when it takes longer than EXACT_MS (PostgreSQL)."""
-    capped = qs.order_by().values("id")[: EXACT_UP_TO + 1]
-    if connection.vendor != "postgresql":
-        return capped.count()
+def _capped_counts(qs: QuerySet, parts: dict[str, Q], *, limited: bool) -> dict[str, int | None]:
+    """count(*) of each part, stopped at EXACT_UP_TO + 1; when `limited` (a large run, on PostgreSQL) all of them
+    within EXACT_MS together, else None for every part (the walk is handed to the sample)."""
+    capped = {name: qs.filter(part).order_by().values("id")[: EXACT_UP_TO + 1] for name, part in parts.items()}
+    if not limited or connection.vendor != "postgresql":
+        return {name: c.count() for name, c in capped.items()}
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {int(EXACT_MS)}")
-            return capped.count()
-    except OperationalError as error:  # QueryCanceled: the walk was handed to the sample
-        if getattr(error, "__cause__", None).__class__.__name__ != "QueryCanceled":
+            return {name: c.count() for name, c in capped.items()}
+    except OperationalError as error:
+        if type(error.__cause__).__name__ != "QueryCanceled":
             raise
-        return None
+        return {name: None for name in parts}
 
 
 @dataclass(frozen=True)

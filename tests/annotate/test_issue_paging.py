@@ -90,6 +90,8 @@ def test_a_count_that_takes_too_long_is_left_to_the_sample(mixed, monkeypatch): 
     from annotate.models import QualityItemResult
 
     _, _, _, _, run = mixed
+    run.summary = {**run.summary, "items": 10}  # a "large" run: its exact counts get EXACT_MS
+    monkeypatch.setattr(estimates, "FACETS_EXACT_UP_TO", 5)
     monkeypatch.setattr(estimates, "EXACT_MS", 20)
     slow = QualityItemResult.objects.filter(run=run).extra(where=["pg_sleep(0.01) IS NOT NULL"])
     counted = estimates.count_results(slow, run=run, parts={"all": Q(), "none": Q(num_answers__gt=99)})
