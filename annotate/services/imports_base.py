@@ -15,7 +15,7 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, transaction
 
 from annotate.models import Annotation, Item, Membership, Project, Role
-from annotate.services.imports_sql import item_rows_insert
+from annotate.services.imports_sql import item_ids_by_hash, item_rows_insert
 from ml import faces
 
 BATCH_SIZE = 1000
@@ -252,9 +252,8 @@ class ItemWriter:
         """The batch without the faces the project holds already, by file bytes or by crop pixels (each reported)."""
         if not batch:
             return batch
-        items = Item.objects.filter(project=self.project)
-        by_content = dict(items.filter(content_hash__in=[p.content_hash for p in batch]).values_list("content_hash", "id"))
-        by_pixels = dict(items.filter(pixel_hash__in=[p.pixel_hash for p in batch]).values_list("pixel_hash", "id"))
+        by_content = item_ids_by_hash(project=self.project, field="content_hash", values=[p.content_hash for p in batch])
+        by_pixels = item_ids_by_hash(project=self.project, field="pixel_hash", values=[p.pixel_hash for p in batch])
         kept = []
         for p in batch:
             if p.content_hash in by_content:
@@ -319,8 +318,7 @@ class ItemWriter:
             # One import at a time writes a project's faces: the pixel-hash check (no unique constraint can hold
             # it: projects imported before pixel hashes existed may have such copies) is repeated under the lock.
             Project.objects.select_for_update().filter(pk=self.project.pk).first()
-            pixels = [p.pixel_hash for p in batch]
-            if Item.objects.filter(project=self.project, pixel_hash__in=pixels).exists():
+            if item_ids_by_hash(project=self.project, field="pixel_hash", values=[p.pixel_hash for p in batch]):
                 raise _DuplicatesArrived()
             ids = item_rows_insert(common={"project": self.project, "import_job": self.job}, rows=rows)
             if self.answer_user is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from annotate.models import Item
+from annotate.models import Item, Project
 
 
 def item_rows_insert(*, common: dict, rows: dict[str, list], fast: bool | None = None) -> list[int]:
@@ -46,3 +46,23 @@ def item_rows_insert(*, common: dict, rows: dict[str, list], fast: bool | None =
         cursor.execute(sql, [*shared, *varying])
         ids = dict((content_hash, pk) for pk, content_hash in cursor.fetchall())
     return [ids[content_hash] for content_hash in rows["content_hash"]]
+
+
+def item_ids_by_hash(*, project: Project, field: str, values: list[str], fast: bool | None = None) -> dict[str, int]:
+    """{hash: item id} of the project's items whose `field` (content_hash or pixel_hash) is one of `values`.
+
+    `__in` sends a thousand placeholders, each split out of the SQL and quoted one by one in Python (a fifth of
+    an import's time); the fast path sends the thousand hashes as one array (`fast=None`: on PostgreSQL).
+    """
+    if not values:
+        return {}
+    if fast is None:
+        fast = connection.vendor == "postgresql"
+    if not fast:
+        return dict(Item.objects.filter(project=project, **{f"{field}__in": values}).values_list(field, "id"))
+    quote = connection.ops.quote_name
+    column, project_column = quote(Item._meta.get_field(field).column), quote(Item._meta.get_field("project").column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column}, id FROM {quote(Item._meta.db_table)} WHERE {project_column} = %s AND {column} = ANY(%s)",
+                       [project.pk, list(values)])
+        return dict(cursor.fetchall())

@@ -9,7 +9,7 @@ from annotate.models import Item
 from annotate.services import imports_base
 from annotate.services.imports import items_import
 from annotate.services.imports_fer import csv_rows
-from annotate.services.imports_sql import item_rows_insert
+from annotate.services.imports_sql import item_ids_by_hash, item_rows_insert
 from tests.annotate.imports_support import fer_rows, sample_face, write_fer2013
 
 
@@ -62,3 +62,18 @@ def test_the_sql_insert_stores_what_bulk_create_stores(make_project):
         stored.append([{k: v for k, v in row.items() if k not in ("id", "project_id", "created_at")} for row in values])
         assert all(row["created_at"] is not None for row in values)
     assert stored[0] == stored[1] and stored[0][1]["source_row"] is None and stored[0][0]["priority"] == 0.0
+
+
+@pytest.mark.django_db
+def test_the_array_lookup_finds_what_the_in_lookup_finds(make_project, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("the array lookup is PostgreSQL's")
+    project, _, _ = make_project()
+    other, _, _ = make_project()
+    items_import(project=project, path=str(write_fer2013(tmp_path / "f.csv", fer_rows(5))))
+    items_import(project=other, path=str(write_fer2013(tmp_path / "g.csv", fer_rows(7))))
+    hashes = list(Item.objects.filter(project=project).values_list("pixel_hash", flat=True))[:3] + ["f" * 64]
+    hashes += list(Item.objects.filter(project=other, source_row=6).values_list("pixel_hash", flat=True))  # not this project's
+    for field in ("pixel_hash", "content_hash"):
+        found = [item_ids_by_hash(project=project, field=field, values=hashes, fast=fast) for fast in (False, True)]
+        assert found[0] == found[1] and len(found[0]) == 3
