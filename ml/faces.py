@@ -278,14 +278,16 @@ def near_duplicate_pairs(hashes: np.ndarray, *, max_distance: int = 4, max_pairs
 
 
 class NearDuplicateIndex:
-    """Nearest earlier hash within ``max_distance`` bits, for imports, at a cost per face that does not grow with the index.
+    """Nearest earlier hash within ``max_distance`` bits, for imports, a batch at a time, in a few array operations.
 
     Multi-index hashing with a neighbourhood: the 64 bits are split into ``max_distance // 2 + 1`` chunks, so two
     hashes within the distance differ in at most one bit of some chunk (pigeonhole); a lookup probes, in each
-    chunk's sorted table, its own chunk value and the values one bit away. With 21-bit chunks a probe finds about
-    n / 2**21 hashes, so a million faces are compared with tens of others, not with a million. Each distinct hash
-    is stored once (with the first id that had it): copies of one picture neither grow the tables nor the probes.
-    The tables are numpy arrays (about 50 bytes per distinct hash), not Python objects.
+    chunk's sorted table, its own chunk value and the values one bit away. With 21-bit chunks the 67 probes of a
+    face find about 67 n / 2**21 others if hashes were uniform; FER2013's cluster about 7x more (7 candidates per
+    face among its 30,636 distinct hashes), so a few hundred vectorised comparisons per face at a million distinct
+    faces, where the 13-bit exact chunks this replaced compared thousands in Python lists. Each distinct hash is stored once (with the first id that had it):
+    copies of one picture neither grow the tables nor the probes. The tables are numpy arrays (about 60 bytes per
+    distinct hash), not Python objects; a batch's new hashes are inserted into them in one pass.
     """
 
     def __init__(self, *, max_distance: int = 4):
