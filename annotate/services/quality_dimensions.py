@@ -41,6 +41,13 @@ def _check_bits() -> np.ndarray:
     return np.array([int(DimensionCheck[kind.upper()]) for kind in ISSUE_KINDS], dtype=np.int64)
 
 
+def _rounded(values: np.ndarray) -> list:
+    """Values rounded to 6 decimals as one list, NaN as None (vectorised: a run writes one row per face)."""
+    out = np.round(values, 6).astype(object)
+    out[~np.isfinite(values)] = None
+    return out.tolist()
+
+
 def dimension_item_columns(dims, rows: slice) -> dict[str, list]:
     """QualityItemResult's dimension columns for the faces in ``rows``, one list per column; {} without dimensions."""
     if dims is None:
@@ -48,13 +55,13 @@ def dimension_item_columns(dims, rows: slice) -> dict[str, list]:
     out = {}
     for name, part in (("valence", dims.valence), ("arousal", dims.arousal)):
         if part is not None:
-            out[name] = [_num(v) for v in part.consensus.value[rows].tolist()]
-            out[f"{name}_spread"] = [_num(v) for v in part.consensus.spread[rows].tolist()]
+            out[name] = _rounded(part.consensus.value[rows])
+            out[f"{name}_spread"] = _rounded(part.consensus.spread[rows])
     if dims.au_consensus is not None:
         keys = [str(n) for n in dims.au_numbers.tolist()]
         judged = dims.au_consensus.judgements[rows].sum(axis=1) > 0
-        out["action_units"] = [dict(zip(keys, map(_num, p))) if seen else None
-                               for p, seen in zip(dims.au_consensus.probability[rows].tolist(), judged.tolist())]
+        probability = _rounded(dims.au_consensus.probability[rows])
+        out["action_units"] = [dict(zip(keys, p)) if seen else None for p, seen in zip(probability, judged.tolist())]
     bits = dims.issues[rows].astype(np.int64) @ _check_bits()
     out["checks"] = bits.tolist()
     start = rows.start or 0
