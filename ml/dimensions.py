@@ -24,7 +24,7 @@ SCATTER_LIMIT = 3000
 
 @dataclass(frozen=True)
 class VADimension:
-    """One of valence / arousal: agreement (overall and per consensus class) and the consensus with annotator figures."""
+    """One of valence / arousal: agreement (overall and per consensus class), the consensus and annotator figures."""
 
     agreement: va.VAAgreement
     consensus: va.VAConsensus
@@ -140,7 +140,8 @@ def _au_by_expression(present: np.ndarray, consensus: np.ndarray, *, num_classes
     return share, faces
 
 
-def scatter_sample(valence: np.ndarray, arousal: np.ndarray, *, limit: int = SCATTER_LIMIT, seed: int = 0) -> tuple[np.ndarray, int]:
+def scatter_sample(valence: np.ndarray, arousal: np.ndarray, *, limit: int = SCATTER_LIMIT,
+                   seed: int = 0) -> tuple[np.ndarray, int]:
     """Faces with both consensus values (float (N,) each, NaN = none) -> (at most ``limit`` face indices, ascending,
     the same on every run over the same faces; how many faces there were to sample from)."""
     valid = np.flatnonzero(~np.isnan(valence) & ~np.isnan(arousal))

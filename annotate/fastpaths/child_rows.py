@@ -29,7 +29,8 @@ def child_rows_insert_postgres(*, model: type[Model], parent: str, parent_id: in
             copy.write_row([parent_id] + [json.dumps(row[n]) if j else row[n] for n, j in zip(names, as_json)])
 
 
-def child_rows_insert_orm(*, model: type[Model], parent: str, parent_id: int, rows: Iterable[dict], batch_size: int) -> None:
+def child_rows_insert_orm(*, model: type[Model], parent: str, parent_id: int, rows: Iterable[dict],
+                          batch_size: int) -> None:
     """Insert the rows (each a dict of the model's fields) under their parent with bulk_create, `batch_size` a
     statement, making the instances of one batch at a time. The portable twin of `child_rows_insert_postgres`."""
     attname = model._meta.get_field(parent).attname
@@ -38,7 +39,8 @@ def child_rows_insert_orm(*, model: type[Model], parent: str, parent_id: int, ro
         model.objects.bulk_create(batch, batch_size=batch_size)
 
 
-def child_rows_insert(*, model: type[Model], parent: str, parent_id: int, rows: Iterable[dict], batch_size: int) -> None:
+def child_rows_insert(*, model: type[Model], parent: str, parent_id: int, rows: Iterable[dict],
+                      batch_size: int) -> None:
     """The caller's one choice between the two: COPY where the fast paths run, bulk_create elsewhere."""
     from annotate import fastpaths
 

@@ -55,7 +55,8 @@ def item_columns_postgres(*, project_id: int, labels: list[str], splits: list[st
            f"COALESCE({c('perceptual_hash')}, 0)::int8, ({c('perceptual_hash')} IS NOT NULL)::int::int8, "
            f"COALESCE(array_position(%s::text[], {c('reference_label')}::text), 0)::int8 - 1, "
            f"CASE WHEN {c('is_gold')} THEN COALESCE(array_position(%s::text[], {c('gold_label')}::text), 0)::int8 - 1 "
-           f"ELSE -1::int8 END FROM {_table(Item)} WHERE {c('project')} = %s AND NOT {c('excluded')} ORDER BY {c('id')}")
+           f"ELSE -1::int8 END FROM {_table(Item)} WHERE {c('project')} = %s AND NOT {c('excluded')} "
+           f"ORDER BY {c('id')}")
     names = ("id", "split", "perceptual_hash", "has_hash", "reference", "gold")
     return dict(zip(names, _copy_columns(sql, [splits, labels, labels, project_id], "iiiiii")))
 
@@ -83,7 +84,8 @@ def answer_columns_postgres(*, project_id: int, watermark: int, labels: list[str
     given); with au_numbers, au (A, U) each AU's stored value (-1 where not judged)."""
     c = lambda name: _column(Annotation, name)  # noqa: E731
     parts = [f"{c('id')}::int8", f"{c('item')}::int8", f"{c('annotator')}::int8",
-             f"COALESCE(array_position(%s::text[], {c('label')}::text), 0)::int8 - 1", f"COALESCE({c('replaces')}, 0)::int8"]
+             f"COALESCE(array_position(%s::text[], {c('label')}::text), 0)::int8 - 1",
+             f"COALESCE({c('replaces')}, 0)::int8"]
     kinds = "iiiii"
     if valence_arousal:
         parts += [f"COALESCE({c('valence')}, 'NaN')::float8", f"COALESCE({c('arousal')}, 'NaN')::float8"]
@@ -104,7 +106,8 @@ def answer_columns_orm(*, project_id: int, watermark: int, labels: list[str], va
                        au_numbers: list[int]) -> dict[str, np.ndarray]:
     """The portable twin of `answer_columns_postgres`."""
     label_index = {x: i for i, x in enumerate(labels)}
-    fields = ["id", "item_id", "annotator_id", "label", "replaces_id"] + (["valence", "arousal"] if valence_arousal else [])
+    fields = ["id", "item_id", "annotator_id", "label", "replaces_id"]
+    fields += ["valence", "arousal"] if valence_arousal else []
     fields += ["action_units"] if au_numbers else []
     keys = [str(int(n)) for n in au_numbers]
     ints, floats, units = [], [], []
@@ -126,7 +129,8 @@ def answer_columns_orm(*, project_id: int, watermark: int, labels: list[str], va
     return out
 
 
-def prediction_columns_postgres(*, project_id: int, model_version_id: int, order: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def prediction_columns_postgres(*, project_id: int, model_version_id: int,
+                                order: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """The model version's predictions on the project's items -> (item ids int (P,), probabilities float (P, K)
     of the classes at positions ``order`` of each stored list)."""
     p, i = (lambda name: "p." + _column(Prediction, name)), (lambda name: "i." + _column(Item, name))
@@ -137,10 +141,12 @@ def prediction_columns_postgres(*, project_id: int, model_version_id: int, order
     return columns[0], np.column_stack(columns[1:]) if len(order) else np.zeros((len(columns[0]), 0))
 
 
-def prediction_columns_orm(*, project_id: int, model_version_id: int, order: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def prediction_columns_orm(*, project_id: int, model_version_id: int,
+                           order: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """The portable twin of `prediction_columns_postgres`."""
     ids, probs = [], []
-    rows = Prediction.objects.filter(model_version_id=model_version_id, item__project_id=project_id).values_list("item_id", "probs")
+    rows = Prediction.objects.filter(model_version_id=model_version_id, item__project_id=project_id)
+    rows = rows.values_list("item_id", "probs")
     for item_id, row in rows.iterator(chunk_size=CHUNK):
         ids.append(item_id)
         probs.append([float(row[j]) for j in order])

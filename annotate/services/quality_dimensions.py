@@ -83,8 +83,10 @@ def dimension_annotator_figures(dims, a: int) -> dict:
     if dims.au_consensus is not None:
         c = dims.au_consensus
         out["action_units"] = {
-            str(number): {"sensitivity": _num(c.sensitivity[a, u]), "sensitivity_upper": _num(c.sensitivity_upper[a, u]),
-                          "specificity": _num(c.specificity[a, u]), "specificity_upper": _num(c.specificity_upper[a, u]),
+            str(number): {"sensitivity": _num(c.sensitivity[a, u]),
+                          "sensitivity_upper": _num(c.sensitivity_upper[a, u]),
+                          "specificity": _num(c.specificity[a, u]),
+                          "specificity_upper": _num(c.specificity_upper[a, u]),
                           "positives": int(c.positives[a, u]), "negatives": int(c.negatives[a, u])}
             for u, number in enumerate(dims.au_numbers.tolist())
         }

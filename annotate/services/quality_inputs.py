@@ -81,7 +81,8 @@ def quality_inputs_load(*, project: Project, model_version: ModelVersion, waterm
         raise ValueError(f"The model version's classes {model_version.classes} share fewer than two labels with the project.")
     category_class = np.array([classes.index(label) if label in classes else -1 for label in labels], dtype=np.int64)
     item_columns, answer_columns, _ = _columns()
-    split_names = list(Item.objects.filter(project=project, excluded=False).order_by("split").values_list("split", flat=True).distinct())
+    included = Item.objects.filter(project=project, excluded=False)
+    split_names = list(included.order_by("split").values_list("split", flat=True).distinct())
     items = item_columns(project_id=project.pk, labels=labels, splits=split_names)
     au_numbers = sorted(int(n) for n in (project.action_units or []))
     rows = answer_columns(project_id=project.pk, watermark=watermark, labels=labels,
@@ -94,14 +95,14 @@ def quality_inputs_load(*, project: Project, model_version: ModelVersion, waterm
     replaced = rows["replaces"][rows["replaces"] > 0]
     live = on_item & (rows["label"] >= 0) & ~np.isin(rows["id"], replaced)
     annotator_ids, annotator_index = np.unique(rows["annotator"][live], return_inverse=True)
-    excluded = set(Membership.objects.filter(project=project, excluded_from_consensus=True).values_list("user_id", flat=True))
+    excluded = Membership.objects.filter(project=project, excluded_from_consensus=True).values_list("user_id", flat=True)
     inputs = QualityInputs(
         item_ids=item_ids, split=items["split"], split_names=split_names, perceptual_hash=items["perceptual_hash"],
         has_hash=items["has_hash"].astype(bool), reference=items["reference"], gold=items["gold"],
         answer_ids=rows["id"][live], item_index=position[live].astype(np.int64),
         annotator_index=annotator_index.astype(np.int64).ravel(), answer=rows["label"][live],
         annotator_ids=annotator_ids.astype(np.int64),
-        in_consensus=~np.isin(annotator_ids, np.array(sorted(excluded), dtype=np.int64)),
+        in_consensus=~np.isin(annotator_ids, np.array(list(excluded), dtype=np.int64)),
         labels=labels, category_class=category_class, classes=classes, watermark=watermark,
     )
     if project.valence_arousal:
@@ -156,7 +157,8 @@ def in_sample_mask(*, inputs: QualityInputs, model_version: ModelVersion) -> np.
     if model_version.trained_items:  # trained by the platform: exactly the faces it learned from
         mask |= np.isin(inputs.item_ids, np.array(list(model_version.trained_items), dtype=np.int64))
     elif model_version.dataset_version_id:
-        seen = DatasetVersionItem.objects.filter(version_id=model_version.dataset_version_id).values_list("item_id", flat=True)
+        seen = DatasetVersionItem.objects.filter(version_id=model_version.dataset_version_id)
+        seen = seen.values_list("item_id", flat=True)
         mask |= np.isin(inputs.item_ids, np.fromiter(seen.iterator(chunk_size=20_000), dtype=np.int64))
     return mask
 

@@ -1,4 +1,4 @@
-"""The quality run's column readers: PostgreSQL's binary COPY against its ORM twin (annotate.fastpaths.quality_columns)."""
+"""The quality run's column readers, PostgreSQL's binary COPY against its ORM twin (fastpaths.quality_columns)."""
 import uuid
 
 import numpy as np
@@ -25,7 +25,8 @@ def test_items_answers_and_predictions_read_the_same_by_copy_and_by_the_orm(make
     Project.objects.filter(pk=project.pk).update(action_units=[4, 12, 25])
     items = make_items(project, 5)
     Item.objects.filter(pk=items[0].pk).update(split="Training", perceptual_hash=-2**63, reference_label="fear")
-    Item.objects.filter(pk=items[1].pk).update(split="PublicTest", perceptual_hash=2**63 - 1, is_gold=True, gold_label="anger")
+    Item.objects.filter(pk=items[1].pk).update(split="PublicTest", perceptual_hash=2**63 - 1, is_gold=True,
+                                               gold_label="anger")
     Item.objects.filter(pk=items[2].pk).update(is_gold=True, gold_label="no such label", reference_label="other")
     Item.objects.filter(pk=items[4].pk).update(excluded=True)
     first = answer(items[0], people[0], "happiness", valence=-1.0, arousal=0.25, action_units={"4": 0, "12": 3})
@@ -47,7 +48,8 @@ def test_items_answers_and_predictions_read_the_same_by_copy_and_by_the_orm(make
     assert fast["reference"].tolist()[:3] == [labels.index("fear"), -1, -1]
     assert fast["gold"].tolist()[:3] == [-1, labels.index("anger"), -1]
 
-    args = {"project_id": project.pk, "watermark": last.pk, "labels": labels, "valence_arousal": True, "au_numbers": [4, 12, 25]}
+    args = {"project_id": project.pk, "watermark": last.pk, "labels": labels, "valence_arousal": True,
+            "au_numbers": [4, 12, 25]}
     fast, twin = q.answer_columns_postgres(**args), q.answer_columns_orm(**args)
     _same(fast, twin)
     order = np.argsort(fast["id"])
@@ -60,7 +62,8 @@ def test_items_answers_and_predictions_read_the_same_by_copy_and_by_the_orm(make
           q.answer_columns_orm(**{**args, "valence_arousal": False, "au_numbers": []}))
 
     args = {"project_id": project.pk, "model_version_id": version.pk, "order": [7, 0, 3]}
-    (fast_ids, fast_probs), (twin_ids, twin_probs) = q.prediction_columns_postgres(**args), q.prediction_columns_orm(**args)
+    fast_ids, fast_probs = q.prediction_columns_postgres(**args)
+    twin_ids, twin_probs = q.prediction_columns_orm(**args)
     order, twin_order = np.argsort(fast_ids), np.argsort(twin_ids)
     np.testing.assert_array_equal(fast_ids[order], twin_ids[twin_order])
     np.testing.assert_array_equal(fast_probs[order], twin_probs[twin_order])

@@ -1,4 +1,4 @@
-"""A quality run's valence-arousal, action-unit and cross-check part (#18), through the database with crafted answers."""
+"""A quality run's valence-arousal, action-unit and cross-check part (#18), through the database, crafted answers."""
 import pytest
 from django.db import transaction
 from django.db.models import F
@@ -70,8 +70,9 @@ def test_a_run_stores_valence_arousal_and_action_unit_quality_and_the_cross_chec
     assert figures[people[0].pk]["action_units"]["12"]["sensitivity"] == 1
     assert set(figures[people[0].pk]) == {"valence", "arousal", "action_units", "self_consistency"}
     # Every answer is checkable (neutral against the whole happiness prototype, AU6 + AU12, which the project asks).
-    assert figures[people[0].pk]["self_consistency"] == {"checkable": 30, "contradictions": 1, "share": pytest.approx(1 / 30, abs=1e-5),
-                                                         "share_lower": pytest.approx(0.0, abs=1e-3)}
+    assert figures[people[0].pk]["self_consistency"] == {
+        "checkable": 30, "contradictions": 1, "share": pytest.approx(1 / 30, abs=1e-5),
+        "share_lower": pytest.approx(0.0, abs=1e-3)}
     mine = figures[people[2].pk]["self_consistency"]  # their own happiness answers without AU12
     assert mine["contradictions"] == 10 and mine["share_lower"] > 0.1
 
@@ -93,7 +94,8 @@ def test_a_run_stores_valence_arousal_and_action_unit_quality_and_the_cross_chec
     assert dims["valence"]["faces"] == 30 and dims["valence"]["by_class"]["happiness"]["faces"] == 10
     assert dims["valence"]["alpha"] > 0.5 and dims["valence"]["by_class"]["anger"]["alpha"] is None
     table = dims["action_units"]["by_expression"]
-    assert table["aus"] == AUS and table["classes"] == project.labels and table["faces"][LABELS.index("happiness")] == 10
+    assert table["aus"] == AUS and table["classes"] == project.labels
+    assert table["faces"][LABELS.index("happiness")] == 10
     assert table["share"][LABELS.index("happiness")][AUS.index(12)] == pytest.approx(0.9)
     assert table["share"][LABELS.index("sadness")][AUS.index(15)] == 1
     assert dims["action_units"]["per_au"]["12"]["name"] == "Lip corner puller"
@@ -116,7 +118,8 @@ def test_a_correction_replaces_the_dimension_answers_too(crowd, analyse):
     project, people, items = crowd
     original = Annotation.objects.get(item=items[3], annotator=people[0])
     Annotation.objects.create(project=project, item=items[3], annotator=people[0], label="happiness", valence=-1.0,
-                              arousal=0.0, action_units={str(n): 0 for n in AUS}, replaces=original, client_id=uuid.uuid4())
+                              arousal=0.0, action_units={str(n): 0 for n in AUS}, replaces=original,
+                              client_id=uuid.uuid4())
     run = analyse(project)
     result = QualityItemResult.objects.get(run=run, item=items[3])
     assert result.valence_spread > 0.5  # -1.0 among three answers near +0.5
