@@ -1,4 +1,4 @@
-"""Quality-run speed: one analyse job end to end on a fresh database, by default 36,000 items, 110,000 answers, 300 annotators.
+"""Quality-run speed: one analyse job end to end on a fresh database (36,000 items, 110,000 answers, 300 annotators).
 
 Run ``python bench/quality_speed.py --database-url postgres://postgres@127.0.0.1:5432/ferlab_bench_quality``
 (default: a fresh SQLite file under var/bench) with ``--items N --answers N --annotators N`` for another size,
@@ -41,11 +41,13 @@ BASE = (36_000, 110_000, 300)
 GOAL = (1_000_000, 3_000_000, 10_000)  # issue #20's quality-run goal: under 10 minutes, under 4 GB
 GOAL_SECONDS = {False: 600, True: 30}  # by size: #20's goal at crowd scale, #18's / the original at FER2013's
 WRITE_CHUNK = 200_000
-STAGES = ("prelabel", "read", "probabilities", "analyse", "dimensions", "summary", "write")  # quality_run_execute's order
+# quality_run_execute's stages, in order.
+STAGES = ("prelabel", "read", "probabilities", "analyse", "dimensions", "summary", "write")
 
 
 def _answers(rng, *, items: int, answers: int, annotators: int):
-    """Every item gets three answers (when there are enough), the rest go to random items; no annotator answers an item twice."""
+    """Every item gets three answers (when there are enough), the rest go to random items; no annotator answers an
+    item twice."""
     extra = int(answers * 1.05) - 3 * items
     item_of = np.r_[np.repeat(np.arange(items), 3), rng.integers(0, items, max(0, extra))]
     annotator_of = rng.integers(0, annotators, len(item_of))
@@ -77,7 +79,8 @@ def _dimension_columns(rng, *, truth, item_of, annotator_of, annotators: int, la
     present[annotator_of % 50 == 0, list(aus).index(12)] = 0
     keys = [str(n) for n in aus]
     return {
-        "valence": np.round(np.clip(valence[item_of] + offset[annotator_of] + rng.normal(0, 1, a) * noise[annotator_of], -1, 1), 3),
+        "valence": np.round(np.clip(valence[item_of] + offset[annotator_of] + rng.normal(0, 1, a) * noise[annotator_of],
+                                    -1, 1), 3),
         "arousal": np.round(np.clip(arousal[item_of] + rng.normal(0, 1, a) * noise[annotator_of], -1, 1), 3),
         "action_units": [json.dumps(dict(zip(keys, row))) for row in present.tolist()],
         "au_numbers": [int(n) for n in aus],
@@ -111,8 +114,9 @@ def populate(*, items: int, answers: int, annotators: int, dimensions: bool = Fa
     index = np.arange(items)
     write = _copy if connection.vendor == "postgresql" else _orm
     write(Item, pd.DataFrame({
-        "project_id": project.pk, "image": "", "crop": "bench/none.png", "pixel_hash": "", "reference_label": "", "gold_label": "", "content_hash": [f"{uuid.uuid4().hex}{i:08d}" for i in index],
-        "width": 48, "height": 48, "source": [f"row {i}" for i in index], "split": "PublicTest", "perceptual_hash": hashes,
+        "project_id": project.pk, "image": "", "crop": "bench/none.png", "pixel_hash": "", "reference_label": "",
+        "gold_label": "", "content_hash": [f"{uuid.uuid4().hex}{i:08d}" for i in index], "width": 48, "height": 48,
+        "source": [f"row {i}" for i in index], "split": "PublicTest", "perceptual_hash": hashes,
         "answer_count": np.bincount(item_of, minlength=items), "created_at": now,
     }))
     item_ids = np.array(Item.objects.filter(project=project).order_by("id").values_list("id", flat=True))
@@ -259,9 +263,12 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=BASE[0])
     parser.add_argument("--answers", type=int, default=BASE[1])
     parser.add_argument("--annotators", type=int, default=BASE[2])
-    parser.add_argument("--ladder", action="store_true", help="1x and 10x of the size, then #20's goal, each on a fresh database")
-    parser.add_argument("--dimensions", action="store_true", help="every answer with valence-arousal and the 12 DISFA AUs (#18)")
-    parser.add_argument("--scaling", default="", help="annotator counts for an arrays-only check, e.g. 100,300,1000,3000")
+    parser.add_argument("--ladder", action="store_true",
+                        help="1x and 10x of the size, then #20's goal, each on a fresh database")
+    parser.add_argument("--dimensions", action="store_true",
+                        help="every answer with valence-arousal and the 12 DISFA AUs (#18)")
+    parser.add_argument("--scaling", default="",
+                        help="annotator counts for an arrays-only check, e.g. 100,300,1000,3000")
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)  # internal: the timed child process
     parser.add_argument("--scale", type=int, help=argparse.SUPPRESS)  # internal: one scaling point
     args = parser.parse_args()
@@ -276,19 +283,19 @@ def main() -> None:
     sizes = [size, tuple(10 * x for x in size), GOAL] if args.ladder else [size]
     rows = []
     for step in sizes:
-        # Each size in its own process, so the setup's memory and the database connection start afresh.
-        child = subprocess.run([sys.executable, __file__, "--database-url", args.database_url, "--items", str(step[0]),
-                                "--answers", str(step[1]), "--annotators", str(step[2]), "--scaling", ""]
-                               + (["--dimensions"] if args.dimensions else []), capture_output=True, text=True, cwd=ROOT) \
-            if args.ladder else None
-        if child is not None:
-            sys.stdout.write("\n".join(child.stdout.strip().splitlines()[:-1]) + "\n")
-            if child.returncode:
-                sys.stderr.write(child.stderr[-3000:])
-                raise SystemExit(child.returncode)
-            rows.append(json.loads(child.stdout.strip().splitlines()[-1])["rows"][0])
-        else:
+        if not args.ladder:
             rows.append(one_size(args.database_url, step, dimensions=args.dimensions))
+            continue
+        # Each size in its own process, so the setup's memory and the database connection start afresh.
+        command = [sys.executable, __file__, "--database-url", args.database_url, "--items", str(step[0]),
+                   "--answers", str(step[1]), "--annotators", str(step[2])]
+        command += ["--dimensions"] if args.dimensions else []
+        child = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        sys.stdout.write("\n".join(child.stdout.strip().splitlines()[:-1]) + "\n")
+        if child.returncode:
+            sys.stderr.write(child.stderr[-3000:])
+            raise SystemExit(child.returncode)
+        rows.append(json.loads(child.stdout.strip().splitlines()[-1])["rows"][0])
     points = []
     for m in [int(x) for x in args.scaling.split(",") if x]:
         child = subprocess.run([sys.executable, __file__, "--scale", str(m), "--items", str(args.items), "--answers", str(args.answers)],
