@@ -102,7 +102,11 @@ def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters, 
     elif filters.flag == "model_disagrees":
         qs = qs.exclude(model_label="").exclude(consensus_label=F("model_label"))
     elif filters.flag:
-        qs = qs.filter(Exists(_live_answers().filter(_has_flag(filters.flag))))
+        # A scalar subquery, not EXISTS: PostgreSQL turned EXISTS into a hash of every flagged answer of the project
+        # (400,000 at a million faces, 0.8-2 s), guessing few; probing annotation_flagged_idx face by face reads only
+        # the faces the query keeps.
+        flagged = _live_answers().filter(_has_flag(filters.flag)).values("id")[:1]
+        qs = qs.alias(flagged_answer=Subquery(flagged)).filter(flagged_answer__isnull=False)
     if filters.state in STATES:
         reviewed = Exists(Review.objects.filter(item=OuterRef("item_id")))
         qs = qs.filter(reviewed if filters.state == "settled" else ~reviewed)

@@ -139,7 +139,10 @@ def _sampled_count(qs: QuerySet, percent: float) -> int:
 
 
 def _sampled_fetch(sql: str, params) -> list[tuple]:
-    with connection.cursor() as cursor:
+    """Rows of a query over the sampled blocks, each of their few thousand faces joined by index lookups: PostgreSQL
+    otherwise hashed the whole item table for them (a million rows read to join 13,000; 900 ms against 250 ms)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         cursor.execute(sql, params)
         return cursor.fetchall()
 

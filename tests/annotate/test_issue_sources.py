@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from annotate.models import AuditEvent, Item, QualityItemResult, QualityRun, Review
 from annotate.selectors.issue_sources import SOURCES
+from tests.annotate.quality_support import answer
 
 pytestmark = pytest.mark.django_db
 
@@ -116,7 +117,9 @@ def test_filters_by_reference_agreement_answers_and_gold(api_client, mixed):
 
 
 @pytest.mark.parametrize("base", [{}, {"answers": "any"}, {"reference": "set"}, {"source": "model"}, {"label": "neutral"},
-                                  {"answers": "0", "gold": "not_gold"}, {"agreement": "disagree", "state": "open"}])
+                                  {"answers": "0", "gold": "not_gold"}, {"agreement": "disagree", "state": "open"},
+                                  {"source": "crowd", "reference": "set", "gold": "not_gold", "agreement": "agree",
+                                   "answers": "3+"}])
 def test_the_count_beside_each_choice_is_what_picking_it_shows(api_client, mixed, base):
     project, lead, _, items, _ = mixed
     Item.objects.filter(pk__in=[items[1].pk, items[7].pk]).update(is_gold=True, gold_label="fear")
@@ -128,6 +131,25 @@ def test_the_count_beside_each_choice_is_what_picking_it_shows(api_client, mixed
     for facet, counts in got.items():
         for choice, count in counts.items():
             params = {**base, facet: choice}
+            assert issues(api_client, project, **params)["count"] == count, (facet, choice, params)
+
+
+@pytest.mark.parametrize("base", [{}, {"source": "crowd", "reference": "set"}, {"answers": "any", "gold": "gold"}])
+def test_facet_counts_under_an_answer_flag_are_what_picking_each_choice_shows(api_client, mixed, base):
+    """The facets count every filter in one pass over the faces; a flag only a replaced answer carried counts for
+    nothing."""
+    project, lead, people, items, _ = mixed
+    Item.objects.filter(pk__in=[items[1].pk, items[4].pk]).update(is_gold=True, gold_label="fear")
+    for i in (0, 2, 4, 6):
+        answer(items[i], people[0], "fear", flags=["occluded"])
+    replaced = answer(items[1], people[0], "fear", flags=["occluded"])
+    answer(items[1], people[0], "anger", replaces=replaced)
+    api_client.force_authenticate(lead)
+    got = facets(api_client, project, flag="occluded", **base)
+    assert issues(api_client, project, flag="occluded", answers="any")["count"] == 4
+    for facet, counts in got.items():
+        for choice, count in counts.items():
+            params = {**base, "flag": "occluded", facet: choice}
             assert issues(api_client, project, **params)["count"] == count, (facet, choice, params)
 
 
