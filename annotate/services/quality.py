@@ -32,6 +32,7 @@ from annotate.models import (
     Annotation, Item, Job, JobKind, JobStatus, Project, QualityAnnotatorResult, QualityItemResult, QualityRun,
 )
 from annotate.selectors.activity_snapshot import activity_snapshot
+from annotate.selectors.audit_agreement import agreement_snapshot
 from annotate.services.images import item_images_load
 from annotate.services.jobs import job_enqueue, job_progress
 from annotate.services.model_versions import model_version_for
@@ -123,6 +124,8 @@ def quality_run_execute(*, job: Job) -> dict:
     job_progress(job=job, done=4, stage="near duplicates and outliers")
     summary = _summary(inputs=inputs, result=result, probs=probs, source=source)
     summary["annotator_activity"] = activity_snapshot(project_id=project.pk, watermark=inputs.watermark)  # the annotators table reads it
+    summary["agreement"] = agreement_snapshot(labels=inputs.labels, confusion=result.confusion, consensus=result.consensus,
+                                            model_top=probs.argmax(axis=1), classes=inputs.classes)  # the agreement page
     if dims is not None:
         summary["dimensions"] = dimension_summary(dims, inputs=inputs, consensus=result.consensus)
     stages.done("summary")
