@@ -250,8 +250,8 @@ def seed(cursor_owner, *, n_items: int, n_answers: int, n_annotators: int, rng: 
 
 def backfill_summaries(cursor) -> int:
     """Give runs seeded by an earlier version of this file the summary keys a real run writes ("items",
-    "class_balance"; the latest run's "annotator_activity"), so a reused database measures today's code paths;
-    returns the runs given the first two."""
+    "class_balance"; the latest run's "annotator_activity" and "agreement"), so a reused database measures today's
+    code paths; returns the runs given the first two."""
     cursor.execute(
         "UPDATE annotate_qualityrun r SET summary = summary || jsonb_build_object("
         " 'items', (SELECT count(*) FROM annotate_qualityitemresult WHERE run_id = r.id),"
@@ -273,4 +273,13 @@ def backfill_summaries(cursor) -> int:
         latest.annotation_watermark = top
         latest.summary["annotator_activity"] = activity_snapshot(project_id=latest.project_id, watermark=top)
         latest.save(update_fields=["summary", "annotation_watermark"])
+    if latest is not None and "agreement" not in latest.summary:
+        # The agreement matrices a real run records (services.quality), counted here from the seeded rows.
+        from annotate.selectors.audit_agreement import annotators_vs_consensus, model_vs_consensus
+
+        project = latest.project
+        latest.summary["agreement"] = {"labels": list(project.labels),
+                                       "annotators_vs_consensus": annotators_vs_consensus(project=project, run=latest),
+                                       "model_vs_consensus": model_vs_consensus(project=project, run=latest)}
+        latest.save(update_fields=["summary"])
     return changed
