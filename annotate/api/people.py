@@ -46,8 +46,10 @@ class MemberListApi(APIView):
     @extend_schema(responses=MemberListOutput, summary="A project's members with role, answers and open leases (leads)")
     def get(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        rows = member_list(project=project)
-        return Response(MemberListOutput({"results": rows, "former_members_with_answers": former_members_with_answers(project=project)}).data)
+        # The rows are already plain JSON values in MemberListOutput's shape (the schema): passing 10,000 of them
+        # through the serializer's fields took seconds.
+        return Response({"results": member_list(project=project),
+                         "former_members_with_answers": former_members_with_answers(project=project)})
 
     @extend_schema(request=MemberAddInput, responses=MemberOutput,
                    summary="Add an existing account, or change a member's role (leads)",
