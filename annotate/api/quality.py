@@ -81,13 +81,10 @@ class AnnotatorResultOutput(serializers.Serializer):
     gold_answers = serializers.IntegerField()
     worst_class = serializers.CharField()
     confusion = serializers.JSONField()
-    evidence = serializers.SerializerMethodField(
+    evidence = serializers.DictField(
+        child=serializers.IntegerField(), allow_null=True,
         help_text="What stands behind quality: {shared_items (co-annotated faces), model_items, model_agree}; null for runs "
                   "from before it was recorded. Quality is null without a co-annotated face.")
-
-    def get_evidence(self, result) -> dict | None:
-        recorded = self.context.get("evidence")
-        return recorded.get(str(result.annotator_id)) if isinstance(recorded, dict) else None
 
 
 class ItemResultQuery(serializers.Serializer):
@@ -169,9 +166,8 @@ class QualityRunItemsApi(APIView):
 class QualityRunAnnotatorsApi(APIView):
     @extend_schema(responses=AnnotatorResultOutput(many=True), summary="A run's annotator results, lowest quality first (leads)")
     def get(self, request, run_id: int):
-        run = _run_for_lead(request, run_id)
-        evidence = (run.summary or {}).get("annotator_evidence")
-        return Response(AnnotatorResultOutput(quality_annotator_results(run=run), many=True, context={"evidence": evidence}).data)
+        # The rows are already plain JSON values in AnnotatorResultOutput's shape (the schema).
+        return Response(quality_annotator_results(run=_run_for_lead(request, run_id)))
 
 
 urlpatterns = [
