@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from annotate.exceptions import ValidationFailed
@@ -42,11 +42,23 @@ _VOTE_NAME = {"not_a_face": "NF"}
 
 
 def evaluation_set_choices(*, project: Project) -> list[dict]:
-    """The sets a lead can choose: each imported split, and the gold faces, with their sizes."""
-    items = Item.objects.filter(project=project, excluded=False)
-    splits = items.exclude(split="").values_list("split").order_by("split").distinct()
-    choices = [{"kind": "split", "split": s, "items": items.filter(split=s).count()} for (s,) in splits]
-    gold = items.filter(is_gold=True).count()
+    """The sets a lead can choose: each imported split, and the gold faces, with their sizes.
+
+    Each size is the faces in the split (or gold) less the few excluded ones: the first count reads only the split
+    and gold indexes (index-only), the second finds the excluded faces by item_queue_idx; filtering `excluded` in one
+    count walked every face's row once per split (over a second at a million faces).
+    """
+    items = Item.objects.filter(project=project).order_by()
+    excluded = items.filter(excluded=True)
+
+    def per_split(qs) -> dict[str, int]:
+        return dict(qs.exclude(split="").values_list("split").annotate(n=Count("*")))
+
+    kept = per_split(items)
+    for split, n in per_split(excluded).items():
+        kept[split] -= n
+    choices = [{"kind": "split", "split": s, "items": n} for s, n in sorted(kept.items()) if n]
+    gold = items.filter(is_gold=True).count() - excluded.filter(is_gold=True).count()
     if gold:
         choices.append({"kind": "gold", "split": None, "items": gold})
     return choices
