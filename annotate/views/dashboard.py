@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.utils.html import format_html_join
 from django.views.decorators.http import require_safe
 
 from annotate.access import access_project_as_lead, access_version_as_lead
@@ -64,7 +65,9 @@ def project_issues(request, project):
     # Gold faces may also be the faces every model version is scored on: the gold panel says so.
     gold_evaluates = (project.evaluation_set or {}).get("kind") == "gold"
     filters = {**issue_filter_options(project=project), "checks": check_options(project=project)}
-    return {"config": {"filters": filters, "gold_evaluates_models": gold_evaluates}}
+    # One <option> per annotator, joined here: the template's loop took 300-500 ms for 10,000 annotators (#20).
+    options = format_html_join("", '<option value="{}">{}</option>', ((a["id"], a["username"]) for a in filters["annotators"]))
+    return {"config": {"filters": filters, "gold_evaluates_models": gold_evaluates}, "annotator_options": options}
 
 
 @lead_page("annotators")

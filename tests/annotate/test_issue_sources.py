@@ -208,10 +208,12 @@ def test_issue_page_and_facets_query_counts_stay_flat(api_client, mixed, django_
 
 
 def test_issues_page_says_when_gold_faces_are_the_evaluation_set(client, mixed):
-    project, lead, _, _, _ = mixed
+    project, lead, people, _, _ = mixed
     client.force_login(lead)
     page = client.get(f"/projects/{project.pk}/issues/")
     assert page.status_code == 200 and page.context["config"]["gold_evaluates_models"] is False
+    for person in people:  # the annotator filter's choices, joined in the view
+        assert f'<option value="{person.pk}">{person.username}</option>' in page.content.decode()
     assert [s["value"] for s in page.context["config"]["filters"]["sources"]] == list(SOURCES)
     assert [a["value"] for a in page.context["config"]["filters"]["answers"]] == ["0", "1", "2", "3+"]
     project.evaluation_set = {"kind": "gold"}
