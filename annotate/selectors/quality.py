@@ -1,8 +1,10 @@
 """Quality reads: runs, and a run's item and annotator results with filters, sorting and paging."""
 from django.db.models import F, QuerySet
 
+from annotate import fastpaths
 from annotate.exceptions import NotFound, ValidationFailed
-from annotate.models import Annotation, QualityAnnotatorResult, QualityItemResult, QualityRun
+from annotate.fastpaths.annotator_results import annotator_results_json_orm, annotator_results_json_postgres
+from annotate.models import Annotation, QualityItemResult, QualityRun
 
 ITEM_SORTS = {
     "consensus_quality": ("consensus_quality", "id"),
@@ -59,20 +61,8 @@ def quality_item_results(*, run: QualityRun, label: str | None = None, label_iss
     return results.order_by(ordering, tie)
 
 
-_ANNOTATOR_FIELDS = ("num_answers", "quality", "crowdlab_quality", "bias", "bias_from", "bias_to", "agreement",
-                     "gold_accuracy", "gold_answers", "worst_class", "confusion")
-
-
-def quality_annotator_results(*, run: QualityRun) -> list[dict]:
-    """A run's annotator results, lowest quality (CROWDLAB's times 1 - bias) first, annotators without one last, as
-    plain rows in the API's shape (AnnotatorResultOutput) with each one's evidence from the run's summary (None for
-    runs from before it was recorded).
-
-    Values rows, not model instances through a serializer: 10,000 annotators took seconds that way.
-    """
-    recorded = (run.summary or {}).get("annotator_evidence")
-    evidence = recorded if isinstance(recorded, dict) else {}
-    rows = (QualityAnnotatorResult.objects.filter(run=run).order_by(F("quality").asc(nulls_last=True), "id")
-            .values("annotator_id", "annotator__username", *_ANNOTATOR_FIELDS))
-    return [{"annotator": r["annotator_id"], "username": r["annotator__username"],
-             **{k: r[k] for k in _ANNOTATOR_FIELDS}, "evidence": evidence.get(str(r["annotator_id"]))} for r in rows]
+def quality_annotator_results_json(*, run: QualityRun) -> str:
+    """A run's annotator results as the API's JSON body (AnnotatorResultOutput rows), lowest quality (CROWDLAB's
+    times 1 - bias) first, annotators without one last (annotate.fastpaths.annotator_results)."""
+    write = annotator_results_json_postgres if fastpaths.enabled() else annotator_results_json_orm
+    return write(run=run)
