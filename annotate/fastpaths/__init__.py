@@ -13,6 +13,9 @@ Path (module): fast path on PostgreSQL / its ORM twin / the caller that picks be
 - priorities (priorities): priorities_write_postgres / priorities_write_orm / services.quality._priorities_write
 - child rows (child_rows): child_rows_insert_postgres / child_rows_insert_orm / a quality run's item
   results (services.quality._item_results_insert) and a dataset version's entries (services.versions._entries_insert)
+- annotator results (annotator_results): annotator_results_json_postgres / annotator_results_json_orm /
+  selectors.quality.quality_annotator_results_json (the quality-run annotators API's body; compared in
+  tests/annotate/test_annotator_results_json.py)
 - quality columns (quality_columns): item_columns_postgres, answer_columns_postgres, prediction_columns_postgres
   (binary COPY into numpy) / their `*_orm` twins / services.quality_inputs (a run's items, answers, predictions)
 
