@@ -80,6 +80,7 @@ def test_lead_reads_valence_arousal_and_action_units(page, live_server, login, m
     assert {int(rows.nth(i).get_attribute("data-item")) for i in range(rows.count())} == flagged
     first = page.locator(f"#issues tr[data-item='{items[0].pk}'] .dimension-lines")
     assert "expression_vs_au" in first.get_attribute("data-checks") and "AU12" in first.inner_text() and "v +" in first.inner_text()
+    page.wait_for_selector(f"#inspector[data-item='{rows.nth(0).get_attribute('data-item')}']")  # the inspector follows
     screenshot(page, "dimensions-issues")
 
     page.goto(f"{live_server.url}/projects/{project.pk}/annotators/")
