@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from django.db import OperationalError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from annotate.models import QualityItemResult, QualityRun
 
@@ -59,8 +59,7 @@ def count_results(qs: QuerySet, *, run: QualityRun, parts: dict[str, Q]) -> dict
     population = run_result_count(run)
     sampled_parts = [name for name, n in exact.items() if n is None or n > EXACT_UP_TO]
     # The run's sampled faces and each part's hits among them, in one statement (one round trip, one plan).
-    queries = [QualityItemResult.objects.filter(run=run), *(qs.filter(parts[name]) for name in sampled_parts)]
-    sampled, *found = _sampled_counts(queries, percent)
+    sampled, *found = _sampled_hits(qs, run=run, parts=[parts[name] for name in sampled_parts], percent=percent)
     if not sampled:
         return {name: Estimate.of(qs.filter(part).count()) for name, part in parts.items()}
     estimates = {name: Estimate.of(n) for name, n in exact.items() if name not in sampled_parts}
@@ -142,13 +141,18 @@ def _sampled_sql(qs: QuerySet, percent: float) -> tuple[str, tuple]:
 
 def _sampled_count(qs: QuerySet, percent: float) -> int:
     """count(*) of the queryset over the sampled blocks."""
-    return _sampled_counts([qs], percent)[0]
+    sql, params = _sampled_sql(qs.order_by().values("id"), percent)
+    return _sampled_fetch(f"SELECT count(*) FROM ({sql}) sampled", params)[0][0]
 
 
-def _sampled_counts(querysets: list[QuerySet], percent: float) -> list[int]:
-    """count(*) of each queryset over the sampled blocks, in one statement."""
-    sql, params = _counts_sql([_sampled_sql(qs.order_by().values("id"), percent) for qs in querysets])
-    return list(_sampled_fetch(sql, params)[0])
+def _sampled_hits(qs: QuerySet, *, run: QualityRun, parts: list[Q], percent: float) -> list[int]:
+    """[the run's sampled faces, then each part's hits among them], in one statement that reads the sample twice:
+    once for the run, once for `qs` with every part counted in the same pass."""
+    population, pop_params = _sampled_sql(QualityItemResult.objects.filter(run=run).order_by().values("id"), percent)
+    counts = {f"hits_{i}": Count("id", filter=part) if part else Count("id") for i, part in enumerate(parts)}
+    hits, hit_params = _sampled_sql(qs.order_by().values("run").annotate(**counts).values_list(*counts), percent)
+    sql = f"SELECT p.n, h.* FROM (SELECT count(*) AS n FROM ({population}) q) p LEFT JOIN ({hits}) h ON true"
+    return [n or 0 for n in _sampled_fetch(sql, (*pop_params, *hit_params))[0]]
 
 
 def _sampled_fetch(sql: str, params) -> list[tuple]:

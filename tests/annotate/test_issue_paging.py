@@ -100,3 +100,20 @@ def test_a_count_that_takes_too_long_is_left_to_the_sample(mixed, monkeypatch): 
     assert counted["none"].high >= 0
     fast = estimates.count_results(QualityItemResult.objects.filter(run=run), run=run, parts={"all": Q()})
     assert fast["all"] == estimates.Estimate.of(10)
+
+
+def test_a_queue_no_sampled_face_is_in_is_estimated_at_zero(mixed, monkeypatch):  # noqa: F811
+    """The sample's hits come from one grouped pass over the queue: a queue with no face among them yields no row,
+    which counts as none found rather than failing."""
+    from django.db.models import Q
+
+    from annotate.models import QualityItemResult
+
+    _, _, _, _, run = mixed
+    monkeypatch.setattr(estimates, "_capped_counts", lambda qs, parts, limited: {name: None for name in parts})
+    nothing = QualityItemResult.objects.filter(run=run, num_answers__gt=99)
+    counted = estimates.count_results(nothing, run=run, parts={"all": Q(), "answered": Q(num_answers__gt=0)})
+    assert [(c.exact, c.value, c.low) for c in counted.values()] == [(False, 0, 0), (False, 0, 0)]
+    some = estimates.count_results(QualityItemResult.objects.filter(run=run), run=run,
+                                   parts={"all": Q(), "answered": Q(num_answers__gt=0)})
+    assert (some["all"].value, some["answered"].value) == (10, 5)  # every block sampled: the figures themselves
