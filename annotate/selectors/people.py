@@ -5,6 +5,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, F
 from django.utils import timezone
 
+from annotate import fastpaths
+from annotate.fastpaths.members import members_json_orm, members_json_postgres
 from annotate.models import Assignment, AssignmentStatus, Invitation, Membership, Project, Role
 from annotate.selectors.activity_snapshot import activity_since_run
 from annotate.selectors.quality import quality_run_latest
@@ -68,7 +70,7 @@ def member_list(*, project: Project) -> list[dict]:
     Values rows, not Membership and User instances passed through a serializer: at 10,000 members building and
     serialising those took seconds.
     """
-    memberships = list(Membership.objects.filter(project=project).values(
+    memberships = list(Membership.objects.filter(project=project).order_by("user_id").values(
         *_MEMBER_FIELDS, joined=F("created_at"), username=F("user__username"), last_login=F("user__last_login")))
     memberships.sort(key=lambda m: (m["role"] != Role.LEAD, m["username"].lower()))
     # Originals = live answers (each correction replaces one): the latest run's snapshot plus who answered since,
@@ -84,6 +86,14 @@ def member_list(*, project: Project) -> list[dict]:
     return [{"member": {k: m[k] for k in member_keys}, "answers": answers.get(m["user_id"], 0),
              "open_leases": leases.get(m["user_id"], 0), "must_set_password": m["user_id"] in must_set,
              "last_login": m["last_login"]} for m in memberships]
+
+
+def member_list_json(*, project: Project) -> str:
+    """member_list's rows as the members API's JSON; written by PostgreSQL there (annotate.fastpaths.members)."""
+    if not fastpaths.enabled():
+        return members_json_orm(rows=member_list(project=project))
+    answers = {a: f["answers"] for a, f in _activity(project).items()}
+    return members_json_postgres(project=project, answers=answers, group=FIRST_SIGN_IN_GROUP)
 
 
 def former_members_with_answers(*, project: Project) -> int:
