@@ -16,6 +16,8 @@ Path (module): fast path on PostgreSQL / its ORM twin / the caller that picks be
 - annotator results (annotator_results): annotator_results_json_postgres / annotator_results_json_orm /
   selectors.quality.quality_annotator_results_json (the quality-run annotators API's body; compared in
   tests/annotate/test_annotator_results_json.py)
+- members (members): members_json_postgres / members_json_orm / selectors.people.member_list_json (the members
+  API's rows; compared in tests/annotate/test_members_json.py)
 - quality columns (quality_columns): item_columns_postgres, answer_columns_postgres, prediction_columns_postgres
   (binary COPY into numpy) / their `*_orm` twins / services.quality_inputs (a run's items, answers, predictions)
 
