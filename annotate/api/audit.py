@@ -9,7 +9,9 @@ from rest_framework.views import APIView
 from annotate.access import access_item_in_project, access_project_as_lead, access_quality_run_in_project
 from annotate.exceptions import NotFound, ValidationFailed
 from annotate.models import QualityRun, ReviewAction
-from annotate.selectors.audit import agreement_trend, answers_per_hour, class_balance, overview_progress, run_summary
+from annotate.selectors.audit import (
+    agreement_trend, answers_per_hour, class_balance, overview_progress, quality_run_latest_brief, run_summary,
+)
 from annotate.selectors.audit_agreement import agreement_report
 from annotate.selectors.audit_annotators import EVIDENCE_STATES, THIN_EVIDENCE_FACES, annotator_confusion, annotator_table
 from annotate.selectors.audit_issues import (
@@ -25,7 +27,8 @@ UNDO = "undo"
 
 
 def _run_or_404(project) -> QualityRun:
-    run = quality_run_latest(project_id=project.pk)
+    """The latest run for reading (GET views only: its summary lacks the annotator snapshot)."""
+    run = quality_run_latest_brief(project_id=project.pk)
     if run is None:
         raise NotFound("No quality run has finished for this project yet.", code="no_quality_run")
     return run
@@ -43,7 +46,7 @@ class OverviewApi(APIView):
     @extend_schema(responses=OverviewOutput, summary="Progress, class balance and agreement trend (leads)")
     def get(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
-        run = quality_run_latest(project_id=project.pk)
+        run = quality_run_latest_brief(project_id=project.pk)
         trend = agreement_trend(project=project)
         numbers = {r["run"]: r["number"] for r in trend}  # the last runs' numbers, counted in the trend's query
         return Response({

@@ -10,10 +10,9 @@ from django.views.decorators.http import require_safe
 
 from annotate.access import access_project_as_lead, access_version_as_lead
 from annotate.exceptions import FERLabError, NotFound
-from annotate.selectors.audit import overview_progress, run_summary
+from annotate.selectors.audit import overview_progress, quality_run_latest_brief, run_summary
 from annotate.selectors.audit_issues import issue_filter_options
 from annotate.selectors.dimensions import THIN_CLASS_FACES, check_options, project_dimensions
-from annotate.selectors.quality import quality_run_latest
 from annotate.selectors.run_numbers import quality_run_number_of
 
 TABS = (
@@ -56,7 +55,7 @@ def lead_page(tab: str, template: str | None = None):
 
 @lead_page("overview")
 def project_overview(request, project):
-    run = quality_run_latest(project_id=project.pk)
+    run = quality_run_latest_brief(project_id=project.pk)
     return {"progress": overview_progress(project=project), "summary": run_summary(run=run), "run": run}
 
 

@@ -45,6 +45,18 @@ def test_overview_figures(api_client, audited):
     assert sum(h["answers"] for h in hours) == 36
 
 
+def test_dashboard_reads_the_latest_run_without_its_annotator_snapshot(audited):
+    from annotate.selectors.audit import quality_run_latest_brief
+
+    project, _, _, _, run = audited
+    run.summary = {**run.summary, "annotator_activity": {"watermark": 1, "rows": {"7": [1, 2]}}}
+    run.save(update_fields=["summary"])
+    brief = quality_run_latest_brief(project_id=project.pk)
+    full = quality_run_latest(project_id=project.pk)
+    assert brief.pk == full.pk == run.pk and "annotator_activity" in full.summary
+    assert brief.summary == {k: v for k, v in full.summary.items() if k != "annotator_activity"}
+
+
 def test_issues_are_worst_first_paged_and_carry_the_review_in_force(api_client, audited):
     project, lead, _, items, run = audited
     api_client.force_authenticate(lead)
