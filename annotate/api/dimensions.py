@@ -12,6 +12,7 @@ from annotate.selectors.quality import quality_run_latest
 
 
 class AsksOutput(serializers.Serializer):
+    expression = serializers.BooleanField(help_text="The expression class is asked (labels not empty)")
     valence_arousal = serializers.BooleanField()
     action_units = serializers.BooleanField()
 

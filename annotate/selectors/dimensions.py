@@ -36,14 +36,18 @@ ANY_CHECK = "any"  # any dimension check failed
 
 
 def project_dimensions(*, project: Project) -> dict[str, bool]:
-    """Which of the dimensions beyond the expression class the project asks for."""
-    return {"valence_arousal": bool(project.valence_arousal), "action_units": bool(project.action_units)}
+    """Which of the dimensions beyond the expression class the project asks for, and whether it asks that class
+    (a project may ask only valence-arousal or action units, #18: then nothing is broken down by expression)."""
+    return {"expression": bool(project.labels), "valence_arousal": bool(project.valence_arousal),
+            "action_units": bool(project.action_units)}
 
 
 def check_options(*, project: Project) -> list[dict]:
     """The dimension-check filter's choices for this project (none when it asks for neither dimension)."""
     asks = project_dimensions(project=project)
-    options = [{"value": key, "label": flag.label} for key, (flag, needs) in CHECKS.items() if asks[needs]]
+    cross = {"expression_vs_au", "expression_vs_valence"}  # need an expression to check against
+    options = [{"value": key, "label": flag.label} for key, (flag, needs) in CHECKS.items()
+               if asks[needs] and (asks["expression"] or key not in cross)]
     return [{"value": ANY_CHECK, "label": "any dimension check"}, *options] if options else []
 
 

@@ -27,7 +27,11 @@ def _validate(*, project, label: str, flags: list[str], valence, arousal, action
               seconds) -> tuple[list[str], dict | None]:
     """The one set of rules an answer keeps, on the fast path, the general path and for corrections alike:
     `project` is the Project or the fast path's row of it. Returns the stored flags and action units."""
-    if label not in project.labels:
+    if not project.labels:
+        if label:
+            raise ValidationFailed("This project asks for no expression class: leave label out (or empty).",
+                                   code="label_not_asked")
+    elif label not in project.labels:
         raise ValidationFailed(f"{label!r} is not one of this project's labels.", code="invalid_label")
     unknown = [flag for flag in flags if flag not in project.flags]
     if unknown:
@@ -42,7 +46,12 @@ def _validate(*, project, label: str, flags: list[str], valence, arousal, action
     if seconds is not None and not (_number(seconds) and math.isfinite(seconds) and seconds >= 0):
         raise ValidationFailed("seconds must be a non-negative number.", code="invalid_seconds")
     flags = sorted(set(flags), key=project.flags.index)
-    return flags, _validate_action_units(project=project, action_units=action_units)
+    stored = _validate_action_units(project=project, action_units=action_units)
+    if not project.labels and valence is None and arousal is None and stored is None:
+        # Without a class, an answer with no dimension would be an empty row that every analysis skips.
+        raise ValidationFailed("This project asks for no expression class: give valence-arousal or action units.",
+                               code="empty_answer")
+    return flags, stored
 
 
 def _validate_action_units(*, project, action_units) -> dict | None:

@@ -25,9 +25,11 @@ def project_settings_validate(*, values: dict) -> None:
     if "name" in values and not str(values["name"]).strip():
         raise ValidationFailed("Give the project a name.", code="invalid_name")
     labels, flags = values.get("labels"), values.get("flags")
-    if labels is not None:
-        if not labels or not all(isinstance(x, str) and x.strip() for x in labels) or len(set(labels)) != len(labels):
-            raise ValidationFailed("Labels must be a non-empty list of distinct names.", code="invalid_labels")
+    if labels == []:
+        _no_class_validate(values=values)
+    elif labels is not None:
+        if not all(isinstance(x, str) and x.strip() for x in labels) or len(set(labels)) != len(labels):
+            raise ValidationFailed("Labels must be distinct, non-empty names.", code="invalid_labels")
         if len(labels) > MAX_LABELS:
             raise ValidationFailed(f"At most {MAX_LABELS} labels: each needs a key.", code="invalid_labels")
         classes = [x for x in labels if x not in EXTRA_ANSWERS]
@@ -51,6 +53,17 @@ def project_settings_validate(*, values: dict) -> None:
         raise ValidationFailed(f"The gold rate must lie between 0 and {MAX_GOLD_RATE:g} (0% to {MAX_GOLD_RATE:.0%}).",
                                code="invalid_gold_rate")
     _action_units_validate(values=values)
+
+
+def _no_class_validate(*, values: dict) -> None:
+    """labels [] means the expression class is not asked (#18): the project must then ask for something else, or an
+    answer would carry nothing. Checked on the full settings (an update merges them first), so switching the last
+    other dimension off later is refused too."""
+    if "valence_arousal" not in values or "action_units" not in values:
+        return  # a partial check (names it lacks are not checked)
+    if not values["valence_arousal"] and not values["action_units"]:
+        raise ValidationFailed("A project without an expression class (no labels) must ask for valence-arousal or "
+                               "action units: otherwise an answer would carry nothing.", code="nothing_asked")
 
 
 def _action_units_validate(*, values: dict) -> None:

@@ -87,8 +87,12 @@ def quality_run_execute(*, job: Job) -> dict:
 
     stages = _Stages()
     project = job.project
-    model_version = model_version_for(model_version_id=job.params.get("model_version"), project=job.project)
     params = _run_params(job)
+    if not project.labels:  # no expression class: valence-arousal and action units only, no model needed
+        from annotate.services.quality_no_class import quality_run_without_classes
+
+        return quality_run_without_classes(job=job, project=project, params=params, stages=stages)
+    model_version = model_version_for(model_version_id=job.params.get("model_version"), project=job.project)
     job_progress(job=job, done=0, total=6, stage="pre-labelling items without a prediction")
     predictions_create(project=project, model_version=model_version, job=job)
     stages.done("prelabel")

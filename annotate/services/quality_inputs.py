@@ -69,15 +69,16 @@ def _columns():
     return q.item_columns_orm, q.answer_columns_orm, q.prediction_columns_orm
 
 
-def quality_inputs_load(*, project: Project, model_version: ModelVersion, watermark: int) -> QualityInputs:
+def quality_inputs_load(*, project: Project, model_version: ModelVersion | None, watermark: int) -> QualityInputs:
     """Live answers with id <= watermark (corrections among those applied) on the project's included items.
 
     Rows come in as numpy columns (no Python object per row); an answer is live when no answer up to the
-    watermark replaces it, and counts when its face is included and its label is one of the project's."""
+    watermark replaces it, and counts when its face is included and its label is one of the project's (any answer,
+    on a project that asks no expression class)."""
     labels = list(project.labels)
     label_index = {label: i for i, label in enumerate(labels)}
-    classes = [c for c in model_version.classes if c in label_index]
-    if len(classes) < 2:
+    classes = [c for c in model_version.classes if c in label_index] if labels else []  # no class, no model
+    if labels and len(classes) < 2:
         raise ValueError(f"The model version's classes {model_version.classes} share fewer than two labels with the project.")
     category_class = np.array([classes.index(label) if label in classes else -1 for label in labels], dtype=np.int64)
     item_columns, answer_columns, _ = _columns()
@@ -93,7 +94,8 @@ def quality_inputs_load(*, project: Project, model_version: ModelVersion, waterm
     on_item = position < len(item_ids)
     on_item[on_item] = item_ids[position[on_item]] == rows["item"][on_item]
     replaced = rows["replaces"][rows["replaces"] > 0]
-    live = on_item & (rows["label"] >= 0) & ~np.isin(rows["id"], replaced)
+    # Without an expression class (labels []) every answer counts, with answer -1 (no class) for the dimensions.
+    live = on_item & ((rows["label"] >= 0) | (not labels)) & ~np.isin(rows["id"], replaced)
     annotator_ids, annotator_index = np.unique(rows["annotator"][live], return_inverse=True)
     excluded = Membership.objects.filter(project=project, excluded_from_consensus=True).values_list("user_id", flat=True)
     inputs = QualityInputs(
@@ -120,11 +122,12 @@ def answers_sha256(inputs: QualityInputs) -> str:
     return _sha256_ids(inputs.answer_ids)
 
 
-def fingerprint(inputs: QualityInputs, *, model_version: ModelVersion, prediction_count: int, params: dict) -> str:
+def fingerprint(inputs: QualityInputs, *, model_version: ModelVersion | None, prediction_count: int, params: dict) -> str:
     """Same answers, items, exclusions, model and options -> same fingerprint -> the same run."""
     digest = hashlib.sha256()
+    model = f"{model_version.pk}:{model_version.sha256}" if model_version else "no model"
     for part in (answers_sha256(inputs), _sha256_ids(inputs.item_ids),
-                 _sha256_ids(inputs.annotator_ids[~inputs.in_consensus]), f"{model_version.pk}:{model_version.sha256}",
+                 _sha256_ids(inputs.annotator_ids[~inputs.in_consensus]), model,
                  str(prediction_count), repr(sorted(params.items())), repr(inputs.labels)):
         digest.update(part.encode())
         digest.update(b"|")

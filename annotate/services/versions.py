@@ -382,8 +382,16 @@ def _summary(frozen: Frozen, project: Project) -> dict:
     }
 
 
+def _has_classes(project: Project) -> None:
+    """A version is a set of (face, class) entries today; a face with only valence-arousal or AUs has no class."""
+    if not project.labels:
+        raise ValidationFailed("Exports of projects without an expression class are not supported yet: this project "
+                               "asks only for valence-arousal or action units.", code="no_expression_class", status=409)
+
+
 def version_preview(*, project: Project, policy: dict | None = None) -> dict:
     """What freezing now would give, without writing anything."""
+    _has_classes(project)
     policy_obj = LabelPolicy.from_params(policy, project=project)
     frozen = version_compute(project=project, policy=policy_obj)
     same = DatasetVersion.objects.filter(project=project, sha256=frozen.sha256).values_list("number", flat=True).first()
@@ -392,6 +400,7 @@ def version_preview(*, project: Project, policy: dict | None = None) -> dict:
 
 def version_freeze(*, project: Project, policy: dict | None = None, name: str = "", created_by=None) -> tuple[DatasetVersion, bool]:
     """Freeze a new version (or return the project's version with the same hash); returns (version, created)."""
+    _has_classes(project)
     policy_obj = LabelPolicy.from_params(policy, project=project)
     frozen = version_compute(project=project, policy=policy_obj)
     if not frozen.entries:

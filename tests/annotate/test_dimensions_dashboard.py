@@ -35,7 +35,7 @@ def seeded(make_project, make_items, api_client):
 def test_report_reads_the_run_summary_with_what_each_figure_can_bear(seeded):
     project, _, _, items, run, client = seeded
     body = client.get(f"/api/projects/{project.pk}/dimensions/").json()
-    assert body["run"] == run.id and body["asks"] == {"valence_arousal": True, "action_units": True}
+    assert body["run"] == run.id and body["asks"] == {"expression": True, "valence_arousal": True, "action_units": True}
     classes = [c["label"] for c in body["valence"]["by_class"]]
     assert classes == ["happiness", "sadness"]  # project label order, classes with faces only
     sadness = body["valence"]["by_class"][1]
@@ -140,7 +140,7 @@ def test_projects_without_dimensions_get_no_figures(make_project, make_items, ap
     seed_dimensions(project, people, items)
     api_client.force_authenticate(lead)
     body = api_client.get(f"/api/projects/{project.pk}/dimensions/").json()
-    assert body["asks"] == {"valence_arousal": False, "action_units": False}
+    assert body["asks"] == {"expression": True, "valence_arousal": False, "action_units": False}
     assert not {"valence", "arousal", "action_units", "checks"} & set(body)
     assert api_client.get(f"/api/projects/{project.pk}/dimensions/scatter/").json()["item"] == []
     assert "check" not in api_client.get(f"/api/projects/{project.pk}/issues/facets/").json()["facets"]

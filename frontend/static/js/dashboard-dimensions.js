@@ -43,7 +43,9 @@ function auTables(report) {
   const grid = au.by_expression;
   const note = document.getElementById("au-heatmap-note");
   if (!grid) {
-    document.getElementById("au-heatmap").replaceChildren(h("p", { class: "empty" }, "This run has no action-unit figures: run quality again."));
+    document.getElementById("au-heatmap").replaceChildren(h("p", { class: "empty" }, report.asks.expression
+      ? "This run has no action-unit figures: run quality again."
+      : "This project asks no expression class, so action units are not broken down by expression."));
   } else {
     const notes = grid.thin.map((t, i) => (t ? `only ${grid.faces[i]} faces: too few to read (fewer than ${thin})` : ""));
     shareHeatmap(document.getElementById("au-heatmap"), { rows: grid.classes.map((c, i) => `${shortLabel(c)} (${grid.faces[i]})`),

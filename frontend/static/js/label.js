@@ -150,7 +150,7 @@ function show(lease, correcting) {
   renderFlags();
   renderAus();
   $("correcting").hidden = !correcting;
-  if (correcting) $("correcting-was").textContent = correcting.label.replace(/_/g, " ");
+  if (correcting) $("correcting-was").textContent = correcting.label ? correcting.label.replace(/_/g, " ") : "no class asked";
   const hint = config.showHints ? lease.hint : null;
   $("hint").hidden = !hint;
   if (hint) {
@@ -189,6 +189,11 @@ function showEmpty() {
 
 function answer(label, pressedAt = performance.now()) {
   if (!state.current) return;
+  // Without an expression class the answer is the dimensions alone: valence-arousal must be set when it is all.
+  if (!config.labels.length && !config.actionUnits.length && !pad?.value) {
+    toast("Set valence and arousal on the pad first.");
+    return;
+  }
   const { lease, shownAt, correcting } = state.current;
   const clientId = uuid4();
   const body = { client_id: clientId, label, flags: [...state.flags], seconds: Math.round(performance.now() - shownAt) / 1000 };
@@ -326,6 +331,7 @@ document.addEventListener("keydown", (event) => {
     if (key === "Escape" || key === "?" || key === "h") toggleHelp(false);
     else return;
   } else if (labelKeys.has(key)) answer(labelKeys.get(key), performance.now());
+  else if (key === "Enter" && !config.labels.length) answer("", performance.now());  // the Submit button's key
   else if (flagKeys.has(key)) toggleFlag(flagKeys.get(key));
   else if (auKeys.has(key)) stepAu(auKeys.get(key), event.shiftKey);
   else if (pad && ARROWS[key]) {

@@ -1,4 +1,4 @@
-// The project settings form, shared by "New project" and the Settings tab: label presets or a custom list,
+// The project settings form, shared by "New project" and the Settings tab: label presets, a custom list or none,
 // flags, k, gold rate (shown in percent), the two switches, valence-arousal and the action units (a preset or
 // any subset of the catalogue the server passes, with or without intensity). fill(values) shows a project's settings, read()
 // returns what the API takes, or throws an Error whose message says what to fix.
@@ -28,6 +28,8 @@ export function projectForm(form, cfg) {
   }
   presetBox.append(h("label", { class: "check preset" }, h("input", { type: "radio", name: "preset", value: "custom" }),
     h("strong", {}, "Custom list"), h("span", { class: "muted small" }, " your own labels, at least two expression classes")));
+  presetBox.append(h("label", { class: "check preset" }, h("input", { type: "radio", name: "preset", value: "none" }),
+    h("strong", {}, "No expression class"), h("span", { class: "muted small" }, " valence-arousal and/or action units only (e.g. DISFA-style AU coding)")));
   form.querySelector("#pf-extras-names").textContent = extras.map((x) => `“${x.replace(/_/g, " ")}”`).join(" and ");
   form.querySelector("#pf-ranges").textContent = `k from 1 to ${cfg.maxK}; gold checks from 0% to ${cfg.maxGoldRate * 100}% (faces with a known answer, mixed in to measure annotators, on top of k).`;
   f.overlap_target.max = cfg.maxK;
@@ -59,6 +61,7 @@ export function projectForm(form, cfg) {
   const choice = () => form.querySelector("input[name=preset]:checked")?.value || "custom";
 
   function labels() {
+    if (choice() === "none") return [];
     if (choice() === "custom") return names(f.custom_labels.value, /[\n,]/);
     const base = presets.find((p) => p.id === choice()).labels;
     return f.extras.checked ? [...base, ...extras.filter((x) => !base.includes(x))] : [...base];
@@ -67,8 +70,12 @@ export function projectForm(form, cfg) {
   function showLabels() {
     const isCustom = choice() === "custom";
     custom.hidden = !isCustom;
-    f.extras.closest("label").hidden = isCustom;
+    f.extras.closest("label").hidden = isCustom || choice() === "none";
     const list = labels();
+    if (choice() === "none") {
+      chips.replaceChildren(h("span", {}, h("kbd", {}, "Enter"), " submits the valence-arousal / action-unit answer"));
+      return;
+    }
     chips.replaceChildren(...(list.length ? list.map((name, i) => h("span", { class: "pf-chip" }, i < KEYS.length ? h("kbd", {}, KEYS[i]) : null, ` ${name.replace(/_/g, " ")}`))
       : [h("span", { class: "error" }, "no labels yet")]));
   }
@@ -78,7 +85,8 @@ export function projectForm(form, cfg) {
     f.description.value = values.description;
     f.instructions.value = values.instructions;
     const preset = presets.find((p) => same(values.labels, p.labels) || same(values.labels, [...p.labels, ...extras.filter((x) => !p.labels.includes(x))]));
-    for (const radio of form.querySelectorAll("input[name=preset]")) radio.checked = radio.value === (preset ? preset.id : "custom");
+    const picked = !values.labels.length ? "none" : preset ? preset.id : "custom";
+    for (const radio of form.querySelectorAll("input[name=preset]")) radio.checked = radio.value === picked;
     f.extras.checked = preset ? !same(values.labels, preset.labels) : true;
     f.custom_labels.value = values.labels.join("\n");
     f.flags.value = values.flags.join(", ");

@@ -1,0 +1,177 @@
+"""Projects that ask no expression class (labels [], #18): valence-arousal and/or action units only. The settings
+rules, answers on both submit paths and the API, a quality run through the database, and versions refused."""
+import uuid
+
+import pytest
+from django.db import transaction
+
+from annotate import fastpaths
+from annotate.exceptions import Conflict, ValidationFailed
+from annotate.models import (
+    Annotation, DimensionCheck, Item, JobKind, JobStatus, Project, QualityAnnotatorResult, QualityItemResult, QualityRun,
+)
+from annotate.services.annotations import annotation_correct, annotation_submit
+from annotate.services.assignments import assignments_lease
+from annotate.services.jobs import job_enqueue
+from annotate.services.projects import project_update
+from annotate.services.versions import version_freeze
+from tests.annotate.quality_support import answer
+
+pytestmark = pytest.mark.django_db
+
+DISFA = [1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26]
+
+
+@pytest.fixture(params=[True, False], ids=["fast path", "general path"])
+def path(request, monkeypatch):
+    monkeypatch.setattr(fastpaths, "enabled", lambda: request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"labels": []}, "nothing_asked"),
+    ({"labels": [], "action_units": [], "valence_arousal": False}, "nothing_asked"),
+])
+def test_no_class_needs_another_dimension(api_client, make_user, body, code):
+    api_client.force_authenticate(make_user(is_staff=True))
+    response = api_client.post("/api/projects/", {"name": "Faces", **body}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == code, response.content
+    assert not Project.objects.exists()
+
+
+def test_an_au_only_project_is_created_and_keeps_a_dimension(api_client, make_user):
+    lead = make_user(is_staff=True)
+    api_client.force_authenticate(lead)
+    response = api_client.post("/api/projects/", {"name": "DISFA", "labels": [], "flags": [], "action_units": DISFA},
+                               format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["labels"] == [] and response.json()["action_units"] == DISFA
+    pk = response.json()["id"]
+    emptied = api_client.patch(f"/api/projects/{pk}/", {"action_units": []}, format="json")
+    assert emptied.status_code == 400 and emptied.json()["error"]["code"] == "nothing_asked"
+    assert api_client.patch(f"/api/projects/{pk}/", {"valence_arousal": True}, format="json").status_code == 200
+    preview = api_client.post(f"/api/projects/{pk}/settings/preview", {"valence_arousal": False, "action_units": []},
+                              format="json")
+    assert preview.status_code == 400 and preview.json()["error"]["code"] == "nothing_asked"
+
+
+def test_labels_in_use_cannot_all_be_removed(make_project, make_items):
+    project, lead, (alice,) = make_project(annotators=1, gold_rate=0, action_units=[12])
+    item = make_items(project, 1)[0]
+    answer(item, alice, "happiness", action_units={"12": 1})
+    with pytest.raises(Conflict) as info:
+        project_update(project=project, actor=lead, labels=[])
+    assert info.value.code == "label_in_use" and "'happiness' cannot be removed" in info.value.message
+    assert Project.objects.get(pk=project.pk).labels == project.labels
+
+
+def _au_only(make_project, make_items, **options):
+    project, _, (alice,) = make_project(annotators=1, gold_rate=0, labels=[], flags=["occluded"],
+                                        action_units=[6, 12], **options)
+    make_items(project, 2)
+    membership = project.memberships.select_related("project", "user").get(user=alice)
+    return project, alice, assignments_lease(membership=membership, count=2).assignments
+
+
+@pytest.mark.parametrize("fields, code", [
+    ({"label": "happiness", "action_units": {"12": 1}}, "label_not_asked"),
+    ({"label": ""}, "empty_answer"),
+    ({"label": "", "action_units": {}}, "empty_answer"),
+    ({"label": "", "flags": ["occluded"]}, "empty_answer"),
+])
+def test_bad_answers_on_an_au_only_project(make_project, make_items, path, fields, code):
+    _, alice, (lease, _) = _au_only(make_project, make_items)
+    with pytest.raises(ValidationFailed) as info:
+        annotation_submit(annotator=alice, assignment_id=lease.pk, client_id=uuid.uuid4(), **fields)
+    assert info.value.code == code and info.value.status == 400
+    assert not Annotation.objects.exists() and Item.objects.get(pk=lease.item_id).answer_count == 0
+
+
+def test_an_au_answer_is_stored_with_no_label_on_both_paths(make_project, make_items, path):
+    _, alice, (lease, _) = _au_only(make_project, make_items)
+    client_id = uuid.uuid4()
+    stored, created = annotation_submit(annotator=alice, assignment_id=lease.pk, client_id=client_id, label="",
+                                        action_units={"12": 1})
+    again, repeated = annotation_submit(annotator=alice, assignment_id=lease.pk, client_id=client_id, label="",
+                                        action_units={"12": 1})
+    assert created and not repeated and again.pk == stored.pk
+    row = Annotation.objects.get()
+    assert (row.label, row.action_units) == ("", {"12": 1})
+    with pytest.raises(ValidationFailed) as info:
+        annotation_correct(annotator=alice, replaces=client_id, client_id=uuid.uuid4(), label="")
+    assert info.value.code == "empty_answer"
+    fix, _ = annotation_correct(annotator=alice, replaces=client_id, client_id=uuid.uuid4(), label="",
+                                action_units={"6": 1, "12": 0})
+    assert fix.replaces_id == row.pk and fix.label == ""
+
+
+def test_the_api_takes_an_answer_without_label(api_client, make_project, make_items, path):
+    project, alice, (lease, other) = _au_only(make_project, make_items, valence_arousal=True)
+    api_client.force_authenticate(alice)
+    response = api_client.post("/api/annotations/", {"client_id": str(uuid.uuid4()), "assignment": lease.pk,
+                                                     "valence": -0.5}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["label"] == "" and response.json()["valence"] == -0.5
+    refused = api_client.post("/api/annotations/", {"client_id": str(uuid.uuid4()), "assignment": other.pk,
+                                                    "label": ""}, format="json")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "empty_answer"
+
+
+@pytest.fixture
+def analyse(django_capture_on_commit_callbacks):
+    def run(project):
+        with django_capture_on_commit_callbacks(execute=True):
+            with transaction.atomic():
+                job = job_enqueue(kind=JobKind.ANALYSE, project=project, params={})
+        job.refresh_from_db()
+        assert job.status == JobStatus.SUCCEEDED, job.error
+        return QualityRun.objects.get(pk=job.result["quality_run"])
+
+    return run
+
+
+def au_only_crowd(make_project, make_items):
+    """12 faces, 4 annotators: AU12 present on even faces, annotator 2 never marking it; AU6 present on every fourth
+    face, and on each odd face split two against two the same way (annotators 0 and 2 against 1 and 3): disputed."""
+    project, lead, people = make_project(annotators=4, gold_rate=0, labels=[], flags=[], action_units=[6, 12])
+    items = make_items(project, 12)
+    for face, item in enumerate(items):
+        for p, person in enumerate(people):
+            au12 = int(face % 2 == 0 and p != 2)
+            au6 = int(p % 2 == 0) if face % 2 else int(face % 4 == 0)
+            answer(item, person, "", action_units={"6": au6, "12": au12})
+    return project, lead, people, items
+
+
+def test_a_quality_run_on_an_au_only_project(make_project, make_items, analyse):
+    project, _, people, items = au_only_crowd(make_project, make_items)
+    run = analyse(project)
+    summary = run.summary
+    assert run.model_version is None and run.probability_source == "none"  # no class: no model read
+    assert summary["labels"] == [] and summary["krippendorff_alpha"] is None and summary["answers"] == 48
+    dims = summary["dimensions"]
+    assert "expression class" in dims["cross_checks"]
+    assert set(dims["checks"]) == {"au_disputed"} and "valence" not in dims
+    assert dims["action_units"]["per_au"]["12"]["faces"] == 12
+    rows = {r.item_id: r for r in QualityItemResult.objects.filter(run=run)}
+    assert len(rows) == 12 and all(r.consensus_label == "" and r.votes == {} for r in rows.values())
+    assert rows[items[0].pk].action_units["12"] > 0.5 > rows[items[3].pk].action_units["12"]
+    assert rows[items[0].pk].num_answers == 4
+    disputed = [i for i, r in rows.items() if r.checks & DimensionCheck.AU_DISPUTED]
+    assert sorted(disputed) == [item.pk for item in items[1::2]] and "AU6" in rows[items[1].pk].check_reasons[0]
+    assert all(rows[i].active_learning_score > 0 for i in disputed)
+    assert Item.objects.get(pk=disputed[0]).priority == pytest.approx(rows[disputed[0]].active_learning_score)
+    figures = {r.annotator_id: r for r in QualityAnnotatorResult.objects.filter(run=run)}
+    assert figures[people[2].pk].dimensions["action_units"]["12"]["sensitivity"] < 0.5
+    assert figures[people[0].pk].dimensions["action_units"]["12"]["sensitivity"] > 0.9
+    assert analyse(project).pk == run.pk  # same inputs, same run
+
+
+def test_a_run_without_answers_and_versions_refused(make_project, make_items, analyse):
+    project, lead, _ = make_project(annotators=1, gold_rate=0, labels=[], valence_arousal=True)
+    make_items(project, 3)
+    run = analyse(project)
+    assert run.summary["answers"] == 0 and QualityItemResult.objects.filter(run=run).count() == 3
+    with pytest.raises(ValidationFailed) as info:
+        version_freeze(project=project, created_by=lead)
+    assert info.value.code == "no_expression_class" and info.value.status == 409
