@@ -3,19 +3,18 @@ rules, answers on both submit paths and the API, a quality run through the datab
 import uuid
 
 import pytest
-from django.db import transaction
 
 from annotate import fastpaths
 from annotate.exceptions import Conflict, ValidationFailed
 from annotate.models import (
-    Annotation, DimensionCheck, Item, JobKind, JobStatus, Project, QualityAnnotatorResult, QualityItemResult, QualityRun,
+    Annotation, DimensionCheck, Item, Project, QualityAnnotatorResult, QualityItemResult,
 )
 from annotate.services.annotations import annotation_correct, annotation_submit
 from annotate.services.assignments import assignments_lease
-from annotate.services.jobs import job_enqueue
 from annotate.services.projects import project_update
 from annotate.services.versions import version_freeze
 from tests.annotate.quality_support import answer
+from tests.annotate.test_quality_dimensions import analyse  # noqa: F401  (the fixture that runs a quality job)
 
 pytestmark = pytest.mark.django_db
 
@@ -115,19 +114,6 @@ def test_the_api_takes_an_answer_without_label(api_client, make_project, make_it
     refused = api_client.post("/api/annotations/", {"client_id": str(uuid.uuid4()), "assignment": other.pk,
                                                     "label": ""}, format="json")
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "empty_answer"
-
-
-@pytest.fixture
-def analyse(django_capture_on_commit_callbacks):
-    def run(project):
-        with django_capture_on_commit_callbacks(execute=True):
-            with transaction.atomic():
-                job = job_enqueue(kind=JobKind.ANALYSE, project=project, params={})
-        job.refresh_from_db()
-        assert job.status == JobStatus.SUCCEEDED, job.error
-        return QualityRun.objects.get(pk=job.result["quality_run"])
-
-    return run
 
 
 def au_only_crowd(make_project, make_items):
