@@ -60,8 +60,9 @@ def label_config(info: ExportInfo) -> str:
     flags = "\n".join(f"    <Choice value={quoteattr(flag)}/>" for flag in info.flags)
     flag_block = (f'\n  <Choices name="{FLAGS}" toName="{IMAGE}" choice="multiple" showInline="true">\n{flags}\n  </Choices>'
                   if info.flags else "")
-    return (f'<View>\n  <Image name="{IMAGE}" value="${IMAGE}" zoom="true"/>\n'
-            f'  <Choices name="{CHOICE}" toName="{IMAGE}" choice="single" showInline="true">\n{choices}\n  </Choices>'
+    class_block = (f'\n  <Choices name="{CHOICE}" toName="{IMAGE}" choice="single" showInline="true">\n{choices}\n  </Choices>'
+                   if info.labels else "")  # a project without an expression class (#18) asks none
+    return (f'<View>\n  <Image name="{IMAGE}" value="${IMAGE}" zoom="true"/>{class_block}'
             f"{flag_block}{_dimension_controls(info)}\n</View>\n")
 
 
@@ -90,7 +91,7 @@ def task(row: ExportRow, info: ExportInfo) -> dict:
     """One face as a Label Studio task."""
     annotations = []
     for answer in row.answers:
-        result = [_choices(CHOICE, [answer.label])]
+        result = [_choices(CHOICE, [answer.label])] if info.labels else []
         if answer.flags:
             result.append(_choices(FLAGS, list(answer.flags)))
         result += _dimension_results(answer, info)

@@ -6,7 +6,9 @@ The features are declared twice, as ``datasets`` itself writes them: in each fil
 README's YAML header (with the splits and the data files of each), so ``load_dataset`` on the unzipped folder
 needs no options. An erased face keeps its row with an empty image (null): its labels and scores stay countable.
 A project that asks for valence-arousal or action units adds, after the other columns, each face's consensus of them
-and ``answers``: every annotator's answer with its dimensions (annotate.exports.dimensions).
+and ``answers``: every annotator's answer with its dimensions (annotate.exports.dimensions). A project that asks no
+expression class has no label, soft label or votes columns (a ClassLabel over no names and an empty struct are not
+valid), only those dimensions.
 """
 from __future__ import annotations
 
@@ -29,14 +31,15 @@ SHARD_ROWS = 50_000  # about 100 MB of 48x48 faces per file
 def features(info: ExportInfo) -> dict:
     """The ``datasets`` Features of the table, in its own serialisation (``Features.from_dict`` reads it)."""
     value = lambda dtype: {"dtype": dtype, "_type": "Value"}  # noqa: E731
-    out = {
-        "image": {"_type": "Image"},
-        "label": {"names": list(info.labels), "_type": "ClassLabel"},
-        "soft_label": {"feature": value("float32"), "_type": "List"},
-        "votes": {label: value("int32") for label in info.labels},
+    out = {"image": {"_type": "Image"}}
+    if info.labels:  # a project without an expression class (#18) has no label, soft label or votes to declare
+        out.update({"label": {"names": list(info.labels), "_type": "ClassLabel"},
+                    "soft_label": {"feature": value("float32"), "_type": "List"},
+                    "votes": {label: value("int32") for label in info.labels}})
+    out.update({
         "num_answers": value("int32"), "quality": value("float32"), "label_issue": value("bool"),
         "label_score": value("float32"), "model_label": value("string"), "model_confidence": value("float32"),
-    }
+    })
     if info.flags:
         out["flags"] = {flag: value("int32") for flag in info.flags}
     out.update({"reference_label": value("string"), "label_source": value("string"), "duplicate_group": value("int64"),
@@ -97,9 +100,8 @@ def _yaml_feature(name: str, feature: dict, indent: str) -> list[str]:
 def arrow_schema(info: ExportInfo) -> pa.Schema:
     fields = [
         pa.field("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-        pa.field("label", pa.int64()),
-        pa.field("soft_label", pa.list_(pa.float32())),
-        pa.field("votes", pa.struct([(label, pa.int32()) for label in info.labels])),
+        *([pa.field("label", pa.int64()), pa.field("soft_label", pa.list_(pa.float32())),
+           pa.field("votes", pa.struct([(label, pa.int32()) for label in info.labels]))] if info.labels else []),
         pa.field("num_answers", pa.int32()), pa.field("quality", pa.float32()), pa.field("label_issue", pa.bool_()),
         pa.field("label_score", pa.float32()), pa.field("model_label", pa.string()), pa.field("model_confidence", pa.float32()),
     ]
@@ -113,18 +115,18 @@ def arrow_schema(info: ExportInfo) -> pa.Schema:
 
 
 def _record(row: ExportRow, info: ExportInfo, label_index: dict[str, int]) -> dict:
-    if row.label not in label_index:
+    if info.labels and row.label not in label_index:
         raise ValueError(f"face {row.item_id}: final label {row.label!r} is not one of the labels {list(info.labels)}")
     record = {
         "image": None if row.erased else {"bytes": png_crop(row.png), "path": f"{row.item_id}.png"},
-        "label": label_index[row.label],
-        "soft_label": [float(row.soft_label.get(c, 0.0)) for c in info.soft_classes],
-        "votes": {label: int(row.votes.get(label, 0)) for label in info.labels},
         "num_answers": row.num_answers, "quality": row.quality, "label_issue": row.label_issue, "label_score": row.label_score,
         "model_label": row.model_label or None, "model_confidence": row.model_confidence,
         "reference_label": row.reference_label or None, "label_source": row.label_source,
         "duplicate_group": row.duplicate_group, "item_id": row.item_id, "content_hash": row.content_hash,
     }
+    if info.labels:
+        record.update(label=label_index[row.label], soft_label=[float(row.soft_label.get(c, 0.0)) for c in info.soft_classes],
+                      votes={label: int(row.votes.get(label, 0)) for label in info.labels})
     if info.flags:
         record["flags"] = {flag: int(row.flags.get(flag, 0)) for flag in info.flags}
     if has_dimensions(info):
@@ -180,11 +182,12 @@ class _SplitFiles:
 def _yaml_features(info: ExportInfo) -> list[str]:
     """The features as the Hub's YAML spells them (strings JSON-quoted, which YAML reads as they are)."""
     q = json.dumps
-    lines = ["  features:", "  - name: image", "    dtype: image", "  - name: label", "    dtype:", "      class_label:",
-             "        names:"]
-    lines += [f"          {q(str(i))}: {q(label)}" for i, label in enumerate(info.labels)]
-    lines += ["  - name: soft_label", "    list: float32", "  - name: votes", "    struct:"]
-    lines += [f"    - name: {q(label)}\n      dtype: int32" for label in info.labels]
+    lines = ["  features:", "  - name: image", "    dtype: image"]
+    if info.labels:
+        lines += ["  - name: label", "    dtype:", "      class_label:", "        names:"]
+        lines += [f"          {q(str(i))}: {q(label)}" for i, label in enumerate(info.labels)]
+        lines += ["  - name: soft_label", "    list: float32", "  - name: votes", "    struct:"]
+        lines += [f"    - name: {q(label)}\n      dtype: int32" for label in info.labels]
     for name, dtype in (("num_answers", "int32"), ("quality", "float32"), ("label_issue", "bool"), ("label_score", "float32"),
                         ("model_label", "string"), ("model_confidence", "float32")):
         lines += [f"  - name: {name}", f"    dtype: {dtype}"]

@@ -62,7 +62,7 @@ def _au_table(numbers: list[int], per_au: dict, intensity: bool, thin_faces: int
     return out
 
 
-def _formats(va: bool, aus: bool, intensity: bool) -> list[str]:
+def _formats(va: bool, aus: bool, intensity: bool, classes: bool) -> list[str]:
     fields = ", ".join((["`valence`, `valence_spread`, `arousal`, `arousal_spread`"] if va else [])
                        + (["`au_probability` and `au_present` (one entry per AU, named `AU<n>`)"] if aus else []))
     answer = ", ".join(["annotator pseudonym", "label", "flags", "seconds"] + (["valence", "arousal"] if va else [])
@@ -82,6 +82,9 @@ def _formats(va: bool, aus: bool, intensity: bool) -> list[str]:
                          + (["`AU<n>_probability`, `AU<n>_present`"] if aus else []))
              + "); no individual answers;",
              "- `fer2013-csv` and `ferplus-csv`: FER2013's and FER+'s fixed layouts have no place for them: left out."]
+    if not classes:  # no expression class (#18): the formats laid out by class are not built at all
+        lines[-2:] = ["- `imagefolder`, `fer2013-csv` and `ferplus-csv`: laid out by expression class, which this dataset "
+                      "has not: not offered."]
     return lines
 
 
@@ -92,12 +95,14 @@ def dimensions_card(*, version: DatasetVersion, thin_faces: int) -> list[str]:
     intensity = bool(numbers) and project.au_intensity
     if not va and not numbers:
         return []
-    asked = ["the expression class"] + (["valence and arousal, each in -1..1 (-1 unpleasant / calm, +1 pleasant / "
+    asked = (["the expression class"] if project.labels else []) + (["valence and arousal, each in -1..1 (-1 unpleasant / calm, +1 pleasant / "
                                           "aroused)"] if va else [])
     if numbers:
         asked.append(f"{len(numbers)} FACS action units ({', '.join(au_name(au) for au in numbers)}), each judged present "
                      "or absent" + (", with its intensity A-E when present" if intensity else ""))
     out = ["## Valence-arousal and action units", "", "Dimensions of every face: " + "; ".join(asked) + ".", ""]
+    if not project.labels:
+        out += ["The dataset has no expression class: the project asks none, so these dimensions are all it holds.", ""]
     if run is None:
         return out + ["No quality run was used: there is no consensus or agreement for these dimensions, and the exports "
                       "carry none (null)."]
@@ -125,4 +130,4 @@ def dimensions_card(*, version: DatasetVersion, thin_faces: int) -> list[str]:
         if checks:
             out += ["", "Faces the run flagged: " + ", ".join(f"{name.replace('_', ' ')} {n:,}" for name, n in checks.items()) + "."]
         out += [f"Figures over fewer than {thin_faces} faces are marked thin evidence: they can move a lot with more answers.", ""]
-    return out + _formats(va, bool(numbers), intensity)
+    return out + _formats(va, bool(numbers), intensity, bool(project.labels))

@@ -20,6 +20,8 @@ from ml.config import FER2013_CLASSES
 # Agreement over fewer faces with two or more answers than this, or a class with fewer answers, is called thin.
 THIN_FACES = 100
 THIN_CLASS_ANSWERS = 30
+# The policy options that act on a face's class: a version without an expression class (#18) has no use for them.
+CLASS_POLICY_OPTIONS = ("min_consensus_quality", "exclude_labels", "use_reference", "labels_from")
 # Fewer faces than this behind a share (reference labels compared, flags): the card gives the count, not a rate.
 THIN_SHARE = 30
 
@@ -194,6 +196,12 @@ def _front_matter(facts: _Facts) -> str:
 
 def _composition(facts: _Facts) -> list[str]:
     splits = sorted(facts.per_split)
+    if not facts.labels:  # a project that asks no expression class (#18): faces per split, no class table
+        return ["## Composition", "",
+                f"{facts.faces:,} faces, each a 48x48 grey crop. The dataset has no expression class: the project asks only "
+                "for valence-arousal or action units, so every face's `label` is empty, with no soft label or votes; a face "
+                "is in the version when the quality run reached a consensus on those dimensions (below).", "",
+                "| split | faces |", "| --- | ---: |", *[f"| {s} | {sum(facts.per_split[s].values()):,} |" for s in splits]]
     classes = [c for c in facts.labels if facts.per_class.get(c)] + sorted(set(facts.per_class) - set(facts.labels))
     out = ["## Composition", "",
            f"{facts.faces:,} faces, each a 48x48 grey crop, with one final label, a soft label (the share of answers per "
@@ -245,6 +253,9 @@ def _agreement(facts: _Facts) -> list[str]:
     if run is None:
         return ["### Agreement", "", "No quality run was used: the labels come from reviews and imported references, and "
                 "there are no agreement figures."]
+    if not facts.labels:
+        return ["### Agreement", "", "The project asks no expression class: there is no agreement on a class to report "
+                "(the agreement on valence-arousal and action units is below)."]
     s = run.summary or {}
     multi = facts.answers_hist[2] + facts.answers_hist[3]
     counted = (f" ({s['answers']:,} answers on {s.get('items', 0):,} faces by {s.get('annotators', 0):,} annotator accounts)"
@@ -280,8 +291,13 @@ def _labelling(facts: _Facts) -> list[str]:
     out = ["## Preprocessing, cleaning and labelling", "",
            "Each face is a 48x48 grey crop (detected and cropped with a margin for photos; FER2013 rows as they are).", "",
            "Label policy of this version:", ""]
+    class_options = () if facts.labels else CLASS_POLICY_OPTIONS  # no expression class (#18): nothing for them to act on
     for key, value in version.policy.items():
-        out.append(f"- {POLICY_TEXT.get(key, key)}: {_policy_value(value)}")
+        if key not in class_options:
+            out.append(f"- {POLICY_TEXT.get(key, key)}: {_policy_value(value)}")
+    if class_options:
+        out.append("- The options on classes (consensus quality, labels left out, reference labels) do not apply: "
+                   "the project asks no expression class.")
     left = version.stats.get("left_out") or {}
     if left:
         out += ["", "Left out by the policy: " + "; ".join(f"{n:,} {why}" for why, n in sorted(left.items(), key=lambda x: -x[1])) + "."]
@@ -322,12 +338,16 @@ def _uses() -> list[str]:
 
 def _distribution(facts: _Facts) -> list[str]:
     version = facts.version
+    by_class = ["- `fer2013-csv`: `fer2013.csv` (`emotion,pixels,Usage`, FER2013's seven classes in its order);",
+                "- `ferplus-csv`: `fer2013new.csv` (FER+ vote counts) and the row-aligned `fer2013.csv` holding the pixels;",
+                "- `imagefolder`: `<split>/<class>/<id>.png`, with `labels.csv` (soft labels and quality columns);"]
+    if not facts.labels:
+        by_class = ["- `fer2013-csv`, `ferplus-csv` and `imagefolder` are laid out by expression class: not offered for this "
+                    "dataset, which has none;"]
     return ["## Distribution", "",
             f"Version {version.number} of project `{version.project.slug}`, content hash `{version.sha256}` (over every face's "
             "content hash, final label, soft label and split, plus the policy). Exports, each a zip with this card:", "",
-            "- `fer2013-csv`: `fer2013.csv` (`emotion,pixels,Usage`, FER2013's seven classes in its order);",
-            "- `ferplus-csv`: `fer2013new.csv` (FER+ vote counts) and the row-aligned `fer2013.csv` holding the pixels;",
-            "- `imagefolder`: `<split>/<class>/<id>.png`, with `labels.csv` (soft labels and quality columns);",
+            *by_class,
             "- `parquet`: `data/<split>-*.parquet` and `README.md`, for `datasets.load_dataset`;",
             "- `jsonl`: `data.jsonl`, one face per line, images under `images/`;",
             "- `label-studio`: `tasks.json` (one task per face, every answer an annotation) and `label_config.xml`.", "",

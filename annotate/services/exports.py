@@ -39,6 +39,8 @@ PARTIAL_FOLDER = "exports/.partial"
 # for projects that ask for valence-arousal or action units (#18), whose answers are more than a count per class.
 WITH_ANSWERS = {ExportFormat.LABEL_STUDIO}
 WITH_DIMENSION_ANSWERS = {ExportFormat.JSONL, ExportFormat.PARQUET}
+# Formats laid out by expression class: a version of a project that asks none (#18) has nothing to put in them.
+CLASS_FORMATS = {ExportFormat.IMAGEFOLDER, ExportFormat.FER2013_CSV, ExportFormat.FERPLUS_CSV}
 # How many times a build starts again when faces of its version are erased while it runs.
 ERASED_REBUILDS = 3
 
@@ -59,6 +61,11 @@ def export_request(*, version: DatasetVersion, format: str, created_by=None) -> 
     if format not in ExportFormat.values:
         raise ValidationFailed(f"Unknown export format {format!r}; one of {', '.join(ExportFormat.values)}.",
                                code="unknown_format", details={"formats": list(ExportFormat.values)})
+    if format in CLASS_FORMATS and not version.project.labels:
+        raise ValidationFailed(f"The {format} export is laid out by expression class and this project asks none (only "
+                               "valence-arousal or action units): export it as jsonl, parquet or label-studio.",
+                               code="format_needs_class", status=409,
+                               details={"formats": sorted(set(ExportFormat.values) - CLASS_FORMATS)})
     with transaction.atomic():
         export, _ = Export.objects.get_or_create(version=version, format=format)
         export = Export.objects.select_for_update(of=("self",)).select_related("job", "version__project").get(pk=export.pk)

@@ -5,7 +5,8 @@ consensus, then (if the policy allows) the imported reference. Faces the policy 
 reason. Splits keep the imported ones or are drawn seeded and class-stratified; either way near-duplicate
 faces (the quality run's pairs) stay in one split. ``version_preview`` computes all of it without writing;
 ``version_freeze`` writes it once. A version is never changed afterwards: later answers and reviews only
-reach the next one.
+reach the next one. A project that asks no expression class (#18) freezes faces with a valence-arousal or
+AU consensus under the label "" (one stratum); the class options of the policy do not apply to it.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from ml.config import EXTRA_ANSWERS, FER2013_CLASSES
 SPLIT_MODES = ("keep", "stratified")
 LABEL_SOURCES = ("curated", "reference")
 ANNOTATOR_SOURCE = "annotator:"
+NO_DIMENSION_CONSENSUS = "no valence-arousal or action-unit consensus"
 # Stratified splits: the names FERLab gives them (keep mode uses the imported names, blank -> "train").
 STRATIFIED_SPLITS = ("train", "validation", "test")
 WRITE_BATCH = 2000
@@ -78,7 +80,7 @@ class LabelPolicy:
             problems["min_consensus_quality"] = "between 0 and 1"
         if self.min_answers < 0:
             problems["min_answers"] = "0 or more"
-        if set(self.exclude_labels) - set(project.labels):
+        if set(self.exclude_labels) - set(project.labels) and (project.labels or self.exclude_labels != EXTRA_ANSWERS):
             problems["exclude_labels"] = f"labels of the project: {', '.join(project.labels)}"
         if set(self.exclude_flags) - set(project.flags):
             problems["exclude_flags"] = f"flags of the project: {', '.join(project.flags) or 'none'}"
@@ -88,6 +90,11 @@ class LabelPolicy:
                 problems["labels_from"] = f"no answers from {name!r} in this project"
         elif self.labels_from not in LABEL_SOURCES:
             problems["labels_from"] = " or ".join(LABEL_SOURCES) + ", or annotator:<username>"
+        if not project.labels:  # no expression class: nothing for a class option to act on (the default is ignored)
+            no_class = "not for a project without an expression class"
+            problems.update({name: no_class for name, is_set in (
+                ("min_consensus_quality", bool(self.min_consensus_quality)), ("use_reference", self.use_reference),
+                ("labels_from", self.labels_from != "curated"), ("exclude_labels", "exclude_labels" in problems)) if is_set})
         if self.split not in SPLIT_MODES:
             problems["split"] = " or ".join(SPLIT_MODES)
         fractions = self.split_fractions
@@ -224,6 +231,14 @@ def _entry(item: dict, result: dict | None, review: tuple[str, str] | None, flag
             return None
         source = LabelSource.ANNOTATOR if "annotator_answer" in item else LabelSource.REFERENCE
         soft = _soft({}, classes, label)
+    elif not labels:  # no expression class (#18): a review sets no label; the face is in by its VA/AU consensus
+        if not _has_dimension_consensus(result):
+            left_out[NO_DIMENSION_CONSENSUS] += 1
+            return None
+        if answers < policy.min_answers:
+            left_out[f"fewer than {policy.min_answers} answers"] += 1
+            return None
+        label, source, soft, votes = "", LabelSource.CONSENSUS, {}, {}
     elif action in (ReviewAction.ACCEPT, ReviewAction.RELABEL) and review_label:
         label, source = review_label, LabelSource.REVIEW
         soft = _soft(votes, classes, label) if action == ReviewAction.ACCEPT else _soft({}, classes, label)
@@ -269,6 +284,13 @@ def _entry(item: dict, result: dict | None, review: tuple[str, str] | None, flag
 def _dimensions(result: dict | None) -> dict:
     """The face's valence-arousal and AU consensus as frozen into its entry ({} where the run has none)."""
     return {k: result[k] for k in DIMENSION_FIELDS if result[k] is not None} if result else {}
+
+
+def _has_dimension_consensus(result: dict | None) -> bool:
+    """Whether the run settled any valence, arousal or AU of the face: what puts a face in a version without classes."""
+    dims = _dimensions(result)
+    return (dims.get("valence") is not None or dims.get("arousal") is not None
+            or any(p is not None for p in (dims.get("action_units") or {}).values()))
 
 
 def _groups(entries: list[dict], pairs: list[list[int]]) -> dict[int, int]:
@@ -382,16 +404,8 @@ def _summary(frozen: Frozen, project: Project) -> dict:
     }
 
 
-def _has_classes(project: Project) -> None:
-    """A version is a set of (face, class) entries today; a face with only valence-arousal or AUs has no class."""
-    if not project.labels:
-        raise ValidationFailed("Exports of projects without an expression class are not supported yet: this project "
-                               "asks only for valence-arousal or action units.", code="no_expression_class", status=409)
-
-
 def version_preview(*, project: Project, policy: dict | None = None) -> dict:
     """What freezing now would give, without writing anything."""
-    _has_classes(project)
     policy_obj = LabelPolicy.from_params(policy, project=project)
     frozen = version_compute(project=project, policy=policy_obj)
     same = DatasetVersion.objects.filter(project=project, sha256=frozen.sha256).values_list("number", flat=True).first()
@@ -400,7 +414,6 @@ def version_preview(*, project: Project, policy: dict | None = None) -> dict:
 
 def version_freeze(*, project: Project, policy: dict | None = None, name: str = "", created_by=None) -> tuple[DatasetVersion, bool]:
     """Freeze a new version (or return the project's version with the same hash); returns (version, created)."""
-    _has_classes(project)
     policy_obj = LabelPolicy.from_params(policy, project=project)
     frozen = version_compute(project=project, policy=policy_obj)
     if not frozen.entries:

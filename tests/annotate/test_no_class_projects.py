@@ -1,19 +1,27 @@
 """Projects that ask no expression class (labels [], #18): valence-arousal and/or action units only. The settings
-rules, answers on both submit paths and the API, a quality run through the database, and versions refused."""
+rules, answers on both submit paths and the API, a quality run through the database, and their versions and exports
+(faces in by their VA/AU consensus; the formats laid out by class refused)."""
+import json
 import uuid
+from collections import Counter
+from xml.etree import ElementTree
 
+import pyarrow.parquet as pq
 import pytest
 
 from annotate import fastpaths
 from annotate.exceptions import Conflict, ValidationFailed
 from annotate.models import (
-    Annotation, DimensionCheck, Item, Project, QualityAnnotatorResult, QualityItemResult,
+    Annotation, DatasetVersionItem, DimensionCheck, Export, Item, LabelSource, Project, QualityAnnotatorResult,
+    QualityItemResult,
 )
 from annotate.services.annotations import annotation_correct, annotation_submit
 from annotate.services.assignments import assignments_lease
 from annotate.services.projects import project_update
-from annotate.services.versions import version_freeze
+from annotate.services.exports import CLASS_FORMATS
+from annotate.services.versions import NO_DIMENSION_CONSENSUS as NO_CONSENSUS, version_freeze
 from tests.annotate.quality_support import answer
+from tests.annotate.test_exports_dimensions import build  # noqa: F401  (builds an export's zip in-process)
 from tests.annotate.test_quality_dimensions import analyse  # noqa: F401  (the fixture that runs a quality job)
 
 pytestmark = pytest.mark.django_db
@@ -153,11 +161,66 @@ def test_a_quality_run_on_an_au_only_project(make_project, make_items, analyse):
     assert analyse(project).pk == run.pk  # same inputs, same run
 
 
-def test_a_run_without_answers_and_versions_refused(make_project, make_items, analyse):
+def test_a_run_without_answers_leaves_every_face_out(make_project, make_items, analyse):
     project, lead, _ = make_project(annotators=1, gold_rate=0, labels=[], valence_arousal=True)
     make_items(project, 3)
     run = analyse(project)
     assert run.summary["answers"] == 0 and QualityItemResult.objects.filter(run=run).count() == 3
     with pytest.raises(ValidationFailed) as info:
         version_freeze(project=project, created_by=lead)
-    assert info.value.code == "no_expression_class" and info.value.status == 409
+    assert info.value.code == "empty_version" and info.value.details == {NO_CONSENSUS: 3}
+
+
+@pytest.mark.parametrize("policy", [{"min_consensus_quality": 0.5}, {"use_reference": True}, {"labels_from": "reference"},
+                                    {"exclude_labels": ["unknown"]}])
+def test_class_options_of_the_policy_are_refused(make_project, make_items, analyse, policy):
+    project, lead, _, _ = au_only_crowd(make_project, make_items)
+    analyse(project)
+    with pytest.raises(ValidationFailed) as info:
+        version_freeze(project=project, policy=policy, created_by=lead)
+    assert info.value.code == "invalid_policy"
+    assert info.value.details == {next(iter(policy)): "not for a project without an expression class"}
+
+
+def test_versions_and_exports_of_an_au_only_project(make_project, make_items, analyse, build, api_client, tmp_path):
+    project, lead, people, items = au_only_crowd(make_project, make_items)
+    unanswered = make_items(project, 1)[0]
+    analyse(project)
+    version, created = version_freeze(project=project, policy={"split": "stratified", "split_seed": 3}, created_by=lead)
+    assert created and version.stats["left_out"] == {NO_CONSENSUS: 1} and version.item_count == 12
+    entries = {e.item_id: e for e in DatasetVersionItem.objects.filter(version=version)}
+    assert unanswered.pk not in entries and set(entries) == {item.pk for item in items}
+    assert all((e.label, e.label_source, e.soft_label, e.votes) == ("", LabelSource.CONSENSUS, {}, {}) for e in entries.values())
+    assert sorted(Counter(e.split for e in entries.values()).values()) == [1, 1, 10]  # 0.8 / 0.1 / 0.1 of one stratum
+    assert "no expression class" in version.data_card and "| split | faces |" in version.data_card
+    assert "Leave out faces whose final label is" not in version.data_card  # the class options do not apply
+    au12 = {pk: e.dimensions["action_units"]["12"] for pk, e in entries.items()}
+
+    lines = [json.loads(line) for line in build(version, "jsonl").read("data.jsonl").decode().splitlines()]
+    assert {line["id"]: line["au_probability"]["AU12"] for line in lines} == au12
+    assert all(len(line["answers"]) == 4 and line["label"] == "" for line in lines)
+    first = next(line for line in lines if line["id"] == items[0].pk)
+    assert [a["au_present"]["AU12"] for a in first["answers"]] == [1, 1, 0, 1]  # annotator 2 never marks AU12
+
+    zf = build(version, "parquet")
+    zf.extractall(tmp_path)
+    table = pq.read_table(sorted(tmp_path.glob("data/*.parquet")))
+    assert not {"label", "soft_label", "votes"} & set(table.column_names) and table.num_rows == 12
+    rows = {r["item_id"]: r for r in table.to_pylist()}
+    assert {pk: r["au_probability"]["AU12"] for pk, r in rows.items()} == pytest.approx(au12)
+    assert [a["au_present"]["AU12"] for a in rows[items[0].pk]["answers"]] == [1, 1, 0, 1]
+    assert "class_label" not in zf.read("README.md").decode()
+
+    zf = build(version, "label-studio")
+    config = ElementTree.fromstring(zf.read("label_config.xml"))
+    assert [c.get("name") for c in config.iter("Choices")] == ["AU6", "AU12"]
+    tasks = {t["data"]["ferlab_id"]: t for t in json.loads(zf.read("tasks.json"))}
+    assert len(tasks) == 12 and tasks[items[0].pk]["data"]["au_probability"]["AU12"] == au12[items[0].pk]
+    results = [r["result"] for r in tasks[items[0].pk]["annotations"]]
+    assert len(results) == 4 and all({x["from_name"] for x in r} == {"AU6", "AU12"} for r in results)
+
+    api_client.force_authenticate(lead)
+    for format in ("imagefolder", "fer2013-csv", "ferplus-csv"):
+        response = api_client.post(f"/api/versions/{version.pk}/exports/", {"format": format}, format="json")
+        assert response.status_code == 409 and response.json()["error"]["code"] == "format_needs_class", response.content
+    assert not Export.objects.filter(version=version, format__in=CLASS_FORMATS).exists()
