@@ -16,7 +16,7 @@ from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from annotate.models import Annotation, Assignment, AssignmentStatus, Item, Prediction, Project, Review
+from annotate.models import Annotation, Assignment, AssignmentStatus, DatasetVersion, Item, Prediction, Project, Review
 from ml.action_units import AU_NAMES
 
 SETTINGS_FIELDS = (
@@ -100,6 +100,14 @@ def _labels_effects(*, project: Project, before: list[str], after: list[str]) ->
                                    label=label, renamed_to=renamed[label]))
         else:
             effects.append(_effect("labels", "info", f"{label!r} is removed; no answer uses it.", label=label))
+    versions = DatasetVersion.objects.filter(project=project).count() if added and not before else 0
+    if versions:
+        effects.append(_effect(
+            "labels", "blocked",
+            f"This project asks no expression class and has {_plural(versions, 'frozen version')}, whose faces carry no "
+            "class: adding one would make them read as faces with an empty label. Start a new project for the class.",
+            versions=versions,
+        ))
     answered = Annotation.objects.filter(project=project).values("item_id").distinct().count()
     for label in added:
         if label in renamed.values():

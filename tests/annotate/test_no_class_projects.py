@@ -224,3 +224,10 @@ def test_versions_and_exports_of_an_au_only_project(make_project, make_items, an
         response = api_client.post(f"/api/versions/{version.pk}/exports/", {"format": format}, format="json")
         assert response.status_code == 409 and response.json()["error"]["code"] == "format_needs_class", response.content
     assert not Export.objects.filter(version=version, format__in=CLASS_FORMATS).exists()
+
+    # Its frozen faces carry no class: the project cannot gain one afterwards (they would read as empty labels).
+    with pytest.raises(Conflict) as refused:
+        project_update(project=project, labels=["neutral", "happiness"], actor=lead)
+    assert refused.value.code == "label_in_use" and "frozen version" in str(refused.value)
+    project.refresh_from_db()
+    assert project.labels == []
