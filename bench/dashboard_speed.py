@@ -70,7 +70,9 @@ def views(s: dict, n_items: int, deep_after: int) -> dict[str, str]:
         ("flag", "?flag=occluded"), ("flag_label_issue", "?flag=label_issue"), ("flag_model", "?flag=model_disagrees"),
         ("open_split", "?state=open&split=PublicTest"), ("settled", "?state=settled"), ("source_review", "?source=review"),
         ("source_crowd", "?source=crowd"), ("answers_3", "?answers=3%2B"), ("gold", "?gold=gold"), ("reference_none", "?reference=none"),
-        ("deep_page", f"?offset={max(0, n_items - 100)}"), ("deep_page_by_key", f"?offset={max(0, n_items - 100)}&after={deep_after}"),
+        # Offsets alone go 10,000 rows deep (the API refuses deeper ones); past that the page seeks by key both ways.
+        ("offset_10000", "?offset=10000"), ("deep_page_by_key", f"?offset={max(0, n_items - 100)}&after={deep_after}"),
+        ("deep_page_before", f"?offset={max(0, n_items - 150)}&before={deep_after}"),
         ("limit_200", "?limit=200"),
     ]}
     apis = {
@@ -121,6 +123,19 @@ def prepare(args, n_items: int, n_answers: int, n_annotators: int) -> tuple[dict
     return s, time.perf_counter() - t0
 
 
+def deep_face(s: dict, n_items: int) -> int:
+    """The face 101 rows before the end of the default issue queue (what the next-page button reaches there)."""
+    from annotate.models import Project, QualityRun
+    from annotate.selectors.audit_issues import IssueFilters, issue_queryset
+    from annotate.selectors.issue_sources import answers_parse
+
+    project = Project.objects.get(pk=s["project"])
+    run = QualityRun.objects.get(pk=s["run"])
+    queue = issue_queryset(project=project, run=run, filters=IssueFilters(answers=answers_parse("any")))
+    found = list(queue.values_list("item_id", flat=True)[max(0, n_items - 101): max(0, n_items - 100)])
+    return found[0] if found else s["item"]
+
+
 def measure(args, n_items: int, n_answers: int, n_annotators: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.test import Client
@@ -129,9 +144,8 @@ def measure(args, n_items: int, n_answers: int, n_annotators: int) -> dict:
     client = Client()
     client.force_login(get_user_model().objects.get(pk=s["lead"]))
     results, medians, first = {}, {}, {}
-    # Untimed: the face the deep page-by-key request starts after (found by the slow offset walk, once).
-    deep = client.get(f"/api/projects/{s['project']}/issues/", {"answers": "any", "offset": max(0, n_items - 101), "limit": 1}).json()
-    deep_after = deep["results"][0]["item"] if deep["results"] else s["item"]
+    # Untimed: the face the deep page-by-key requests start after / end before (found by the slow offset walk, once).
+    deep_after = deep_face(s, n_items)
     for name, url in views(s, n_items, deep_after).items():
         if args.only and not any(part in name for part in args.only.split(",")):
             continue

@@ -173,9 +173,11 @@ class IssueListQuery(serializers.Serializer):
     gold = serializers.ChoiceField(choices=(GOLD, NOT_GOLD), required=False, allow_blank=True, default="")
     check = serializers.ChoiceField(choices=[*CHECKS, ANY_CHECK], required=False, allow_blank=True, default="",
                                     help_text="Faces that failed this valence-arousal / action-unit check (any: one of them)")
-    offset = ClampedIntegerField(low=0, high=10**7, default=0, help_text="Rows to skip; with after, only the first row's rank")
+    offset = ClampedIntegerField(low=0, high=10**7, default=0,
+                                 help_text="Rows to skip (at most 10,000 without after/before); with after or before, only the first row's rank")
     limit = ClampedIntegerField(low=1, high=200, default=50, help_text="Rows per page (1..200, default 50)")
     after = ClampedIntegerField(low=0, high=2**62, default=0, help_text="Start after this face (next_after of the previous page)")
+    before = ClampedIntegerField(low=0, high=2**62, default=0, help_text="End just before this face (the first face of the next page)")
 
 
 def issue_filters_from(query: dict, *, labels: list[str]) -> IssueFilters:
@@ -207,8 +209,10 @@ class IssueListApi(APIView):
         query.is_valid(raise_exception=True)
         q = query.validated_data
         filters = issue_filters_from(q, labels=project.labels)
+        if q["after"] and q["before"]:
+            raise ValidationFailed("after and before page from opposite ends: give one of them.", code="invalid_before")
         page = issue_page(project=project, run=_run_or_404(project), filters=filters, offset=q["offset"], limit=q["limit"],
-                          after=q["after"] or None)
+                          after=q["after"] or None, before=q["before"] or None)
         return Response(IssuePageOutput(page).data)
 
 

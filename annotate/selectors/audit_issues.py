@@ -8,7 +8,7 @@ from django.db.models.functions import Cast, Coalesce
 
 from annotate.models import Annotation, Item, Project, QualityItemResult, QualityRun, Review, ReviewAction, Role
 from annotate.selectors.dimensions import DIMENSION_FIELDS, check_mask, issue_dimensions
-from annotate.selectors.issue_paging import count_fields, ids_after, queue_counts
+from annotate.selectors.issue_paging import check_offset, count_fields, ids_after, ids_before, queue_counts
 from annotate.selectors.issue_sources import (
     MODEL, NONE, SOURCE_NAMES, SOURCES, Answers, answer_options, agreement_q, current_label, gold_q, reference_q, reference_votes, source_q, with_label_source,
 )
@@ -116,22 +116,27 @@ def issue_queryset(*, project: Project, run: QualityRun, filters: IssueFilters, 
 
 
 def issue_page(*, project: Project, run: QualityRun, filters: IssueFilters, offset: int = 0, limit: int = 50,
-               after: int | None = None) -> dict:
+               after: int | None = None, before: int | None = None) -> dict:
     """One page of issues with everything a row shows, in four queries (counts, page ids, rows, reviews).
 
     The page's ids come from an index-only walk of quality_item_queue_idx; `after` (the last face of the previous
     page) seeks to the page by key, `offset` then only numbers the rows. Counts past issue_paging's cap are estimates.
     Only the page's rows are then joined to their items.
     """
+    check_offset(offset=offset, keyed=bool(after or before))
     qs = issue_queryset(project=project, run=run, filters=filters)
     counts = queue_counts(qs_all=issue_queryset(project=project, run=run, filters=filters, answered_default=False), run=run,
                           answered_only=filters.answered_only)
-    if after:
-        order_field = "model_confidence" if filters.source in (MODEL, NONE) else "consensus_quality"
-        ids = ids_after(qs, run=run, order_field=order_field, after=after, limit=limit + 1)
+    order_field = "model_confidence" if filters.source in (MODEL, NONE) else "consensus_quality"
+    if before:  # the face `before` follows the page
+        ids = ids_before(qs, run=run, order_field=order_field, before=before, limit=limit)
+        has_more = True
     else:
-        ids = list(qs.values_list("id", flat=True)[offset: offset + limit + 1])
-    has_more, ids = len(ids) > limit, ids[:limit]
+        if after:
+            ids = ids_after(qs, run=run, order_field=order_field, after=after, limit=limit + 1)
+        else:
+            ids = list(qs.values_list("id", flat=True)[offset: offset + limit + 1])
+        has_more, ids = len(ids) > limit, ids[:limit]
     page = with_label_source(QualityItemResult.objects.filter(id__in=ids), annotate=True).select_related("item").only(
         "id", "item_id", "num_answers", "votes", "consensus_label", "consensus_quality", "label_issue",
         "active_learning_score", "model_label", "model_confidence",

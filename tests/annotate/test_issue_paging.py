@@ -1,7 +1,7 @@
 """The issue queue at crowd size: pages by key give the same rows as pages by offset, and large counts say they are estimates."""
 import pytest
 
-from annotate.selectors import estimates
+from annotate.selectors import estimates, issue_paging
 from tests.annotate.test_issue_sources import facets, issues, mixed  # noqa: F401  (mixed: the fixture)
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +28,43 @@ def test_pages_by_key_hold_the_same_rows_as_pages_by_offset(api_client, mixed, p
     assert [r["item"] for r in _walk_by_key(api_client, project, 3, **params)] == everything
     # The unanswered faces (no consensus quality, sorted last) are reached by key too, past the last answered one.
     assert len(everything) == issues(api_client, project, **params)["count"]
+
+
+def _walk_back(client, project, limit, last_page, offset, **params):
+    """Every row before `last_page` (whose first row has rank offset + 1), page before page by each one's first face."""
+    rows, page = [], last_page
+    while offset > 0:
+        offset = max(0, offset - limit)
+        page = issues(client, project, limit=limit, offset=offset, before=page["results"][0]["item"], **params)
+        assert page["has_more"] is True and page["results"][0]["rank"] == offset + 1
+        rows = page["results"] + rows
+    return rows
+
+
+@pytest.mark.parametrize("params", [{"answers": "any"}, {"source": "model"}, {}])
+def test_pages_before_a_face_walk_the_queue_back_to_its_start(api_client, mixed, params):  # noqa: F811
+    """From the last page back to the first by before= (the previous-page button): the same rows, nulls included."""
+    project, lead, _, _, _ = mixed
+    api_client.force_authenticate(lead)
+    everything = issues(api_client, project, **params)["results"]
+    assert len(everything) >= 2
+    offset = len(everything) - 1  # the last face alone on the last page
+    last = issues(api_client, project, limit=1, offset=offset, **params)
+    assert [r["item"] for r in _walk_back(api_client, project, 1, last, offset, **params)] == [r["item"] for r in everything[:-1]]
+
+
+def test_offsets_alone_go_only_so_deep(api_client, mixed, monkeypatch):  # noqa: F811
+    project, lead, _, _, _ = mixed
+    api_client.force_authenticate(lead)
+    monkeypatch.setattr(issue_paging, "MAX_OFFSET", 2)
+    url = f"/api/projects/{project.pk}/issues/"
+    response = api_client.get(url, {"offset": 3, "answers": "any"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "offset_too_deep"
+    assert "after=" in response.json()["error"]["message"]
+    first = issues(api_client, project, limit=1, answers="any")["results"][0]["item"]
+    assert api_client.get(url, {"offset": 3, "answers": "any", "after": first}).status_code == 200  # a key: any depth
+    both = api_client.get(url, {"after": first, "before": first})
+    assert both.status_code == 400 and both.json()["error"]["code"] == "invalid_before"
 
 
 def test_a_page_after_a_face_outside_the_run_is_refused(api_client, mixed):  # noqa: F811

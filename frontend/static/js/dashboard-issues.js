@@ -11,8 +11,9 @@ const PAGE = 50;
 const FILTERS = ["label", "annotator", "flag", "split", "state", "source", "answers", "reference", "agreement", "gold", "check"];
 const form = document.getElementById("filters");
 const tbody = document.querySelector("#issues tbody");
-// after: the face the page starts after (paging by key; offset then only numbers the rows); 0 pages by offset.
-let rows = [], selected = 0, offset = 0, after = 0, nextAfter = null, hasMore = false, countExact = true, countRange = null, count = 0, busy = false, runId = null, unanswered = 0, facetKey = null;
+// after / before: the face the page starts after or ends before (paging by key, the same cost at any depth; offset
+// then only numbers the rows); both 0 page by offset (the server goes only 10,000 rows deep that way).
+let rows = [], selected = 0, offset = 0, after = 0, before = 0, nextAfter = null, hasMore = false, countExact = true, countRange = null, count = 0, busy = false, runId = null, unanswered = 0, facetKey = null;
 
 function filtersFromUrl() {
   const q = new URLSearchParams(location.search);
@@ -21,6 +22,8 @@ function filtersFromUrl() {
   form.elements.pair_a.value = a;
   form.elements.pair_b.value = b;
   offset = Math.max(0, parseInt(q.get("offset") || "0", 10) || 0);
+  after = Math.max(0, parseInt(q.get("after") || "0", 10) || 0);
+  before = after ? 0 : Math.max(0, parseInt(q.get("before") || "0", 10) || 0);
 }
 
 function filterParams() {
@@ -82,15 +85,16 @@ function render() {
   const note = document.getElementById("unanswered-note");
   note.classList.toggle("hidden", !unanswered);
   note.replaceChildren(unanswered ? `${unanswered.toLocaleString()} face${unanswered === 1 ? "" : "s"} with no answers ${unanswered === 1 ? "is" : "are"} not ranked here.` : "",
-    unanswered ? h("button", { type: "button", class: "button", onclick: () => { form.elements.answers.value = "any"; offset = 0; after = 0; load(); } }, "Show them too") : "");
+    unanswered ? h("button", { type: "button", class: "button", onclick: () => { form.elements.answers.value = "any"; offset = 0; after = 0; before = 0; load(); } }, "Show them too") : "");
   document.getElementById("page-info").textContent = rows.length ? `${offset + 1}–${offset + rows.length} of ${about}${count.toLocaleString()}` : "";
   document.getElementById("prev-page").disabled = offset === 0;
   document.getElementById("next-page").disabled = !hasMore;
 }
 
 async function load({ keepSelection = false } = {}) {
-  const params = { ...filterParams(), offset, limit: PAGE, ...(after ? { after } : {}) };
-  history.replaceState(null, "", `?${new URLSearchParams(Object.entries(params).filter(([k, v]) => v && !(k === "limit") && !(k === "after") && !(k === "offset" && v === 0)))}`);
+  const params = { ...filterParams(), offset, limit: PAGE, ...(after ? { after } : before ? { before } : {}) };
+  // The key stays in the address, so a reload at any depth is a seek too.
+  history.replaceState(null, "", `?${new URLSearchParams(Object.entries(params).filter(([k, v]) => v && !(k === "limit") && !(k === "offset" && v === 0)))}`);
   try {
     const page = await api("issues/", { params });
     rows = page.results;
@@ -220,11 +224,12 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
 });
 
-// The next page starts after the last face shown (an index seek at any depth); the previous one pages by offset.
-function nextPage() { offset += PAGE; after = nextAfter || 0; }
-form.addEventListener("change", () => { offset = 0; after = 0; load(); });
+// The next page starts after the last face shown, the previous one ends before the first: index seeks at any depth.
+function nextPage() { offset += PAGE; after = nextAfter || 0; before = 0; }
+function prevPage() { offset = Math.max(0, offset - PAGE); after = 0; before = offset && rows.length ? rows[0].item : 0; }
+form.addEventListener("change", () => { offset = 0; after = 0; before = 0; load(); });
 form.addEventListener("submit", (e) => e.preventDefault());
-document.getElementById("prev-page").addEventListener("click", () => { if (offset > 0) { offset = Math.max(0, offset - PAGE); after = 0; load(); } });
+document.getElementById("prev-page").addEventListener("click", () => { if (offset > 0) { prevPage(); load(); } });
 document.getElementById("next-page").addEventListener("click", () => { if (hasMore) { nextPage(); load(); } });
 
 filtersFromUrl();
