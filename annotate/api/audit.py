@@ -325,7 +325,16 @@ class AnnotatorRowOutput(serializers.Serializer):
     gold_correct = serializers.IntegerField(help_text="Gold answers equal to the gold label (of gold_answers).")
 
 
+class AnnotatorListQuery(serializers.Serializer):
+    q = serializers.CharField(max_length=150, required=False, allow_blank=True, default="", help_text="Usernames containing this (any case)")
+    offset = ClampedIntegerField(low=0, high=10**7, default=0, help_text="Rows to skip")
+    limit = ClampedIntegerField(low=1, high=1000, default=100, help_text="Rows per page (1..1000, default 100)")
+
+
 class AnnotatorListOutput(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Annotators matching q (every page)")
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
     run = serializers.IntegerField(allow_null=True)
     run_number = serializers.IntegerField(allow_null=True, help_text="The run's number in the project (run #N).")
     thin_evidence_faces = serializers.IntegerField(help_text="Below this many co-annotated faces a quality is thin evidence.")
@@ -333,15 +342,21 @@ class AnnotatorListOutput(serializers.Serializer):
 
 
 class AnnotatorListApi(APIView):
-    @extend_schema(responses=AnnotatorListOutput, summary="Annotators with quality, speed and status (leads)")
+    @extend_schema(parameters=[AnnotatorListQuery], responses=AnnotatorListOutput,
+                   summary="Annotators with quality, speed and status, lowest quality first, a page at a time (leads)")
     def get(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
+        query = AnnotatorListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
         run = quality_run_latest(project_id=project.pk)
-        # The rows are already plain JSON values in AnnotatorListOutput's shape (the schema): passing 10,000 of them
+        count, rows = annotator_table(project=project, run=run, search=q["q"].strip(), offset=q["offset"], limit=q["limit"])
+        # The rows are already plain JSON values in AnnotatorListOutput's shape (the schema): passing thousands of them
         # through the serializer's fields took seconds.
         return Response({
+            "count": count, "offset": q["offset"], "limit": q["limit"],
             "run": run.id if run else None, "run_number": quality_run_number(run=run), "thin_evidence_faces": THIN_EVIDENCE_FACES,
-            "results": annotator_table(project=project, run=run),
+            "results": rows,
         })
 
 

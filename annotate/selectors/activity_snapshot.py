@@ -46,15 +46,22 @@ def activity_snapshot(*, project_id: int, watermark: int) -> dict | None:
             "annotators": {str(a): [n, fixes, last.isoformat() if last else None, m] for a, n, fixes, last, m in rows}}
 
 
-def activity_since_run(*, project: Project, run: QualityRun | None) -> dict[int, dict]:
-    """stats.annotator_activity's figures for every annotator, from the run's snapshot plus who answered since."""
+def activity_since_run(*, project: Project, run: QualityRun | None, only: set[int] | None = None) -> dict[int, dict]:
+    """stats.annotator_activity's figures for every annotator (or those in `only`), from the run's snapshot plus who
+    answered since."""
     snapshot = (run.summary or {}).get("annotator_activity") if run is not None else None
     if not snapshot or not _usable():
-        return annotator_activity(project=project)
+        figures = annotator_activity(project=project)
+        return figures if only is None else {a: f for a, f in figures.items() if a in only}
     watermark = snapshot["watermark"]
-    since = list(Annotation.objects.filter(project=project, id__gt=watermark).values_list("annotator_id", flat=True).distinct())
+    answered = Annotation.objects.filter(project=project, id__gt=watermark)
+    if only is not None:
+        answered = answered.filter(annotator_id__in=only)
+    since = set(answered.values_list("annotator_id", flat=True).distinct())
+    wanted = snapshot["annotators"].items() if only is None else ((str(a), snapshot["annotators"][str(a)]) for a in only
+                                                                  if str(a) in snapshot["annotators"])
     figures = {int(a): _figures(n, fixes, datetime.fromisoformat(last) if last else None, m)
-               for a, (n, fixes, last, m) in snapshot["annotators"].items() if int(a) not in since}
+               for a, (n, fixes, last, m) in wanted if int(a) not in since}
     if since:
-        figures.update({a: _figures(n, fixes, last, m) for a, n, fixes, last, m in _aggregate("annotator_id = ANY(%s)", [project.pk, since])})
+        figures.update({a: _figures(n, fixes, last, m) for a, n, fixes, last, m in _aggregate("annotator_id = ANY(%s)", [project.pk, list(since)])})
     return figures

@@ -4,7 +4,7 @@ from django.db.models import F, QuerySet
 from annotate import fastpaths
 from annotate.exceptions import NotFound, ValidationFailed
 from annotate.fastpaths.annotator_results import annotator_results_json_orm, annotator_results_json_postgres
-from annotate.models import Annotation, QualityItemResult, QualityRun
+from annotate.models import Annotation, QualityAnnotatorResult, QualityItemResult, QualityRun
 
 ITEM_SORTS = {
     "consensus_quality": ("consensus_quality", "id"),
@@ -61,8 +61,12 @@ def quality_item_results(*, run: QualityRun, label: str | None = None, label_iss
     return results.order_by(ordering, tie)
 
 
-def quality_annotator_results_json(*, run: QualityRun) -> str:
+def quality_annotator_result_count(*, run: QualityRun) -> int:
+    return QualityAnnotatorResult.objects.filter(run=run).count()
+
+
+def quality_annotator_results_json(*, run: QualityRun, offset: int = 0, limit: int | None = None) -> str:
     """A run's annotator results as the API's JSON body (AnnotatorResultOutput rows), lowest quality (CROWDLAB's
     times 1 - bias) first, annotators without one last (annotate.fastpaths.annotator_results)."""
     write = annotator_results_json_postgres if fastpaths.enabled() else annotator_results_json_orm
-    return write(run=run)
+    return write(run=run, offset=offset, limit=limit)

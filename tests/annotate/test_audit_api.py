@@ -156,6 +156,22 @@ def test_annotators_table_confusion_and_member_actions(api_client, audited):
     assert api_client.patch(f"/api/projects/{project.pk}/members/999999/", {"paused": True}, format="json").status_code == 404
 
 
+def test_the_annotators_table_comes_a_page_at_a_time_and_finds_names(api_client, audited):
+    """Pages of the table join up into the whole table in its order; q keeps the names that contain it."""
+    project, lead, people, _, _ = audited
+    api_client.force_authenticate(lead)
+    whole = api(api_client, project, "annotators/")
+    assert whole["count"] == len(whole["results"]) == len(people) and (whole["offset"], whole["limit"]) == (0, 100)
+    pages = [api(api_client, project, "annotators/", offset=o, limit=3) for o in range(0, len(people), 3)]
+    assert [r["user_id"] for p in pages for r in p["results"]] == [r["user_id"] for r in whole["results"]]
+    assert all(p["count"] == len(people) for p in pages)
+    wanted = people[2].username
+    found = api(api_client, project, "annotators/", q=wanted.upper())
+    assert found["count"] == 1 and [r["username"] for r in found["results"]] == [wanted]
+    assert found["results"][0] == next(r for r in whole["results"] if r["username"] == wanted)  # the same row
+    assert api(api_client, project, "annotators/", q="no-such-name")["count"] == 0
+
+
 def test_item_answers_show_who_said_what(api_client, audited, make_project, make_items):
     project, lead, people, items, _ = audited
     api_client.force_authenticate(lead)

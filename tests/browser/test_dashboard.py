@@ -144,6 +144,23 @@ def test_lead_pauses_excludes_and_messages_an_annotator(page, browser, live_serv
     other.context.close()
 
 
+def test_the_annotators_table_finds_a_name(page, live_server, login, make_project, make_items):
+    project, lead, people = make_project(annotators=3)
+    items = make_items(project, 8)
+    seed_audit(project, people, items)
+    login(page, lead.username)
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotators/")
+    wait_ready(page)
+    assert page.locator("#annotators tbody tr").count() == 3
+    assert page.locator("#annotators-page-info").inner_text() == "1–3 of 3"
+    assert page.locator("#annotators-next").is_disabled() and page.locator("#annotators-prev").is_disabled()
+    page.fill("#annotators-search input[name='q']", people[1].username)
+    page.wait_for_function("document.querySelectorAll('#annotators tbody tr').length === 1")
+    assert page.locator(f"#annotators tr[data-user='{people[1].pk}']").count() == 1
+    page.fill("#annotators-search input[name='q']", "nobody-by-this-name")
+    page.locator("#annotators tbody", has_text="No annotator's name contains").wait_for()
+
+
 def test_annotators_get_403_on_every_lead_page_and_endpoint(page, live_server, login, make_project, make_items):
     project, lead, people = make_project(annotators=2)
     items = make_items(project, 3)

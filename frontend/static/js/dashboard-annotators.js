@@ -5,7 +5,9 @@ import { evidenceText, goldText, modelText, qualityNote } from "./evidence.js";
 
 const tbody = document.querySelector("#annotators tbody");
 const dialog = document.getElementById("message-dialog");
-let people = [], current = null, thin = 20;
+// The table is paged by the server (worst quality first), PAGE rows at a time; q narrows it to matching usernames.
+const PAGE = 100;
+let people = [], current = null, thin = 20, offset = 0, count = 0, query = "";
 
 function badge(text, kind) { return h("span", { class: `badge ${kind}` }, text); }
 
@@ -48,7 +50,12 @@ function row(p) {
   );
 }
 
-function render() { tbody.replaceChildren(...people.map(row)); }
+function render() {
+  tbody.replaceChildren(...(people.length ? people.map(row) : [h("tr", {}, h("td", { colspan: 11, class: "muted" }, query ? `No annotator's name contains “${query}”.` : "No annotators yet."))]));
+  document.getElementById("annotators-page-info").textContent = people.length ? `${offset + 1}–${offset + people.length} of ${count.toLocaleString()}` : "";
+  document.getElementById("annotators-prev").disabled = offset === 0;
+  document.getElementById("annotators-next").disabled = offset + people.length >= count;
+}
 
 async function update(p, change) {
   try {
@@ -85,17 +92,29 @@ async function showConfusion(p) {
     ...(p.message ? [h("dt", {}, "Message on their page"), h("dd", { class: "message" }, p.message)] : []));
 }
 
-async function load() {
-  const data = await api("annotators/");
+async function load({ first = false } = {}) {
+  const data = await api("annotators/", { params: { offset, limit: PAGE, ...(query ? { q: query } : {}) } });
   people = data.results;
+  count = data.count;
   thin = data.thin_evidence_faces;
   document.getElementById("annotators-run").textContent = data.run
     ? `Quality, evidence and gold accuracy from quality run #${data.run_number}; answers and speed are live. Lowest quality first; a quality on fewer than ${thin} co-annotated faces is greyed as thin evidence.`
     : "No quality run yet: quality figures appear after the first run.";
   render();
-  const first = people.find((p) => p.quality !== null);
-  if (first) await showConfusion(first);
+  const worst = first ? people.find((p) => p.quality !== null) : null;
+  if (worst) await showConfusion(worst);
   document.body.dataset.ready = "1";
 }
 
-load().catch((e) => toast(e.message, "bad"));
+function turn(to) { offset = Math.max(0, to); load().catch((e) => toast(e.message, "bad")); }
+document.getElementById("annotators-prev").addEventListener("click", () => turn(offset - PAGE));
+document.getElementById("annotators-next").addEventListener("click", () => turn(offset + PAGE));
+const search = document.getElementById("annotators-search");
+let typing = null;
+search.addEventListener("submit", (e) => e.preventDefault());
+search.elements.q.addEventListener("input", () => {
+  clearTimeout(typing);
+  typing = setTimeout(() => { query = search.elements.q.value.trim(); turn(0); }, 250);
+});
+
+load({ first: true }).catch((e) => toast(e.message, "bad"));
