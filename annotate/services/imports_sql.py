@@ -1,4 +1,9 @@
-"""Inserting a batch of imported items: one PostgreSQL statement over arrays, next to its ORM twin (SQLite, tests)."""
+"""Inserting a batch of imported items: one PostgreSQL statement over arrays, next to its ORM twin (SQLite, tests).
+
+The arrays go as binary parameters on a server-side-binding cursor of Django's own connection (so in its
+transaction): Django's cursors bind client-side, and quoting the 14,000 values of a batch into the SQL text, one
+Python call each, was a third of a million-row import's time (60 ms a batch, against 9 ms in binary).
+"""
 from __future__ import annotations
 
 from django.db import connection
@@ -32,7 +37,7 @@ def item_rows_insert(*, common: dict, rows: dict[str, list], fast: bool | None =
         db_type = field.cast_db_type(connection)
         name = field.name if field.name in rows else field.attname
         if name in rows:
-            arrays.append(f"%s::{db_type}[]")
+            arrays.append(f"%b::{db_type}[]")
             varying.append(rows[name])
             selected.append(f"u.c{len(arrays)}")
         else:
@@ -42,7 +47,7 @@ def item_rows_insert(*, common: dict, rows: dict[str, list], fast: bool | None =
     # content_hash is unique in a project: the ids are matched to the rows by it, not by RETURNING's order.
     sql = (f"INSERT INTO {quote(Item._meta.db_table)} ({', '.join(columns)}) SELECT {', '.join(selected)} "
            f"FROM unnest({', '.join(arrays)}) AS u({names}) RETURNING id, content_hash")
-    with connection.cursor() as cursor:
+    with _binding_cursor() as cursor:
         cursor.execute(sql, [*shared, *varying])
         ids = dict((content_hash, pk) for pk, content_hash in cursor.fetchall())
     return [ids[content_hash] for content_hash in rows["content_hash"]]
@@ -62,7 +67,15 @@ def item_ids_by_hash(*, project: Project, field: str, values: list[str], fast: b
         return dict(Item.objects.filter(project=project, **{f"{field}__in": values}).values_list(field, "id"))
     quote = connection.ops.quote_name
     column, project_column = quote(Item._meta.get_field(field).column), quote(Item._meta.get_field("project").column)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column}, id FROM {quote(Item._meta.db_table)} WHERE {project_column} = %s AND {column} = ANY(%s)",
+    with _binding_cursor() as cursor:
+        cursor.execute(f"SELECT {column}, id FROM {quote(Item._meta.db_table)} WHERE {project_column} = %s AND {column} = ANY(%b::text[])",
                        [project.pk, list(values)])
         return dict(cursor.fetchall())
+
+
+def _binding_cursor():
+    """A psycopg cursor that binds on the server, on Django's connection (its transaction, its settings)."""
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
