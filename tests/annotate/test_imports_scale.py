@@ -77,3 +77,16 @@ def test_the_array_lookup_finds_what_the_in_lookup_finds(make_project, tmp_path)
     for field in ("pixel_hash", "content_hash"):
         found = [item_ids_by_hash(project=project, field=field, values=hashes, fast=fast) for fast in (False, True)]
         assert found[0] == found[1] and len(found[0]) == 3
+
+
+@pytest.mark.django_db
+def test_a_growing_import_refreshes_the_planners_statistics_at_each_doubling(make_project, tmp_path, monkeypatch):
+    """A million-row import outruns autovacuum's statistics; the writer refreshes them at 2, 4, 8 ... faces."""
+    monkeypatch.setitem(imports_base.ItemWriter.__init__.__kwdefaults__, "batch_size", 1)
+    monkeypatch.setattr(imports_base, "ANALYZE_FIRST_AT", 2)
+    refreshed_at = []
+    real = imports_base.table_statistics_refresh
+    monkeypatch.setattr(imports_base, "table_statistics_refresh", lambda: refreshed_at.append(Item.objects.count()) or real())
+    project, _, _ = make_project()
+    report = items_import(project=project, path=str(write_fer2013(tmp_path / "f.csv", fer_rows(9))))
+    assert report.imported == 9 and refreshed_at == [2, 4, 8]
