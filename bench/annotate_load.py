@@ -159,6 +159,18 @@ def percentiles(samples: list[float]) -> dict:
     return {"p50": round(q[49], 1), "p95": round(q[94], 1), "p99": round(q[98], 1), "n": len(ms)}
 
 
+def peak_rss_mb(pids: list[int]) -> float:
+    """The sum of these processes' peak resident memory (VmHWM, from /proc; 0 for those gone), in MB."""
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+    return round(total / 1024, 1)
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time used so far by these processes (from /proc; 0 for those gone)."""
     total = 0
@@ -204,6 +216,7 @@ def run_load(*, host, port, project, sessions, seconds, rate, processes, server=
         worker.start()
     results = [queue.get() for _ in workers]
     web_cpu = cpu_seconds(web_pids) - web_before
+    web_peak_mb = peak_rss_mb(web_pids)
     db_cpu = sum(cpu_seconds([pid]) - db_before.get(pid, 0.0) for pid in database_pids(db_url))
     for worker in workers:
         worker.join()
@@ -216,6 +229,8 @@ def run_load(*, host, port, project, sessions, seconds, rate, processes, server=
         "labels_per_s": round(merged["labels"] / seconds, 1),
         "next": percentiles(merged["next"]), "submit": percentiles(merged["submit"]), "image": percentiles(merged["image"]),
         "errors": merged["errors"], "no_work": merged["no_work"], "late_ticks": merged["late"],
+        # The web tier's peak memory (its gunicorn processes together), for the ladder's "does memory hold at size".
+        "web_peak_memory_mb": web_peak_mb if server else None,
         # CPU time per label (ms) spent by the web tier, the database backends and the load generator:
         # figures that do not depend on what else the machine is running.
         "cpu_ms_per_label": {
@@ -472,12 +487,13 @@ def size_ladder(*, annotators: int, seconds: float, database: str, sizes: list[i
         loop = run["runs"][0]
         rows.append({"items": items, "labels_per_s": loop["labels_per_s"], "next_p99_ms": loop["next"]["p99"],
                      "submit_p99_ms": loop["submit"]["p99"], "image_p99_ms": loop["image"]["p99"],
-                     "cpu_ms_per_label": loop["cpu_ms_per_label"], "loadavg_at_start": run["loadavg_at_start"]})
+                     "cpu_ms_per_label": loop["cpu_ms_per_label"], "web_peak_memory_mb": loop.get("web_peak_memory_mb"),
+                     "loadavg_at_start": run["loadavg_at_start"]})
         r = rows[-1]
         print(f"{items:>9,} faces, {annotators} annotators: {r['labels_per_s']:.1f} labels/s "
               f"({r['labels_per_s'] / rows[0]['labels_per_s']:.0%} of the first), p99 next {r['next_p99_ms']} ms, "
               f"submit {r['submit_p99_ms']} ms, image {r['image_p99_ms']} ms; CPU ms/label {r['cpu_ms_per_label']}, "
-              f"load {r['loadavg_at_start']:.2f}", flush=True)
+              f"web tier peak {r['web_peak_memory_mb']} MB, load {r['loadavg_at_start']:.2f}", flush=True)
     print(json.dumps({"bench": "annotate_load_ladder", "annotators": annotators, "rows": rows}))
 
 

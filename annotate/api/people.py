@@ -1,4 +1,6 @@
 """API: a project's people for its leads: members (add, role, pause, exclude, message, remove), accounts, invitations."""
+import json
+
 from django.http import HttpResponse
 from django.urls import path, reverse
 from drf_spectacular.utils import extend_schema
@@ -8,7 +10,9 @@ from rest_framework.views import APIView
 
 from annotate.access import access_project_as_lead
 from annotate.models import Role
-from annotate.selectors.people import former_members_with_answers, invitation_list, invitation_state, member_list_json
+from annotate.selectors.people import (
+    MemberPage, former_members_with_answers, invitation_list, invitation_state, member_counts, member_list_json,
+)
 from annotate.selectors.users import user_get_by_username
 from annotate.services.accounts import account_create
 from annotate.services.invitations import MAX_DAYS, MAX_USES, MIN_DAYS, NOTE_MAX, invitation_create, invitation_revoke
@@ -33,7 +37,18 @@ class MemberRowOutput(serializers.Serializer):
     last_login = serializers.DateTimeField(source="membership.user.last_login", allow_null=True)
 
 
+class MemberListQuery(serializers.Serializer):
+    q = serializers.CharField(max_length=150, required=False, allow_blank=True, default="", help_text="Usernames containing this (any case)")
+    offset = serializers.IntegerField(min_value=0, default=0, help_text="Rows to skip")
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100, help_text="Rows per page (1..1000, default 100)")
+
+
 class MemberListOutput(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Members matching q (every page)")
+    members = serializers.IntegerField(help_text="All members")
+    leads = serializers.IntegerField(help_text="All ML leads")
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
     results = MemberRowOutput(many=True)
     former_members_with_answers = serializers.IntegerField(help_text="Removed people whose answers the project keeps.")
 
@@ -44,13 +59,21 @@ class MemberAddInput(serializers.Serializer):
 
 
 class MemberListApi(APIView):
-    @extend_schema(responses=MemberListOutput, summary="A project's members with role, answers and open leases (leads)")
+    @extend_schema(parameters=[MemberListQuery], responses=MemberListOutput,
+                   summary="A project's members with role, answers and open leases, leads first, a page at a time (leads)")
     def get(self, request, project_id: int):
         project = access_project_as_lead(user=request.user, project_id=project_id)
+        query = MemberListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        page = MemberPage(search=q["q"].strip(), offset=q["offset"], limit=q["limit"])
+        counts = member_counts(project=project, page=page)
         # The rows come as JSON text in MemberListOutput's shape (the schema): 10,000 of them through the serializer's
         # fields took seconds, and their timestamps through Python datetimes most of a second.
-        body = f'{{"results": {member_list_json(project=project)}, ' \
-               f'"former_members_with_answers": {former_members_with_answers(project=project)}}}'
+        head = json.dumps({"count": counts["matching"], "members": counts["members"], "leads": counts["leads"],
+                           "offset": page.offset, "limit": page.limit,
+                           "former_members_with_answers": former_members_with_answers(project=project)})
+        body = f'{head[:-1]}, "results": {member_list_json(project=project, page=page)}}}'
         return HttpResponse(body, content_type="application/json")
 
     @extend_schema(request=MemberAddInput, responses=MemberOutput,

@@ -35,15 +35,16 @@ _SQL = (
     f"   {_iso('u.last_login')} AS last_login) x) AS body"
     f" FROM {Membership._meta.db_table} m JOIN {_USER} u ON u.id = m.user_id"
     f" LEFT JOIN (SELECT annotator_id, count(*) AS n FROM {Assignment._meta.db_table}"
-    "  WHERE project_id = %(project)s AND status = %(open)s AND expires_at > %(now)s GROUP BY annotator_id) l"
-    "  ON l.annotator_id = m.user_id"
-    " WHERE m.project_id = %(project)s) t"
+    "  WHERE project_id = %(project)s AND annotator_id = ANY(%(ids)s) AND status = %(open)s AND expires_at > %(now)s"
+    "  GROUP BY annotator_id) l ON l.annotator_id = m.user_id"
+    " WHERE m.project_id = %(project)s AND m.user_id = ANY(%(ids)s)) t"
 )
 
 
-def members_json_postgres(*, project: Project, answers: dict[int, int], group: str) -> str:
-    params = {"lead": Role.LEAD.value, "answers": json.dumps({str(a): n for a, n in answers.items()}), "group": group,
-              "project": project.pk, "open": AssignmentStatus.OPEN.value, "now": timezone.now()}
+def members_json_postgres(*, project: Project, user_ids: list[int], answers: dict[int, int], group: str) -> str:
+    """The rows of the members `user_ids` (one page, chosen by selectors.people.member_page_ids), in the tab's order."""
+    params = {"ids": list(user_ids), "lead": Role.LEAD.value, "answers": json.dumps({str(a): n for a, n in answers.items()}),
+              "group": group, "project": project.pk, "open": AssignmentStatus.OPEN.value, "now": timezone.now()}
     with connection.cursor() as cursor:
         cursor.execute(_SQL, params)
         return cursor.fetchone()[0]

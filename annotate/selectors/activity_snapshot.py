@@ -65,3 +65,12 @@ def activity_since_run(*, project: Project, run: QualityRun | None, only: set[in
     if since:
         figures.update({a: _figures(n, fixes, last, m) for a, n, fixes, last, m in _aggregate("annotator_id = ANY(%s)", [project.pk, list(since)])})
     return figures
+
+
+def answering_annotator_ids(*, project: Project, run: QualityRun | None) -> set[int]:
+    """Everyone with an answer in the project: the run snapshot's annotators plus who answered since (no figures)."""
+    snapshot = (run.summary or {}).get("annotator_activity") if run is not None else None
+    if not snapshot or not _usable():
+        return set(Annotation.objects.filter(project=project).values_list("annotator_id", flat=True).distinct())
+    since = Annotation.objects.filter(project=project, id__gt=snapshot["watermark"]).values_list("annotator_id", flat=True).distinct()
+    return {int(a) for a in snapshot["annotators"]} | set(since)

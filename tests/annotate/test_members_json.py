@@ -30,7 +30,7 @@ def test_postgres_writes_the_orm_twins_rows_in_its_order(make_project, make_item
                               expires_at=timezone.now() + timedelta(minutes=5))
     rows = member_list(project=project)
     answers = {r["member"]["user_id"]: r["answers"] for r in rows}
-    fast = members_json_postgres(project=project, answers=answers, group=FIRST_SIGN_IN_GROUP)
+    fast = members_json_postgres(project=project, user_ids=list(answers), answers=answers, group=FIRST_SIGN_IN_GROUP)
     assert json.loads(fast) == json.loads(members_json_orm(rows=rows))
     by_user = {r["member"]["user_id"]: r for r in json.loads(fast)}
     assert json.loads(fast)[0]["member"]["user_id"] == lead.pk

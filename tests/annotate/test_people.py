@@ -166,6 +166,22 @@ def test_members_list_shows_role_status_answers_and_leases(api_client, make_proj
     assert all(r["member"]["joined"] for r in rows)
 
 
+def test_members_come_a_page_at_a_time_leads_first_and_by_name(api_client, make_project, make_items):
+    """Pages join up into the whole list in its order; q finds names in any case; the counts cover every page."""
+    project, lead, people = make_project(annotators=5, gold_rate=0)
+    api_client.force_authenticate(lead)
+    url = f"/api/projects/{project.pk}/members/"
+    whole = api_client.get(url).json()
+    assert (whole["count"], whole["members"], whole["leads"], whole["offset"], whole["limit"]) == (6, 6, 1, 0, 100)
+    names = [r["member"]["username"] for r in whole["results"]]
+    assert names[0] == lead.username and names[1:] == sorted(names[1:], key=str.lower)
+    pages = [api_client.get(url, {"offset": o, "limit": 4}).json() for o in (0, 4)]
+    assert [r for p in pages for r in p["results"]] == whole["results"] and [len(p["results"]) for p in pages] == [4, 2]
+    found = api_client.get(url, {"q": people[3].username.upper()}).json()
+    assert (found["count"], found["members"]) == (1, 6) and found["results"] == [r for r in whole["results"] if r["member"]["user_id"] == people[3].pk]
+    assert api_client.get(url, {"limit": 0}).status_code == 400
+
+
 def test_add_an_existing_account_is_audited(api_client, make_project, make_user):
     project, lead, _ = make_project(annotators=0)
     newcomer = make_user()

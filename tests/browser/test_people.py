@@ -98,6 +98,12 @@ def test_lead_changes_a_role_and_removes_a_member_through_the_confirm_dialog(pag
     assert not Membership.objects.filter(project=project, user=bob).exists()
     actions = list(AuditEvent.objects.filter(project=project, action__startswith="member.").values_list("action", flat=True))
     assert sorted(actions).count("member.role_changed") == 2 and "member.removed" in actions
+    assert page.locator("#members-page-info").inner_text() == "1–2 of 2"
+    page.fill("#members-search input[name='q']", alice.username)
+    page.wait_for_function("document.querySelectorAll('#members tbody tr').length === 1")
+    assert member_row(page, alice).count() == 1
+    page.fill("#members-search input[name='q']", "")
+    page.wait_for_function("document.querySelectorAll('#members tbody tr').length === 2")
     screenshot(page, "people-tab")
 
 

@@ -4,7 +4,9 @@ import { api, config, h, toast } from "./dashboard.js";
 const membersBody = document.querySelector("#members tbody");
 const invitationsBody = document.querySelector("#invitations tbody");
 const removeDialog = document.getElementById("remove-dialog");
-let members = [];
+// Members come a page at a time (leads first, then by name); q narrows them to matching usernames.
+const PAGE = 100;
+let members = [], offset = 0, query = "";
 
 const day = (iso) => (iso ? new Date(iso).toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" }) : "–");
 const when = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "–");
@@ -47,15 +49,34 @@ function memberRow(row) {
 
 function renderMembers(data) {
   members = data.results;
-  const leads = members.filter((r) => r.member.role === "lead").length;
+  const { leads, count } = data, all = data.members;
   const former = data.former_members_with_answers;
-  document.getElementById("members-note").textContent = `${members.length} member${members.length === 1 ? "" : "s"}, ${leads} ML lead${leads === 1 ? "" : "s"}.`
+  document.getElementById("members-note").textContent = `${all.toLocaleString()} member${all === 1 ? "" : "s"}, ${leads} ML lead${leads === 1 ? "" : "s"}.`
     + (former ? ` The answers of ${former} former member${former === 1 ? "" : "s"} stay in the project.` : "")
     + " Pausing or removing someone takes effect at once: their open leases go back to the pool.";
-  membersBody.replaceChildren(...members.map(memberRow));
+  membersBody.replaceChildren(...(members.length ? members.map(memberRow)
+    : [h("tr", {}, h("td", { colspan: 7, class: "muted" }, query ? `No member's name contains “${query}”.` : "No members."))]));
+  document.getElementById("members-page-info").textContent = members.length ? `${offset + 1}–${offset + members.length} of ${count.toLocaleString()}` : "";
+  document.getElementById("members-prev").disabled = offset === 0;
+  document.getElementById("members-next").disabled = offset + members.length >= count;
 }
 
-async function loadMembers() { renderMembers(await api("members/")); }
+async function loadMembers() {
+  const data = await api("members/", { params: { offset, limit: PAGE, ...(query ? { q: query } : {}) } });
+  if (!data.results.length && offset > 0) { offset = Math.max(0, offset - PAGE); return loadMembers(); }  // the last one left its page
+  renderMembers(data);
+}
+
+function turnMembers(to) { offset = Math.max(0, to); loadMembers().catch((e) => toast(e.message, "bad")); }
+document.getElementById("members-prev").addEventListener("click", () => turnMembers(offset - PAGE));
+document.getElementById("members-next").addEventListener("click", () => turnMembers(offset + PAGE));
+const memberSearch = document.getElementById("members-search");
+let typing = null;
+memberSearch.addEventListener("submit", (e) => e.preventDefault());
+memberSearch.elements.q.addEventListener("input", () => {
+  clearTimeout(typing);
+  typing = setTimeout(() => { query = memberSearch.elements.q.value.trim(); turnMembers(0); }, 250);
+});
 
 async function change(row, body, undo) {
   const m = row.member;
