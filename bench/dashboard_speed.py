@@ -84,7 +84,7 @@ def views(s: dict, n_items: int, n_annotators: int, deep_after: int) -> dict[str
         "api_annotators_search": api + "annotators/?q=annotator-0012", "api_annotator_confusion": api + f"annotators/{user}/confusion/",
         "api_stats_annotator": api + f"stats/annotators/{user}/", "api_agreement": api + "agreement/",
         "api_item_reviews": api + f"items/{item}/reviews/", "api_item_answers": api + f"items/{item}/answers/",
-        "api_audit_log": api + "audit-log/", "api_members": api + "members/", "api_invitations": api + "invitations/",
+        "api_audit_log": api + "audit-log/", "api_members": api + "members/", "api_members_search": api + "members/?q=annotator-0012", "api_invitations": api + "invitations/",
         "api_versions": api + "versions/", "api_jobs": api + "jobs/", "api_models": api + "models/",
         "api_quality_runs": api + "quality-runs/", "api_quality_run": f"/api/quality-runs/{run}/",
         "api_quality_run_items": f"/api/quality-runs/{run}/items/", "api_quality_run_annotators": f"/api/quality-runs/{run}/annotators/",

@@ -235,7 +235,9 @@ def check_facet(*, project: Project, run: QualityRun, queue, default: bool) -> d
     options = [o["value"] for o in check_options(project=project)]
     if default:
         counts = _summary(run).get("checks") if isinstance(_summary(run).get("checks"), dict) else {}
-        failed = QualityItemResult.objects.filter(run=run, checks__gt=0).count()
+        failed = _summary(run).get("checked_faces")  # runs before it was recorded: counted
+        if not isinstance(failed, int):
+            failed = QualityItemResult.objects.filter(run=run, checks__gt=0).count()
         return {value: failed if value == ANY_CHECK else int(counts.get(value) or 0) for value in options}
     aliases = {f"bits_{v}": F("checks").bitand(check_mask(v)) for v in options}
     row = queue.filter(checks__gt=0).alias(**aliases).aggregate(

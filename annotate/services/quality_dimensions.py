@@ -133,6 +133,9 @@ def dimension_summary(dims, *, inputs, consensus: np.ndarray) -> dict:
         asked += [AU_DISPUTED, AU_CONFLICT]
     counts = dims.issues.sum(axis=0)
     out["checks"] = {kind: int(counts[j]) for j, kind in enumerate(ISSUE_KINDS) if kind in asked}
+    # Faces that failed at least one check (checks > 0 on their result row): the issue facets' "any" count, which
+    # counted at request time read each such face's heap row (220 ms at 50,000 of a million faces).
+    out["checked_faces"] = int(dims.issues.any(axis=1).sum())
     if dims.valence is not None and dims.arousal is not None:
         valence, arousal = dims.valence.consensus.value, dims.arousal.consensus.value
         faces, total = scatter_sample(valence, arousal)

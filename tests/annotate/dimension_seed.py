@@ -186,4 +186,5 @@ def _summary(project, results, answers, aus, va, rnd, scatter_limit) -> dict:
     if aus:
         names.update(au_disputed=DimensionCheck.AU_DISPUTED, expression_vs_au=DimensionCheck.EXPRESSION_VS_AU)
     out["checks"] = {k: sum(1 for r in results.values() if r.checks & flag) for k, flag in names.items()}
+    out["checked_faces"] = sum(1 for r in results.values() if r.checks)  # as dimension_summary records it
     return out

@@ -116,6 +116,10 @@ def test_issue_filter_by_check_with_reasons_and_counts(seeded):
     assert anything["count"] == sum(1 for r in stored.values() if r.checks)
     facets = client.get(f"/api/projects/{project.pk}/issues/facets/").json()["facets"]["check"]
     assert facets == {"any": anything["count"], **run.summary["dimensions"]["checks"]}
+    assert run.summary["dimensions"]["checked_faces"] == anything["count"]  # the run recorded it; the facet reads it
+    run.summary = {**run.summary, "dimensions": {k: v for k, v in run.summary["dimensions"].items() if k != "checked_faces"}}
+    run.save(update_fields=["summary"])  # a run from before it was recorded: counted instead
+    assert client.get(f"/api/projects/{project.pk}/issues/facets/").json()["facets"]["check"] == facets
     # With another filter set the counts follow it (one aggregate over the checked faces).
     happy = client.get(f"/api/projects/{project.pk}/issues/facets/", {"label": "sadness"}).json()["facets"]["check"]
     assert happy["expression_vs_au"] == sum(1 for r in stored.values() if r.checks & DimensionCheck.EXPRESSION_VS_AU and r.consensus_label == "sadness")

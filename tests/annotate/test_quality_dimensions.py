@@ -90,8 +90,9 @@ def test_a_run_stores_valence_arousal_and_action_unit_quality_and_the_cross_chec
                for item in Item.objects.filter(project=project))
 
     dims = run.summary["dimensions"]
-    assert set(dims) == {"valence", "arousal", "action_units", "checks", "scatter"}
+    assert set(dims) == {"valence", "arousal", "action_units", "checks", "checked_faces", "scatter"}
     assert dims["valence"]["faces"] == 30 and dims["valence"]["by_class"]["happiness"]["faces"] == 10
+    assert dims["checked_faces"] == sum(1 for r in results.values() if r.checks) > 0
     assert dims["valence"]["alpha"] > 0.5 and dims["valence"]["by_class"]["anger"]["alpha"] is None
     table = dims["action_units"]["by_expression"]
     assert table["aus"] == AUS and table["classes"] == project.labels
