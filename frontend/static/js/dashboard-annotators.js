@@ -1,13 +1,11 @@
 // Annotators page: quality with the evidence behind it, gold accuracy, confusion heatmap, pause / exclude / message.
-import { api, config, h, num, pct, toast } from "./dashboard.js";
+import { api, config, h, num, pct, serverPager, toast } from "./dashboard.js";
 import { heatmap } from "./charts.js";
 import { evidenceText, goldText, modelText, qualityNote } from "./evidence.js";
 
 const tbody = document.querySelector("#annotators tbody");
 const dialog = document.getElementById("message-dialog");
-// The table is paged by the server (worst quality first), PAGE rows at a time; q narrows it to matching usernames.
-const PAGE = 100;
-let people = [], current = null, thin = 20, offset = 0, count = 0, query = "";
+let people = [], current = null, thin = 20;
 
 function badge(text, kind) { return h("span", { class: `badge ${kind}` }, text); }
 
@@ -51,10 +49,8 @@ function row(p) {
 }
 
 function render() {
-  tbody.replaceChildren(...(people.length ? people.map(row) : [h("tr", {}, h("td", { colspan: 11, class: "muted" }, query ? `No annotator's name contains “${query}”.` : "No annotators yet."))]));
-  document.getElementById("annotators-page-info").textContent = people.length ? `${offset + 1}–${offset + people.length} of ${count.toLocaleString()}` : "";
-  document.getElementById("annotators-prev").disabled = offset === 0;
-  document.getElementById("annotators-next").disabled = offset + people.length >= count;
+  tbody.replaceChildren(...(people.length ? people.map(row)
+    : [h("tr", {}, h("td", { colspan: 11, class: "muted" }, pager.query ? `No annotator's name contains “${pager.query}”.` : "No annotators yet."))]));
 }
 
 async function update(p, change) {
@@ -92,29 +88,21 @@ async function showConfusion(p) {
     ...(p.message ? [h("dt", {}, "Message on their page"), h("dd", { class: "message" }, p.message)] : []));
 }
 
-async function load({ first = false } = {}) {
-  const data = await api("annotators/", { params: { offset, limit: PAGE, ...(query ? { q: query } : {}) } });
+// The table is paged by the server (worst quality first), 100 rows at a time; q narrows it to matching usernames.
+async function load(state, { first = false } = {}) {
+  const data = await api("annotators/", { params: { offset: state.offset, limit: state.page, ...(state.query ? { q: state.query } : {}) } });
   people = data.results;
-  count = data.count;
   thin = data.thin_evidence_faces;
   document.getElementById("annotators-run").textContent = data.run
     ? `Quality, evidence and gold accuracy from quality run #${data.run_number}; answers and speed are live. Lowest quality first; a quality on fewer than ${thin} co-annotated faces is greyed as thin evidence.`
     : "No quality run yet: quality figures appear after the first run.";
   render();
+  state.show(people.length, data.count);
   const worst = first ? people.find((p) => p.quality !== null) : null;
   if (worst) await showConfusion(worst);
   document.body.dataset.ready = "1";
 }
 
-function turn(to) { offset = Math.max(0, to); load().catch((e) => toast(e.message, "bad")); }
-document.getElementById("annotators-prev").addEventListener("click", () => turn(offset - PAGE));
-document.getElementById("annotators-next").addEventListener("click", () => turn(offset + PAGE));
-const search = document.getElementById("annotators-search");
-let typing = null;
-search.addEventListener("submit", (e) => e.preventDefault());
-search.elements.q.addEventListener("input", () => {
-  clearTimeout(typing);
-  typing = setTimeout(() => { query = search.elements.q.value.trim(); turn(0); }, 250);
-});
-
-load({ first: true }).catch((e) => toast(e.message, "bad"));
+const pager = serverPager({ ids: { prev: "annotators-prev", next: "annotators-next", info: "annotators-page-info", search: "annotators-search" },
+  page: 100, load });
+load(pager, { first: true }).catch((e) => toast(e.message, "bad"));

@@ -1,12 +1,10 @@
 // People tab: members (role, pause, remove with a confirm dialog), invitation links and lead-created accounts.
-import { api, config, h, toast } from "./dashboard.js";
+import { api, config, h, serverPager, toast } from "./dashboard.js";
 
 const membersBody = document.querySelector("#members tbody");
 const invitationsBody = document.querySelector("#invitations tbody");
 const removeDialog = document.getElementById("remove-dialog");
-// Members come a page at a time (leads first, then by name); q narrows them to matching usernames.
-const PAGE = 100;
-let members = [], offset = 0, query = "";
+let members = [];
 
 const day = (iso) => (iso ? new Date(iso).toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" }) : "–");
 const when = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "–");
@@ -55,28 +53,19 @@ function renderMembers(data) {
     + (former ? ` The answers of ${former} former member${former === 1 ? "" : "s"} stay in the project.` : "")
     + " Pausing or removing someone takes effect at once: their open leases go back to the pool.";
   membersBody.replaceChildren(...(members.length ? members.map(memberRow)
-    : [h("tr", {}, h("td", { colspan: 7, class: "muted" }, query ? `No member's name contains “${query}”.` : "No members."))]));
-  document.getElementById("members-page-info").textContent = members.length ? `${offset + 1}–${offset + members.length} of ${count.toLocaleString()}` : "";
-  document.getElementById("members-prev").disabled = offset === 0;
-  document.getElementById("members-next").disabled = offset + members.length >= count;
+    : [h("tr", {}, h("td", { colspan: 7, class: "muted" }, pager.query ? `No member's name contains “${pager.query}”.` : "No members."))]));
+  pager.show(members.length, count);
 }
 
-async function loadMembers() {
-  const data = await api("members/", { params: { offset, limit: PAGE, ...(query ? { q: query } : {}) } });
-  if (!data.results.length && offset > 0) { offset = Math.max(0, offset - PAGE); return loadMembers(); }  // the last one left its page
+// Members come a page at a time (leads first, then by name), 100 at a time; q narrows them to matching usernames.
+async function pageOfMembers(state) {
+  const data = await api("members/", { params: { offset: state.offset, limit: state.page, ...(state.query ? { q: state.query } : {}) } });
+  if (!data.results.length && state.offset > 0) return state.turn(state.offset - state.page);  // the last one left its page
   renderMembers(data);
 }
-
-function turnMembers(to) { offset = Math.max(0, to); loadMembers().catch((e) => toast(e.message, "bad")); }
-document.getElementById("members-prev").addEventListener("click", () => turnMembers(offset - PAGE));
-document.getElementById("members-next").addEventListener("click", () => turnMembers(offset + PAGE));
-const memberSearch = document.getElementById("members-search");
-let typing = null;
-memberSearch.addEventListener("submit", (e) => e.preventDefault());
-memberSearch.elements.q.addEventListener("input", () => {
-  clearTimeout(typing);
-  typing = setTimeout(() => { query = memberSearch.elements.q.value.trim(); turnMembers(0); }, 250);
-});
+const pager = serverPager({ ids: { prev: "members-prev", next: "members-next", info: "members-page-info", search: "members-search" },
+  page: 100, load: pageOfMembers });
+async function loadMembers() { await pageOfMembers(pager); }
 
 async function change(row, body, undo) {
   const m = row.member;

@@ -65,3 +65,27 @@ export async function followJob(jobId, onUpdate, { interval = 1000 } = {}) {
     await new Promise((r) => setTimeout(r, interval));
   }
 }
+
+// A table the server pages: Previous / Next buttons, "a–b of n", and a name search that waits for typing to settle.
+// `ids`: {prev, next, info, search} element ids; `load(state)` fetches state.offset / state.query and calls
+// state.show(rowsShown, count) once it has rendered.
+export function serverPager({ ids, page, load }) {
+  const state = { offset: 0, query: "", page };
+  const run = () => load(state).catch((e) => toast(e.message, "bad"));
+  state.turn = (to) => { state.offset = Math.max(0, to); return run(); };
+  state.show = (shown, count) => {
+    document.getElementById(ids.info).textContent = shown ? `${state.offset + 1}–${state.offset + shown} of ${count.toLocaleString()}` : "";
+    document.getElementById(ids.prev).disabled = state.offset === 0;
+    document.getElementById(ids.next).disabled = state.offset + shown >= count;
+  };
+  document.getElementById(ids.prev).addEventListener("click", () => state.turn(state.offset - page));
+  document.getElementById(ids.next).addEventListener("click", () => state.turn(state.offset + page));
+  const form = document.getElementById(ids.search);
+  let typing = null;
+  form.addEventListener("submit", (e) => e.preventDefault());
+  form.elements.q.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { state.query = form.elements.q.value.trim(); state.turn(0); }, 250);
+  });
+  return state;
+}
