@@ -12,10 +12,10 @@ one-transaction write) and reports its wall time, each stage's seconds and the p
 (getrusage max RSS) when the stage ended. ``--scaling`` times ml.quality.analyse alone (no database) for other
 annotator counts. The last line is JSON.
 
-Measured 2026-12-01 on PostgreSQL, 2 cores shared with other sessions (load average 7-12, so every figure is slow):
-``--ladder`` 36,000 / 110,000 / 300: 16.1 s, peak 333 MB; 360,000 / 1,100,000 / 3,000: 174 s, 881 MB (analyse 21.6 s,
-write 122 s); 1,000,000 / 3,000,000 / 10,000: 499 s, 1,856 MB (read 33 s, analyse 62 s, summary 46 s, write 354 s:
-the COPY of a million item results and the priority UPDATE of a million items, at PostgreSQL's pace under that load).
+Measured 2026-12-01 20:10 on PostgreSQL, an idle two-core Intel Xeon (AMX): ``--ladder`` 36,000 / 110,000 / 300: 5.4 s,
+peak 339 MB; 360,000 / 1,100,000 / 3,000: 50.1 s, 887 MB; 1,000,000 / 3,000,000 / 10,000: 189.5 s, 1,854 MB (read 14.9 s,
+analyse 28.7 s, summary 17.1 s, write 127.4 s: the COPY of a million item results and the priority UPDATE of a million
+items). Earlier the same day on a Zen 3 shared with other sessions (load 7-12): 16.1 s, 174 s and 499 s.
 ``--dimensions`` (36,000 faces): 23.3 s, 389 MB (dimensions 3.8 s, write 10.2 s).
 """
 from __future__ import annotations
