@@ -33,6 +33,12 @@ def _figures(rows: int, corrections: int, last, median_seconds) -> dict:
             "median_seconds": None if median_seconds is None else float(median_seconds)}
 
 
+def _snapshot_figures(row: list) -> dict:
+    """_figures of one annotator's snapshot entry [rows, corrections, last answer (ISO) or None, median seconds]."""
+    n, fixes, last, median_seconds = row
+    return _figures(n, fixes, datetime.fromisoformat(last) if last else None, median_seconds)
+
+
 def _usable() -> bool:
     return connection.vendor == "postgresql" and fastpaths.enabled()
 
@@ -58,10 +64,9 @@ def activity_since_run(*, project: Project, run: QualityRun | None, only: set[in
     if only is not None:
         answered = answered.filter(annotator_id__in=only)
     since = set(answered.values_list("annotator_id", flat=True).distinct())
-    wanted = snapshot["annotators"].items() if only is None else ((str(a), snapshot["annotators"][str(a)]) for a in only
-                                                                  if str(a) in snapshot["annotators"])
-    figures = {int(a): _figures(n, fixes, datetime.fromisoformat(last) if last else None, m)
-               for a, (n, fixes, last, m) in wanted if int(a) not in since}
+    recorded = snapshot["annotators"]
+    keys = recorded if only is None else [str(a) for a in only if str(a) in recorded]
+    figures = {int(a): _snapshot_figures(recorded[a]) for a in keys if int(a) not in since}
     if since:
         figures.update({a: _figures(n, fixes, last, m) for a, n, fixes, last, m in _aggregate("annotator_id = ANY(%s)", [project.pk, list(since)])})
     return figures

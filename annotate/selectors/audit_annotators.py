@@ -16,6 +16,14 @@ THIN_EVIDENCE_FACES = 20
 EVIDENCE_STATES = ("none", "thin", "enough", "unrecorded", "not_scored", "no_run")
 
 
+def _model_agreement(recorded: dict | None) -> float | None:
+    """Share of an annotator's answers equal to the model's top class, from their summary["annotator_evidence"] entry."""
+    if not recorded:
+        return None
+    items = int(recorded.get("model_items", 0))
+    return int(recorded.get("model_agree", 0)) / items if items else None
+
+
 def annotator_evidence(*, result: QualityAnnotatorResult | None, recorded: dict | None, run: QualityRun | None = None) -> dict:
     """A row's evidence figures from its run result and the run's summary["annotator_evidence"] entry."""
     if result is None:
@@ -28,18 +36,11 @@ def annotator_evidence(*, result: QualityAnnotatorResult | None, recorded: dict 
     shared, model_items, agree = (int(recorded.get(k, 0)) for k in ("shared_items", "model_items", "model_agree"))
     state = "none" if shared == 0 or result.quality is None else "thin" if shared < THIN_EVIDENCE_FACES else "enough"
     return {"evidence": state, "shared_items": shared, "model_items": model_items, "model_agree": agree,
-            "model_agreement": agree / model_items if model_items else None, "gold_correct": gold_correct}
+            "model_agreement": _model_agreement(recorded), "gold_correct": gold_correct}
 
 
 _RESULT_FIELDS = ("annotator_id", "num_answers", "quality", "crowdlab_quality", "bias", "bias_from", "bias_to", "agreement",
                   "gold_accuracy", "gold_answers", "worst_class")
-
-
-def _model_agreement(recorded: dict | None) -> float | None:
-    if not recorded:
-        return None
-    items = int(recorded.get("model_items", 0))
-    return int(recorded.get("model_agree", 0)) / items if items else None
 
 
 def annotator_table(*, project: Project, run: QualityRun | None, search: str = "", offset: int = 0,

@@ -337,6 +337,7 @@ class ItemWriter:
                 self.report.answers += len(answers)
         return ids
 
+
 def table_statistics_refresh() -> None:
     """ANALYZE the faces table (PostgreSQL): a table that grows by a million rows in minutes outruns autovacuum's
     statistics (its threshold is a tenth of the table, checked once a minute, and it may be off), and with the old
