@@ -5,6 +5,12 @@ an ensemble) on its held-out validation split and stores it in the file; ``ml.pr
 the log-probabilities by it before the softmax (Guo et al. 2017, "On Calibration of Modern Neural Networks").
 One scalar per head keeps the argmax, so accuracy is unchanged and only the confidence moves.
 
+Before the temperature, the FER+ head may get a post-hoc logit adjustment (Menon et al. 2021, "Long-tail learning
+via logit adjustment"): log p - tau x log prior, with the prior the class shares of the training targets. tau = 0 is
+the plain model; tau = 1 aims at balanced error. It is what lets a model trained on 0.6% contempt faces say contempt
+at all. ``fit_prior_shift`` picks tau on the validation faces: the best macro-F1 among the taus that keep accuracy
+within ``ACCURACY_SLACK`` of the unadjusted model's; the temperature is then fitted on the adjusted probabilities.
+
 The validation split is carved from Training by ``validation_split``: a fixed seed (not the member's), so every
 member trained with the same ``TrainConfig.val_frac`` holds out the same faces and an ensemble of them can be
 fitted on those faces too. A checkpoint trained on every Training face has no such faces, and fitting on PublicTest
@@ -12,7 +18,10 @@ would tune on the test set, so ``fit_checkpoint`` refuses both.
 
 The stored ``calibration`` dict: ``temperature`` (FER+ head), ``temperature_fer2013`` (the FER2013 probabilities), ``n``
 validation faces with a FER+ majority, ``nll`` / ``ece`` against that majority before and after, and ``fitted_for`` (members and
-mirroring of the pass it was fitted on; other passes get the same temperature, and ``ml.evaluate`` measures them).
+mirroring of the pass it was fitted on; other passes get the same temperature, and ``ml.evaluate`` measures them),
+and ``prior_shift`` (``tau``, ``log_prior`` over the eight classes, and the validation accuracy and macro-F1 at each
+tau tried) where the logit adjustment was fitted. ``apply_calibration`` applies a stored dict; a file without one,
+or without ``prior_shift``, gives what it gave before.
 """
 from __future__ import annotations
 
@@ -25,6 +34,8 @@ import numpy as np
 
 VALIDATION_SEED = 20_261_201  # fixed, so members of different seeds hold out the same faces
 T_RANGE = (0.05, 20.0)
+TAUS = tuple(round(0.1 * i, 1) for i in range(11))  # logit-adjustment strengths tried, 0 (none) .. 1 (balanced)
+ACCURACY_SLACK = 0.0025  # the adjustment may cost at most this much validation accuracy
 
 
 def validation_split(n: int, frac: float) -> np.ndarray:
@@ -44,6 +55,39 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     logp -= logp.max(1, keepdims=True)
     out = np.exp(logp)
     return (out / out.sum(1, keepdims=True)).astype(np.float32)
+
+
+def shift_prior(probs: np.ndarray, log_prior: np.ndarray, tau: float) -> np.ndarray:
+    """probs (N, K) -> softmax(log probs - tau x log_prior), float32: rare classes gain, common ones lose."""
+    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None)) - float(tau) * np.asarray(log_prior)
+    logp -= logp.max(1, keepdims=True)
+    out = np.exp(logp)
+    return (out / out.sum(1, keepdims=True)).astype(np.float32)
+
+
+def apply_calibration(probs: np.ndarray, calibration: dict, *, head: str = "ferplus") -> np.ndarray:
+    """probs of one head ("ferplus" (N, 8) or "fer2013" (N, 7)) -> as a stored calibration dict says: the FER+
+    head's logit adjustment, then that head's temperature; a missing entry leaves that step out."""
+    p = np.asarray(probs, dtype=np.float32)
+    shift = calibration.get("prior_shift") if head == "ferplus" else None
+    if shift and shift.get("tau"):
+        p = shift_prior(p, np.asarray(shift["log_prior"]), shift["tau"])
+    t = calibration.get("temperature" if head == "ferplus" else "temperature_fer2013")
+    return p if t is None else apply_temperature(p, t)
+
+
+def fit_prior_shift(probs: np.ndarray, labels: np.ndarray, log_prior: np.ndarray) -> dict:
+    """The tau in TAUS with the best macro-F1 on (probs, labels) whose accuracy stays within ACCURACY_SLACK of
+    tau = 0's; -> {"tau", "log_prior", "tried": [[tau, accuracy, macro_f1], ...]}."""
+    from ml.evaluate import score_labels
+
+    tried = []
+    for tau in TAUS:
+        s = score_labels(shift_prior(probs, log_prior, tau), labels)
+        tried.append([tau, s["accuracy"], s["macro_f1"]])
+    floor = tried[0][1] - ACCURACY_SLACK
+    best = max((t for t in tried if t[1] >= floor), key=lambda t: (t[2], -t[0]))
+    return {"tau": best[0], "log_prior": [round(float(v), 5) for v in log_prior], "tried": tried}
 
 
 def nll(probs: np.ndarray, targets: np.ndarray) -> float:
@@ -100,18 +144,28 @@ def _validation_faces(npz: str, ckpt: dict):
     fit = train.subset(~held)
     if arrays_sha256(fit.images, fit.votes, fit.fer2013) != members[0]["data_sha256"]:
         raise ValueError(f"{npz}: its Training rows minus the validation split are not what the model trained on")
-    return train.subset(held)
+    return fit, train.subset(held)
 
 
-def fit_checkpoint(ckpt_path: str, *, npz: str, threads: int = 2) -> dict:
-    """Fit the temperatures of the checkpoint at ckpt_path on its validation split, store them there, return them."""
+def training_log_prior(votes: np.ndarray) -> np.ndarray:
+    """log of the class shares of the soft training targets (ml.labels.soft_labels), floored at 1e-4."""
+    from ml.labels import soft_labels
+
+    probs, keep = soft_labels(votes)
+    prior = probs[keep].mean(0) if keep.any() else np.full(probs.shape[1], 1.0 / probs.shape[1])
+    return np.log(np.maximum(prior, 1e-4))
+
+
+def fit_checkpoint(ckpt_path: str, *, npz: str, threads: int = 2, prior_shift: bool = True) -> dict:
+    """Fit the logit adjustment (``prior_shift``) and the temperatures of the checkpoint at ckpt_path on its
+    validation split, store them there, return them."""
     from ml.checkpoint import load_checkpoint, save_checkpoint
     from ml.evaluate import expected_calibration_error
     from ml.labels import majority_labels
     from ml.predict import Predictor
 
     ckpt = load_checkpoint(ckpt_path)
-    val = _validation_faces(npz, ckpt)
+    fit, val = _validation_faces(npz, ckpt)
     ckpt.pop("calibration", None)
     save_checkpoint(ckpt, ckpt_path)  # the predictor must see raw probabilities
     predictor = Predictor(ckpt_path, threads=threads)
@@ -119,10 +173,14 @@ def fit_checkpoint(ckpt_path: str, *, npz: str, threads: int = 2) -> dict:
     # Fitted against the FER+ majority, the label the model card's ECE is measured on (a fit to the vote
     # distribution leaves the model softer than its majority accuracy warrants).
     lab, has_lab = majority_labels(val.votes)
+    shift = None
+    if prior_shift and fit.votes is not None:
+        shift = fit_prior_shift(probs[has_lab], lab[has_lab], training_log_prior(fit.votes))
+        probs = shift_prior(probs, np.asarray(shift["log_prior"]), shift["tau"])
     t8 = fit_temperature(probs[has_lab], lab[has_lab])
     cal = apply_temperature(probs, t8)
     out = {
-        "temperature": t8, "n": int(has_lab.sum()),
+        "temperature": t8, "n": int(has_lab.sum()), **({"prior_shift": shift} if shift else {}),
         "nll": [round(nll(p[has_lab], lab[has_lab]), 4) for p in (probs, cal)],
         "ece": [round(expected_calibration_error(p[has_lab], lab[has_lab]), 4) for p in (probs, cal)],
         "fitted_for": {"members": predictor.members, "tta": predictor.tta, "precision": predictor.precision},
@@ -140,9 +198,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", required=True, help="checkpoint to calibrate (rewritten in place)")
     p.add_argument("--npz", default=os.environ.get("FERLAB_NPZ", "../shared/datasets/fer2013_ferplus_trainval.npz"))
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-prior-shift", action="store_true", help="fit the temperature alone, no logit adjustment")
     args = p.parse_args(argv)
     try:
-        print(json.dumps(fit_checkpoint(args.model, npz=args.npz, threads=args.threads)))
+        print(json.dumps(fit_checkpoint(args.model, npz=args.npz, threads=args.threads,
+                                        prior_shift=not args.no_prior_shift)))
     except ValueError as e:
         raise SystemExit(f"ml.calibration: {e}") from None
 

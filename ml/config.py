@@ -55,6 +55,11 @@ class TrainConfig:
     # seed), score them every epoch and fit the predictor's temperature on them at the end.
     val_frac: float = 0.0
     init: str = ""  # warm start: a checkpoint whose weights (same architecture) start this run
+    # Knowledge distillation (Hinton et al. 2015): a checkpoint (typically an ensemble) whose probabilities,
+    # averaged over all its members and mirroring in float32, are mixed into both heads' targets with this
+    # weight: FER+ head (1 - w) x crowd votes + w x teacher, FER2013 head likewise with the FER2013 label.
+    teacher: str = ""
+    teacher_weight: float = 0.5
     out: str = str(DEFAULT_WEIGHTS)
 
     def __post_init__(self) -> None:
@@ -64,6 +69,8 @@ class TrainConfig:
             raise ValueError("optimizer must be sgd|adamw and schedule onecycle|cosine")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be auto|fp32|bf16, got {self.precision!r}")
+        if not 0.0 <= self.teacher_weight <= 1.0:
+            raise ValueError(f"teacher_weight must lie in [0, 1], got {self.teacher_weight}")
         if len(self.widths) != len(self.depths):
             raise ValueError("widths and depths must have the same length")
 

@@ -18,13 +18,16 @@ Speed: BatchNorm is folded into the convs and the members are traced into one fr
 oneDNN fuses (conv + bias + ReLU in one kernel). ``precision="auto"`` runs it in bfloat16 where
 the CPU has native bf16 (AVX512-BF16, or AMX tiles, which run it faster still), since that is
 several times the float32 speed at the same accuracy; elsewhere (AVX2 CPUs), or with
-``precision="fp32"``, it runs in float32. The autos spend the speed a CPU has on accuracy, and no
-more than keeps the speed target: ``PASS_BUDGET`` gives the forward passes per face each kind of
-CPU affords; ``members=None`` runs as many members as fit, then ``tta=None`` mirrors them if
-twice that still fits (a second member scores better than one mirrored member, and runs faster).
-For the shipped three members: the first alone in float32, the first two with bf16, all three
-mirrored on AMX. ``Predictor.cpu_tier`` says which applied. ml/MODEL_CARD.md has the measured
-speed and accuracy of each combination.
+``precision="fp32"``, it runs in float32. That applies to ensembles: a single network (the shipped
+file) runs in float32, one pass per face, on every CPU by default, so AVX2, Zen 4 and Sapphire
+Rapids give the same figures; ``precision="bf16"`` and ``tta=True`` remain choices. For ensembles
+the autos spend the speed a CPU has on accuracy, and no more than keeps the speed target:
+``PASS_BUDGET`` gives the forward passes per face each kind of CPU affords; ``members=None`` runs
+as many members as fit, then ``tta=None`` mirrors them if twice that still fits (a second member
+scores better than one mirrored member, and runs faster). ``Predictor.cpu_tier`` says which
+applied. The probabilities are calibrated as the checkpoint says (``ml.calibration``: a logit
+adjustment for rare classes and a temperature, fitted on faces held out of training).
+ml/MODEL_CARD.md has the measured speed and accuracy of each combination.
 """
 from __future__ import annotations
 
@@ -160,7 +163,12 @@ class Predictor:
             torch.set_num_threads(threads)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        self.precision = ("bf16" if native_bf16() else "fp32") if precision == "auto" else precision
+        # Auto: a single network runs in float32 everywhere, one pass per face, so every CPU gives the same
+        # figures (and its speed target holds in float32); an ensemble spends native bfloat16 on more passes.
+        if precision == "auto":
+            self.precision = "bf16" if native_bf16() and len(stored) > 1 else "fp32"
+        else:
+            self.precision = precision
         if self.precision == "bf16" and native_bf16():
             self.cpu_tier = "amx" if native_amx() else "bf16"
         else:
@@ -206,13 +214,12 @@ class Predictor:
                 p7.append(b.numpy() if b is not None else ferplus_to_fer2013_probs(a.numpy()))
         if not p8:
             return np.zeros((0, len(CLASSES)), np.float32), np.zeros((0, 7), np.float32)
-        return self._calibrated(np.concatenate(p8), "temperature"), self._calibrated(np.concatenate(p7), "temperature_fer2013")
+        return self._calibrated(np.concatenate(p8), "ferplus"), self._calibrated(np.concatenate(p7), "fer2013")
 
-    def _calibrated(self, probs: np.ndarray, key: str) -> np.ndarray:
-        from ml.calibration import apply_temperature
+    def _calibrated(self, probs: np.ndarray, head: str) -> np.ndarray:
+        from ml.calibration import apply_calibration
 
-        t = self.calibration.get(key)
-        return probs.astype(np.float32) if t is None else apply_temperature(probs, t)
+        return apply_calibration(probs, self.calibration, head=head)
 
     def predict_proba(self, images: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
         """images: uint8 (N, H, W) grey -> float32 (N, 8) probabilities over CLASSES."""

@@ -97,12 +97,16 @@ def _load_init(model, path: str) -> None:
 def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep: np.ndarray | None = None,
           fer2013: np.ndarray | None = None, data_sha256: str = "", resume: dict | None = None,
           progress: bool = True, log=None, validation: tuple[np.ndarray, np.ndarray] | None = None,
-          on_epoch=None, on_step=None, device: str = "cpu") -> dict:
+          on_epoch=None, on_step=None, device: str = "cpu", fer2013_soft: np.ndarray | None = None,
+          extra_metrics: dict | None = None) -> dict:
     """Train a model and return its checkpoint dict (also saved to ``config.out`` if set).
 
     images: uint8 (N, 48, 48); targets: float32 (N, 8) soft or one-hot over CLASSES;
     keep: bool (N,) rows that count for the FER+ loss (default all);
     fer2013: int (N,) FER2013 labels 0..6, -1 for none, for the auxiliary head;
+    fer2013_soft: float (N, 7) a teacher's FER2013 probabilities, mixed into that head's target with
+    ``config.teacher_weight`` (distillation; the FER+ head's teacher is already mixed into ``targets``);
+    extra_metrics: stored in the checkpoint's metrics as they are (e.g. which teacher);
     validation: (uint8 (V, 48, 48), int (V,) labels over CLASSES) scored after every epoch
     (``val_accuracy`` and ``val_loss`` in the history);
     on_epoch(entry, ckpt): called after each epoch's checkpoint is saved; on_step(epoch, step, steps): every
@@ -128,6 +132,8 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
     t_all = torch.from_numpy(np.asarray(targets, dtype=np.float32)[rows])
     m8_all = torch.from_numpy(keep[rows].astype(np.float32))
     y7_all = torch.from_numpy(y7[rows])
+    soft7_all = None if fer2013_soft is None or not use_aux else torch.from_numpy(
+        np.asarray(fer2013_soft, dtype=np.float32)[rows])
     bs = min(config.batch_size, len(rows))
     steps = max(1, len(rows) // bs)  # drop the ragged last batch: BN dislikes tiny batches
     model = model.to(memory_format=torch.channels_last)
@@ -198,6 +204,9 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
                 y = y7_all[idx].to(device)
                 l7 = torch.nn.functional.cross_entropy(logits7, y.clamp(min=0), reduction="none",
                                                        label_smoothing=config.label_smoothing)
+                if soft7_all is not None:
+                    w = config.teacher_weight
+                    l7 = (1 - w) * l7 + w * _soft_ce(logits7, soft7_all[idx].to(device), smoothing=0.0)
                 m7 = (y >= 0).float()
                 loss = loss + config.fer2013_weight * (l7 * m7).sum() / m7.sum().clamp(min=1)
             opt.zero_grad(set_to_none=True)
@@ -224,7 +233,7 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
             "classes": list(CLASSES), "data_sha256": data_sha256, "epoch": epoch + 1,
             "metrics": {"history": history, "train_seconds": round(seconds, 1), "n_train": int(len(rows)),
                         "epochs_run": epoch + 1, "epochs": epochs, "threads": config.threads,
-                        "precision": "bf16" if bf16 else "fp32", "device": device},
+                        "precision": "bf16" if bf16 else "fp32", "device": device, **(extra_metrics or {})},
             "training_state": None if done else {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                                  "epochs": epochs},
         }
@@ -235,6 +244,30 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
         if done:
             break
     return ckpt
+
+
+def teacher_targets(path: str, images: np.ndarray, *, threads: int = 2) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A teacher checkpoint's probabilities for images: (FER+ (N, 8), FER2013 (N, 7), what to record of it).
+
+    Every member runs, each face also mirrored, in float32 (the same targets on every CPU); a teacher file
+    with a temperature gives its calibrated probabilities.
+    """
+    import hashlib
+
+    from ml.checkpoint import load_checkpoint, members_of
+    from ml.predict import Predictor
+
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    t0 = time.perf_counter()
+    n = len(members_of(load_checkpoint(path)))
+    teacher = Predictor(path, members=n, tta=True, precision="fp32", threads=threads)
+    p8, p7 = teacher.predict_both(images)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    seconds = round(time.perf_counter() - t0, 1)
+    log(f"teacher {path}: {n} member(s) mirrored on {len(images)} faces in {seconds}s")
+    teacher_train_seconds = (teacher.metrics or {}).get("train_seconds")
+    return p8, p7, {"teacher": {"path": str(path), "sha256": digest, "members": n, "seconds": seconds,
+                                "train_seconds": teacher_train_seconds}}
 
 
 def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training", resume: bool = False,
@@ -264,6 +297,11 @@ def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training",
             _, ok = targets_for("fer2013", votes=data.votes, fer2013=data.fer2013)
             fer = np.where(ok, fer, -1)
     sha = arrays_sha256(data.images, data.votes, data.fer2013)
+    soft7, extra = None, None
+    if config.teacher:
+        teacher8, soft7, extra = teacher_targets(config.teacher, data.images, threads=config.threads)
+        w = config.teacher_weight
+        targets = np.where(keep[:, None], (1 - w) * targets + w * teacher8, targets).astype(np.float32)
     state = None
     if resume and config.out and Path(config.out).exists():
         state = load_checkpoint(config.out)
@@ -272,7 +310,7 @@ def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training",
         if state["data_sha256"] != sha or TrainConfig.from_dict(state["config"]) != config:
             raise SystemExit("--resume needs the same data and config as the interrupted run")
     ckpt = train(data.images, targets, config=config, keep=keep, fer2013=fer, data_sha256=sha,
-                 resume=state, progress=progress, validation=validation)
+                 resume=state, progress=progress, validation=validation, fer2013_soft=soft7, extra_metrics=extra)
     if config.val_frac > 0 and config.out and ckpt.get("training_state") is None:
         from ml.calibration import fit_checkpoint
 

@@ -4,7 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from ml.calibration import apply_temperature, fit_checkpoint, fit_temperature, nll, validation_split
+from ml.calibration import (
+    apply_calibration, apply_temperature, fit_checkpoint, fit_prior_shift, fit_temperature, nll, shift_prior,
+    validation_split,
+)
 from ml.checkpoint import load_checkpoint, save_checkpoint
 from ml.predict import Predictor
 from ml.train import main as train_main
@@ -27,6 +30,27 @@ def test_fit_recovers_the_temperature_of_overconfident_probabilities():
     assert nll(calibrated, labels) < nll(overconfident, labels)
     assert np.allclose(calibrated.sum(1), 1, atol=1e-5)
     assert (calibrated.argmax(1) == overconfident.argmax(1)).all()
+
+
+def test_the_logit_adjustment_finds_a_rare_class_the_raw_model_never_predicts():
+    rng = np.random.default_rng(2)
+    n, k = 20_000, 3
+    prior = np.array([0.7, 0.28, 0.02])
+    labels = rng.choice(k, size=n, p=prior)
+    signal = np.eye(k)[labels] * 1.5 + rng.normal(0, 1, size=(n, k))
+    probs = _softmax(signal + np.log(prior) * 2)  # a model that learned the prior twice over: class 2 never wins
+    assert (probs.argmax(1) == 2).sum() == 0
+    shift = fit_prior_shift(probs, labels, np.log(prior))
+    assert shift["tau"] > 0 and [t[0] for t in shift["tried"]][:2] == [0.0, 0.1]
+    tried = {t[0]: t for t in shift["tried"]}
+    assert tried[shift["tau"]][2] > tried[0.0][2]  # macro-F1 rose ...
+    assert tried[shift["tau"]][1] >= tried[0.0][1] - 0.0025  # ... and accuracy stayed
+    adjusted = shift_prior(probs, np.log(prior), shift["tau"])
+    assert (adjusted.argmax(1) == 2).sum() > 0 and np.allclose(adjusted.sum(1), 1, atol=1e-5)
+    cal = {"prior_shift": shift, "temperature": 1.5, "temperature_fer2013": 0.8}
+    assert np.allclose(apply_calibration(probs, cal), apply_temperature(adjusted, 1.5), atol=1e-6)
+    assert np.allclose(apply_calibration(probs, cal, head="fer2013"), apply_temperature(probs, 0.8), atol=1e-6)
+    assert np.allclose(apply_calibration(probs, {}), probs)  # nothing stored: the raw probabilities
 
 
 def test_validation_split_is_the_same_faces_for_every_member():
@@ -59,6 +83,8 @@ def test_training_with_a_validation_split_stores_a_temperature_the_predictor_app
     cal = ckpt["calibration"]
     assert line["calibration"] == cal
     assert cal["n"] == 13 and cal["temperature"] > 0 and "temperature_fer2013" in cal
+    assert cal["prior_shift"]["tau"] in [t[0] for t in cal["prior_shift"]["tried"]]
+    assert len(cal["prior_shift"]["log_prior"]) == 8
     assert cal["nll"][1] <= cal["nll"][0] + 1e-6  # the fit never makes the held-out loss worse
     assert ckpt["metrics"]["n_train"] == 39 and ckpt["metrics"]["history"][-1]["val_accuracy"] is not None
 
@@ -70,7 +96,8 @@ def test_training_with_a_validation_split_stores_a_temperature_the_predictor_app
     raw_predictor = Predictor(raw_path, threads=1)
     assert raw_predictor.calibration == {}
     raw = raw_predictor.predict_both(faces)
-    for c, r, t in ((calibrated[0], raw[0], cal["temperature"]), (calibrated[1], raw[1], cal["temperature_fer2013"])):
+    shifted = shift_prior(raw[0], np.array(cal["prior_shift"]["log_prior"]), cal["prior_shift"]["tau"])
+    for c, r, t in ((calibrated[0], shifted, cal["temperature"]), (calibrated[1], raw[1], cal["temperature_fer2013"])):
         assert np.allclose(c.sum(1), 1, atol=1e-5)
         assert np.allclose(c, apply_temperature(r, t), atol=1e-5)
         if abs(t - 1) > 0.01:

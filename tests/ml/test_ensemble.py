@@ -74,8 +74,9 @@ def test_auto_spends_the_pass_budget_each_cpu_has(two_runs, monkeypatch, cpu, pr
     assert (auto.precision, auto.members, auto.tta) == (precision, members, tta)
     assert auto.cpu_tier == {"avx2": "fp32", "avx512_bf16": "bf16", "amx": "amx"}[cpu]
     assert Predictor(tmp / "ens3.pt", members=2).tta is (cpu == "amx")  # explicit members: mirrors if they fit
-    single = Predictor(tmp / "seed0.pt")
-    assert (single.members, single.tta) == (1, cpu != "avx2")  # one model mirrors wherever bf16 is native
+    single = Predictor(tmp / "seed0.pt")  # one network: one float32 pass on every CPU, the same figures everywhere
+    assert (single.precision, single.members, single.tta, single.cpu_tier) == ("fp32", 1, False, "fp32")
+    assert Predictor(tmp / "seed0.pt", precision="bf16").precision == "bf16"  # still there when asked for
 
 
 def test_combine_refuses_what_it_cannot_average(faces, tiny_config, two_runs, tmp_path):

@@ -1,0 +1,60 @@
+"""Distillation (TrainConfig.teacher): the teacher's probabilities join both heads' targets, and the run records which teacher."""
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from ml.checkpoint import load_checkpoint
+from ml.train import main as train_main
+from ml.train import teacher_targets
+
+
+@pytest.fixture
+def npz(tmp_path, faces):
+    images, votes, fer = faces
+    path = tmp_path / "tiny.npz"
+    np.savez(path, images=images, usage=np.array(["Training"] * 64), fer2013_label=fer.astype(np.int8),
+             ferplus_votes=votes)
+    return path
+
+
+def _train(npz, out, *extra):
+    train_main(["--npz", str(npz), "--epochs", "2", "--batch-size", "16", "--widths", "4,8", "--depths", "1,1",
+                "--threads", "1", "--out", str(out), "--no-progress", *extra])
+
+
+def test_a_student_learns_from_the_teacher_and_names_it(npz, tmp_path, capsys):
+    teacher = tmp_path / "teacher.pt"
+    _train(npz, teacher, "--seed", "1")
+    images = np.load(npz)["images"]
+    p8, p7, info = teacher_targets(str(teacher), images, threads=1)
+    assert p8.shape == (64, 8) and p7.shape == (64, 7)
+    assert np.allclose(p8.sum(1), 1, atol=1e-5) and np.allclose(p7.sum(1), 1, atol=1e-5)
+    assert info["teacher"]["sha256"] == hashlib.sha256(teacher.read_bytes()).hexdigest()
+    assert info["teacher"]["members"] == 1
+
+    runs = {}
+    for w in ("0.0", "1.0"):
+        out = tmp_path / f"student{w}.pt"
+        _train(npz, out, "--teacher", str(teacher), "--teacher-weight", w)
+        runs[w] = load_checkpoint(out)
+    capsys.readouterr()
+    for w, ckpt in runs.items():
+        assert ckpt["config"]["teacher"] == str(teacher) and ckpt["config"]["teacher_weight"] == float(w)
+        assert ckpt["metrics"]["teacher"]["sha256"] == info["teacher"]["sha256"]
+    # The targets differ, so the runs do: with weight 1 the loss is against the teacher alone.
+    assert runs["0.0"]["metrics"]["history"][-1]["loss"] != runs["1.0"]["metrics"]["history"][-1]["loss"]
+    plain = tmp_path / "plain.pt"
+    _train(npz, plain)
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["out"] == str(plain) and "teacher" not in load_checkpoint(plain)["metrics"]
+    # Weight 0 is the plain recipe exactly: the teacher only ever enters through the mix.
+    assert load_checkpoint(plain)["metrics"]["history"][-1]["loss"] == runs["0.0"]["metrics"]["history"][-1]["loss"]
+
+
+def test_a_teacher_weight_outside_zero_to_one_is_refused():
+    from ml.config import TrainConfig
+
+    with pytest.raises(ValueError, match="teacher_weight"):
+        TrainConfig(teacher_weight=1.5)
