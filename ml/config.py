@@ -60,6 +60,9 @@ class TrainConfig:
     # weight: FER+ head (1 - w) x crowd votes + w x teacher, FER2013 head likewise with the FER2013 label.
     teacher: str = ""
     teacher_weight: float = 0.5
+    # online: the teacher scores each augmented batch as the student sees it (a consistent teacher, Beyer et al.
+    # 2022), at the run's precision; offline: once, on the un-augmented faces, before training.
+    teacher_online: bool = False
     out: str = str(DEFAULT_WEIGHTS)
 
     def __post_init__(self) -> None:

@@ -123,13 +123,14 @@ def plot_confusion(cm: np.ndarray, path: str, *, title: str = "") -> None:
 
 def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None, plot: str | None = None,
                  tta: bool | None = None, threads: int = 2, batch_size: int = 256, precision: str = "auto",
-                 members: int | None = None) -> dict:
+                 members: int | None = None, prior_shift: float | None = None) -> dict:
     """Load rows and model, score, return the metrics dict (confusion included)."""
     from ml.data import load_npz
     from ml.predict import Predictor
 
     data = load_npz(npz, usage=split) if split else load_npz(npz, exclude_usage="Training")
-    predictor = Predictor(model, tta=tta, threads=threads, precision=precision, members=members)
+    predictor = Predictor(model, tta=tta, threads=threads, precision=precision, members=members,
+                          prior_shift=prior_shift)
     predictor.predict_both(data.images[:batch_size], batch_size=batch_size)  # warm-up, not timed
     t0 = time.perf_counter()
     probs, probs7 = predictor.predict_both(data.images, batch_size=batch_size)
@@ -139,7 +140,8 @@ def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None
     out["faces_per_s"] = round(len(data) / seconds, 1) if len(data) else None
     out["inference"] = {"cpu_tier": predictor.cpu_tier, "precision": predictor.precision, "tta": predictor.tta,
                         "members": predictor.members, "threads": threads, "batch_size": batch_size,
-                        "temperature": predictor.calibration.get("temperature")}
+                        "temperature": predictor.calibration.get("temperature"),
+                        "prior_shift": (predictor.calibration.get("prior_shift") or {}).get("tau")}
     if plot and "confusion" in out:
         plot_confusion(np.array(out["confusion"]), plot, title=f"{predictor.path.name} on {out['split']}")
     return out

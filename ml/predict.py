@@ -78,12 +78,16 @@ def add_inference_arguments(parser) -> None:
     parser.add_argument("--no-tta", dest="tta", action="store_const", const="off", help="same as --tta off")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto: bfloat16 where the CPU runs it natively, else float32")
+    parser.add_argument("--prior-shift", type=float, default=None, metavar="TAU",
+                        help="logit adjustment for rare classes instead of the stored one (0 = none, 1 = balanced; "
+                             "needs a checkpoint calibrated by ml.calibration)")
     parser.add_argument("--members", type=int, default=None,
                         help="ensemble members to run (default: as many as the CPU's pass budget holds)")
 
 
 def predictor_options(args) -> dict:
-    return {"tta": TTA_CHOICES[args.tta], "precision": args.precision, "members": args.members}
+    return {"tta": TTA_CHOICES[args.tta], "precision": args.precision, "members": args.members,
+            "prior_shift": args.prior_shift}
 
 
 class _Heads:
@@ -143,7 +147,7 @@ class Predictor:
     """A loaded model in eval mode; safe to reuse for many batches (not for concurrent threads)."""
 
     def __init__(self, path: str | Path | None = None, *, tta: bool | None = None, threads: int | None = None,
-                 precision: str = "auto", members: int | None = None):
+                 precision: str = "auto", members: int | None = None, prior_shift: float | None = None):
         import torch
 
         from ml.checkpoint import load_checkpoint, members_of
@@ -158,6 +162,10 @@ class Predictor:
         self.metrics = ckpt.get("metrics", {})
         # Temperatures fitted on held-out faces (ml.calibration); a file without them gives raw probabilities.
         self.calibration = dict(ckpt.get("calibration") or {})
+        if prior_shift is not None:  # a lead trading accuracy for rare-class recall (ml/MODEL_CARD.md has the table)
+            if "prior_shift" not in self.calibration:
+                raise ValueError(f"{self.path} has no fitted logit adjustment (ml.calibration) to change")
+            self.calibration["prior_shift"] = dict(self.calibration["prior_shift"], tau=float(prior_shift))
         self.classes = CLASSES
         if threads:
             torch.set_num_threads(threads)

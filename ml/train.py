@@ -98,7 +98,7 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
           fer2013: np.ndarray | None = None, data_sha256: str = "", resume: dict | None = None,
           progress: bool = True, log=None, validation: tuple[np.ndarray, np.ndarray] | None = None,
           on_epoch=None, on_step=None, device: str = "cpu", fer2013_soft: np.ndarray | None = None,
-          extra_metrics: dict | None = None) -> dict:
+          extra_metrics: dict | None = None, teacher=None) -> dict:
     """Train a model and return its checkpoint dict (also saved to ``config.out`` if set).
 
     images: uint8 (N, 48, 48); targets: float32 (N, 8) soft or one-hot over CLASSES;
@@ -107,6 +107,8 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
     fer2013_soft: float (N, 7) a teacher's FER2013 probabilities, mixed into that head's target with
     ``config.teacher_weight`` (distillation; the FER+ head's teacher is already mixed into ``targets``);
     extra_metrics: stored in the checkpoint's metrics as they are (e.g. which teacher);
+    teacher: a callable on each augmented batch -> (FER+ probs (B, 8), FER2013 probs (B, 7) or None), mixed
+    into both heads' targets with ``config.teacher_weight`` (online distillation);
     validation: (uint8 (V, 48, 48), int (V,) labels over CLASSES) scored after every epoch
     (``val_accuracy`` and ``val_loss`` in the history);
     on_epoch(entry, ckpt): called after each epoch's checkpoint is saved; on_step(epoch, step, steps): every
@@ -195,18 +197,25 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
             if config.augment:
                 x = augment(x, generator=gen)
             x = x.to(device).contiguous(memory_format=torch.channels_last)
+            t8, s7 = t_all[idx].to(device), (soft7_all[idx].to(device) if soft7_all is not None else None)
+            if teacher is not None:
+                with torch.no_grad():
+                    p8, p7 = teacher(x)
+                w = config.teacher_weight
+                t8 = (1 - w) * t8 + w * p8.float()
+                s7 = p7.float() if p7 is not None and use_aux else None
             with autocast():
                 logits, logits7 = model.heads(x)
             logits, logits7 = logits.float(), (logits7.float() if logits7 is not None else None)
             m8 = m8_all[idx].to(device)
-            loss = (_soft_ce(logits, t_all[idx].to(device), smoothing=config.label_smoothing) * m8).sum() / m8.sum().clamp(min=1)
+            loss = (_soft_ce(logits, t8, smoothing=config.label_smoothing) * m8).sum() / m8.sum().clamp(min=1)
             if use_aux:
                 y = y7_all[idx].to(device)
                 l7 = torch.nn.functional.cross_entropy(logits7, y.clamp(min=0), reduction="none",
                                                        label_smoothing=config.label_smoothing)
-                if soft7_all is not None:
+                if s7 is not None:
                     w = config.teacher_weight
-                    l7 = (1 - w) * l7 + w * _soft_ce(logits7, soft7_all[idx].to(device), smoothing=0.0)
+                    l7 = (1 - w) * l7 + w * _soft_ce(logits7, s7, smoothing=0.0)
                 m7 = (y >= 0).float()
                 loss = loss + config.fer2013_weight * (l7 * m7).sum() / m7.sum().clamp(min=1)
             opt.zero_grad(set_to_none=True)
@@ -252,8 +261,6 @@ def teacher_targets(path: str, images: np.ndarray, *, threads: int = 2) -> tuple
     Every member runs, each face also mirrored, in float32 (the same targets on every CPU); a teacher file
     with a temperature gives its calibrated probabilities.
     """
-    import hashlib
-
     from ml.checkpoint import load_checkpoint, members_of
     from ml.predict import Predictor
 
@@ -262,12 +269,30 @@ def teacher_targets(path: str, images: np.ndarray, *, threads: int = 2) -> tuple
     n = len(members_of(load_checkpoint(path)))
     teacher = Predictor(path, members=n, tta=True, precision="fp32", threads=threads)
     p8, p7 = teacher.predict_both(images)
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     seconds = round(time.perf_counter() - t0, 1)
     log(f"teacher {path}: {n} member(s) mirrored on {len(images)} faces in {seconds}s")
-    teacher_train_seconds = (teacher.metrics or {}).get("train_seconds")
-    return p8, p7, {"teacher": {"path": str(path), "sha256": digest, "members": n, "seconds": seconds,
-                                "train_seconds": teacher_train_seconds}}
+    return p8, p7, _teacher_record(path, n, seconds=seconds, train_seconds=(teacher.metrics or {}).get("train_seconds"))
+
+
+def _teacher_record(path: str, members: int, **more) -> dict:
+    import hashlib
+
+    return {"teacher": {"path": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+                        "members": members, **more}}
+
+
+def online_teacher(path: str, *, config: TrainConfig):
+    """(a callable scoring a batch with every member of the teacher at the run's precision, what to record of it)."""
+    from ml.checkpoint import load_checkpoint, members_of
+    from ml.model import native_bf16
+    from ml.predict import Predictor
+
+    ckpt = load_checkpoint(path)
+    n = len(members_of(ckpt))
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and native_bf16())
+    teacher = Predictor(path, members=n, tta=False, precision="bf16" if bf16 else "fp32", threads=config.threads)
+    return teacher._heads, _teacher_record(path, n, online=True, precision=teacher.precision,
+                                           train_seconds=(ckpt.get("metrics") or {}).get("train_seconds"))
 
 
 def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training", resume: bool = False,
@@ -297,8 +322,10 @@ def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training",
             _, ok = targets_for("fer2013", votes=data.votes, fer2013=data.fer2013)
             fer = np.where(ok, fer, -1)
     sha = arrays_sha256(data.images, data.votes, data.fer2013)
-    soft7, extra = None, None
-    if config.teacher:
+    soft7, extra, online = None, None, None
+    if config.teacher and config.teacher_online:
+        online, extra = online_teacher(config.teacher, config=config)
+    elif config.teacher:
         teacher8, soft7, extra = teacher_targets(config.teacher, data.images, threads=config.threads)
         w = config.teacher_weight
         targets = np.where(keep[:, None], (1 - w) * targets + w * teacher8, targets).astype(np.float32)
@@ -310,7 +337,8 @@ def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training",
         if state["data_sha256"] != sha or TrainConfig.from_dict(state["config"]) != config:
             raise SystemExit("--resume needs the same data and config as the interrupted run")
     ckpt = train(data.images, targets, config=config, keep=keep, fer2013=fer, data_sha256=sha,
-                 resume=state, progress=progress, validation=validation, fer2013_soft=soft7, extra_metrics=extra)
+                 resume=state, progress=progress, validation=validation, fer2013_soft=soft7, extra_metrics=extra,
+                 teacher=online)
     if config.val_frac > 0 and config.out and ckpt.get("training_state") is None:
         from ml.calibration import fit_checkpoint
 

@@ -102,6 +102,11 @@ def test_training_with_a_validation_split_stores_a_temperature_the_predictor_app
         assert np.allclose(c, apply_temperature(r, t), atol=1e-5)
         if abs(t - 1) > 0.01:
             assert not np.allclose(c, r, atol=1e-4)
+    # A lead may ask for another logit adjustment; 0 leaves the temperature alone.
+    unshifted = Predictor(out, threads=1, prior_shift=0.0).predict_proba(faces)
+    assert np.allclose(unshifted, apply_temperature(raw[0], cal["temperature"]), atol=1e-5)
+    with pytest.raises(ValueError, match="no fitted logit adjustment"):
+        Predictor(raw_path, threads=1, prior_shift=0.5)
 
 
 def test_a_model_trained_on_every_training_face_is_not_fitted_in_sample(npz, tmp_path):

@@ -58,3 +58,27 @@ def test_a_teacher_weight_outside_zero_to_one_is_refused():
 
     with pytest.raises(ValueError, match="teacher_weight"):
         TrainConfig(teacher_weight=1.5)
+
+
+def test_an_online_teacher_scores_the_augmented_batches(npz, tmp_path, monkeypatch):
+    teacher = tmp_path / "teacher.pt"
+    _train(npz, teacher, "--seed", "1")
+    seen = []
+    from ml import train as train_module
+
+    real = train_module.online_teacher
+
+    def counting(path, *, config):
+        fn, info = real(path, config=config)
+
+        def wrapped(x):
+            seen.append(tuple(x.shape))
+            return fn(x)
+        return wrapped, info
+
+    monkeypatch.setattr(train_module, "online_teacher", counting)
+    out = tmp_path / "online.pt"
+    _train(npz, out, "--teacher", str(teacher), "--teacher-online", "true")
+    ckpt = load_checkpoint(out)
+    assert ckpt["config"]["teacher_online"] is True and ckpt["metrics"]["teacher"]["online"] is True
+    assert seen == [(16, 1, 48, 48)] * 8  # every optimiser step of both epochs: 64 faces / 16 per batch x 2
