@@ -10,7 +10,8 @@ from ml.calibration import (
 )
 from ml.checkpoint import load_checkpoint, save_checkpoint
 from ml.predict import Predictor
-from ml.train import main as train_main
+from tests.ml.train_support import train_tiny as _train
+from tests.ml.train_support import write_npz
 
 
 def _softmax(z):
@@ -63,16 +64,7 @@ def test_validation_split_is_the_same_faces_for_every_member():
 
 @pytest.fixture
 def npz(tmp_path, faces):
-    images, votes, fer = faces
-    usage = np.array(["Training"] * 52 + ["PublicTest"] * 12)
-    path = tmp_path / "tiny.npz"
-    np.savez(path, images=images, usage=usage, fer2013_label=fer.astype(np.int8), ferplus_votes=votes)
-    return path
-
-
-def _train(npz, out, *extra):
-    train_main(["--npz", str(npz), "--epochs", "2", "--batch-size", "16", "--widths", "4,8", "--depths", "1,1",
-                "--threads", "1", "--out", str(out), "--no-progress", *extra])
+    return write_npz(tmp_path / "tiny.npz", faces, ["Training"] * 52 + ["PublicTest"] * 12)
 
 
 def test_training_with_a_validation_split_stores_a_temperature_the_predictor_applies(npz, tmp_path, capsys):

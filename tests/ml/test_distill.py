@@ -6,22 +6,14 @@ import numpy as np
 import pytest
 
 from ml.checkpoint import load_checkpoint
-from ml.train import main as train_main
 from ml.train import teacher_targets
+from tests.ml.train_support import train_tiny as _train
+from tests.ml.train_support import write_npz
 
 
 @pytest.fixture
 def npz(tmp_path, faces):
-    images, votes, fer = faces
-    path = tmp_path / "tiny.npz"
-    np.savez(path, images=images, usage=np.array(["Training"] * 64), fer2013_label=fer.astype(np.int8),
-             ferplus_votes=votes)
-    return path
-
-
-def _train(npz, out, *extra):
-    train_main(["--npz", str(npz), "--epochs", "2", "--batch-size", "16", "--widths", "4,8", "--depths", "1,1",
-                "--threads", "1", "--out", str(out), "--no-progress", *extra])
+    return write_npz(tmp_path / "tiny.npz", faces, ["Training"] * 64)
 
 
 def test_a_student_learns_from_the_teacher_and_names_it(npz, tmp_path, capsys):
