@@ -52,16 +52,16 @@ class TrainConfig:
     precision: str = "auto"
     max_seconds: float = 0.0  # > 0: shorten the run (fewer epochs) to fit this budget
     # > 0: hold out this share of the Training rows (ml.calibration.validation_split, the same faces for every
-    # seed), score them every epoch and fit the predictor's temperature on them at the end.
+    # seed), score them every epoch and fit the predictor's calibration (ml.calibration) on them at the end.
     val_frac: float = 0.0
     init: str = ""  # warm start: a checkpoint whose weights (same architecture) start this run
-    # Knowledge distillation (Hinton et al. 2015): a checkpoint (typically an ensemble) whose probabilities,
-    # averaged over all its members and mirroring in float32, are mixed into both heads' targets with this
-    # weight: FER+ head (1 - w) x crowd votes + w x teacher, FER2013 head likewise with the FER2013 label.
+    # Knowledge distillation (Hinton et al. 2015): a checkpoint (typically an ensemble) whose probabilities, averaged
+    # over all its members, are mixed into both heads' targets with this weight: FER+ head (1 - w) x crowd votes +
+    # w x teacher, FER2013 head likewise with the FER2013 label.
     teacher: str = ""
     teacher_weight: float = 0.5
     # online: the teacher scores each augmented batch as the student sees it (a consistent teacher, Beyer et al.
-    # 2022), at the run's precision; offline: once, on the un-augmented faces, before training.
+    # 2022), at the run's precision, uncalibrated; offline: once, on the un-augmented faces, before training.
     teacher_online: bool = False
     out: str = str(DEFAULT_WEIGHTS)
 

@@ -224,6 +224,12 @@ class Predictor:
             return np.zeros((0, len(CLASSES)), np.float32), np.zeros((0, 7), np.float32)
         return self._calibrated(np.concatenate(p8), "ferplus"), self._calibrated(np.concatenate(p7), "fer2013")
 
+    def raw_probabilities(self, x):
+        """x: float tensor (B, 1, 48, 48) in [0, 1], channels-last -> the members' mean probabilities as tensors,
+        (B, 8) and (B, 7) or None without FER2013 heads: one forward, no mirroring, no calibration (what online
+        distillation, ml.train, feeds on)."""
+        return self._heads(x)
+
     def _calibrated(self, probs: np.ndarray, head: str) -> np.ndarray:
         from ml.calibration import apply_calibration
 

@@ -282,7 +282,10 @@ def _teacher_record(path: str, members: int, **more) -> dict:
 
 
 def online_teacher(path: str, *, config: TrainConfig):
-    """(a callable scoring a batch with every member of the teacher at the run's precision, what to record of it)."""
+    """(a callable scoring a batch with every member of the teacher at the run's precision, what to record of it).
+
+    The callable gives the members' raw probabilities (Predictor.raw_probabilities): a teacher's stored calibration
+    is not applied on this path, unlike teacher_targets'."""
     from ml.checkpoint import load_checkpoint, members_of
     from ml.model import native_bf16
     from ml.predict import Predictor
@@ -291,7 +294,7 @@ def online_teacher(path: str, *, config: TrainConfig):
     n = len(members_of(ckpt))
     bf16 = config.precision == "bf16" or (config.precision == "auto" and native_bf16())
     teacher = Predictor(path, members=n, tta=False, precision="bf16" if bf16 else "fp32", threads=config.threads)
-    return teacher._heads, _teacher_record(path, n, online=True, precision=teacher.precision,
+    return teacher.raw_probabilities, _teacher_record(path, n, online=True, precision=teacher.precision,
                                            train_seconds=(ckpt.get("metrics") or {}).get("train_seconds"))
 
 
