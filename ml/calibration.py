@@ -49,20 +49,24 @@ def validation_split(n: int, frac: float) -> np.ndarray:
     return held
 
 
-def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """probs (N, K) -> softmax(log probs / T), float32; rows still sum to 1 and keep their argmax."""
-    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None)) / float(temperature)
-    logp -= logp.max(1, keepdims=True)
+def _log(probs: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None))
+
+
+def _softmax(logp: np.ndarray) -> np.ndarray:
+    logp = logp - logp.max(1, keepdims=True)
     out = np.exp(logp)
     return (out / out.sum(1, keepdims=True)).astype(np.float32)
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """probs (N, K) -> softmax(log probs / T), float32; rows still sum to 1 and keep their argmax."""
+    return _softmax(_log(probs) / float(temperature))
 
 
 def shift_prior(probs: np.ndarray, log_prior: np.ndarray, tau: float) -> np.ndarray:
     """probs (N, K) -> softmax(log probs - tau x log_prior), float32: rare classes gain, common ones lose."""
-    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None)) - float(tau) * np.asarray(log_prior)
-    logp -= logp.max(1, keepdims=True)
-    out = np.exp(logp)
-    return (out / out.sum(1, keepdims=True)).astype(np.float32)
+    return _softmax(_log(probs) - float(tau) * np.asarray(log_prior))
 
 
 def apply_calibration(probs: np.ndarray, calibration: dict, *, head: str = "ferplus") -> np.ndarray:
@@ -92,7 +96,7 @@ def fit_prior_shift(probs: np.ndarray, labels: np.ndarray, log_prior: np.ndarray
 
 def nll(probs: np.ndarray, targets: np.ndarray) -> float:
     """Mean cross-entropy of probs (N, K) against soft targets (N, K) or int labels (N,)."""
-    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None))
+    logp = _log(probs)
     t = np.asarray(targets)
     if t.ndim == 1:
         return float(-logp[np.arange(len(t)), t].mean())

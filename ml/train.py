@@ -261,24 +261,31 @@ def teacher_targets(path: str, images: np.ndarray, *, threads: int = 2) -> tuple
     Every member runs, each face also mirrored, in float32 (the same targets on every CPU); a teacher file
     with a temperature gives its calibrated probabilities.
     """
+    t0 = time.perf_counter()
+    teacher = _teacher(path, tta=True, precision="fp32", threads=threads)
+    p8, p7 = teacher.predict_both(images)
+    seconds = round(time.perf_counter() - t0, 1)
+    print(f"teacher {path}: {teacher.members} member(s) mirrored on {len(images)} faces in {seconds}s",
+          file=sys.stderr, flush=True)
+    return p8, p7, _teacher_record(teacher, seconds=seconds)
+
+
+def _teacher(path: str, *, tta: bool, precision: str, threads: int):
+    """A Predictor running every member of the checkpoint at path."""
     from ml.checkpoint import load_checkpoint, members_of
     from ml.predict import Predictor
 
-    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
-    t0 = time.perf_counter()
     n = len(members_of(load_checkpoint(path)))
-    teacher = Predictor(path, members=n, tta=True, precision="fp32", threads=threads)
-    p8, p7 = teacher.predict_both(images)
-    seconds = round(time.perf_counter() - t0, 1)
-    log(f"teacher {path}: {n} member(s) mirrored on {len(images)} faces in {seconds}s")
-    return p8, p7, _teacher_record(path, n, seconds=seconds, train_seconds=(teacher.metrics or {}).get("train_seconds"))
+    return Predictor(path, members=n, tta=tta, precision=precision, threads=threads)
 
 
-def _teacher_record(path: str, members: int, **more) -> dict:
+def _teacher_record(teacher, **more) -> dict:
+    """What a student's checkpoint keeps of its teacher (metrics.teacher)."""
     import hashlib
 
-    return {"teacher": {"path": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-                        "members": members, **more}}
+    return {"teacher": {"path": str(teacher.path), "sha256": hashlib.sha256(teacher.path.read_bytes()).hexdigest(),
+                        "members": teacher.members, "train_seconds": (teacher.metrics or {}).get("train_seconds"),
+                        **more}}
 
 
 def online_teacher(path: str, *, config: TrainConfig):
@@ -286,16 +293,11 @@ def online_teacher(path: str, *, config: TrainConfig):
 
     The callable gives the members' raw probabilities (Predictor.raw_probabilities): a teacher's stored calibration
     is not applied on this path, unlike teacher_targets'."""
-    from ml.checkpoint import load_checkpoint, members_of
     from ml.model import native_bf16
-    from ml.predict import Predictor
 
-    ckpt = load_checkpoint(path)
-    n = len(members_of(ckpt))
     bf16 = config.precision == "bf16" or (config.precision == "auto" and native_bf16())
-    teacher = Predictor(path, members=n, tta=False, precision="bf16" if bf16 else "fp32", threads=config.threads)
-    return teacher.raw_probabilities, _teacher_record(path, n, online=True, precision=teacher.precision,
-                                           train_seconds=(ckpt.get("metrics") or {}).get("train_seconds"))
+    teacher = _teacher(path, tta=False, precision="bf16" if bf16 else "fp32", threads=config.threads)
+    return teacher.raw_probabilities, _teacher_record(teacher, online=True, precision=teacher.precision)
 
 
 def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training", resume: bool = False,
