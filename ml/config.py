@@ -63,6 +63,10 @@ class TrainConfig:
     # online: the teacher scores each augmented batch as the student sees it (a consistent teacher, Beyer et al.
     # 2022), at the run's precision, uncalibrated; offline: once, on the un-augmented faces, before training.
     teacher_online: bool = False
+    # > 0: mixup (Zhang et al. 2018) with mixing shares drawn from Beta(mixup, mixup): each batch is blended with a
+    # shuffled copy of itself and the loss is taken against both faces' targets by their shares; an online teacher
+    # scores the blended faces ("function matching", Beyer et al. 2022). 0: off.
+    mixup: float = 0.0
     out: str = str(DEFAULT_WEIGHTS)
 
     def __post_init__(self) -> None:
@@ -74,6 +78,8 @@ class TrainConfig:
             raise ValueError(f"precision must be auto|fp32|bf16, got {self.precision!r}")
         if not 0.0 <= self.teacher_weight <= 1.0:
             raise ValueError(f"teacher_weight must lie in [0, 1], got {self.teacher_weight}")
+        if self.mixup < 0:
+            raise ValueError(f"mixup must be >= 0 (0 = off), got {self.mixup}")
         if len(self.widths) != len(self.depths):
             raise ValueError("widths and depths must have the same length")
 

@@ -34,6 +34,28 @@ def _soft_ce(logits, target, *, smoothing: float):
     return -(target * F.log_softmax(logits, 1)).sum(1)
 
 
+def _batch_loss(logits, logits7, t8, m8, y7, s7, *, p8, p7, use_aux: bool, config: TrainConfig):
+    """One batch's loss: soft cross-entropy against the FER+ targets t8 over the rows m8 marks, plus
+    config.fer2013_weight x the FER2013 head's cross-entropy on the labels y7 (-1: none). A teacher's
+    probabilities (p8, p7; online distillation) or stored FER2013 probabilities s7 (offline) are mixed into
+    those targets with config.teacher_weight."""
+    import torch
+
+    w = config.teacher_weight
+    if p8 is not None:
+        t8 = (1 - w) * t8 + w * p8
+        s7 = p7 if use_aux else None
+    loss = (_soft_ce(logits, t8, smoothing=config.label_smoothing) * m8).sum() / m8.sum().clamp(min=1)
+    if use_aux:
+        l7 = torch.nn.functional.cross_entropy(logits7, y7.clamp(min=0), reduction="none",
+                                               label_smoothing=config.label_smoothing)
+        if s7 is not None:
+            l7 = (1 - w) * l7 + w * _soft_ce(logits7, s7, smoothing=0.0)
+        m7 = (y7 >= 0).float()
+        loss = loss + config.fer2013_weight * (l7 * m7).sum() / m7.sum().clamp(min=1)
+    return loss
+
+
 def _make_optimizer(model, config: TrainConfig, total_steps: int):
     import torch
 
@@ -198,26 +220,27 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
                 x = augment(x, generator=gen)
             x = x.to(device).contiguous(memory_format=torch.channels_last)
             t8, s7 = t_all[idx].to(device), (soft7_all[idx].to(device) if soft7_all is not None else None)
-            if teacher is not None:
+            m8 = m8_all[idx].to(device)
+            y = y7_all[idx].to(device)
+            lam, mate = 1.0, None
+            if config.mixup > 0:  # seeded per epoch and step, so a resumed run matches; the generator is untouched
+                mix_rng = np.random.default_rng([config.seed, epoch, step, 7])
+                lam = float(mix_rng.beta(config.mixup, config.mixup))
+                mate = torch.from_numpy(mix_rng.permutation(len(idx))).to(device)
+                x = (lam * x + (1 - lam) * x[mate]).contiguous(memory_format=torch.channels_last)
+            p8 = p7 = None
+            if teacher is not None:  # it scores the faces as the student sees them, mixed ones too
                 with torch.no_grad():
                     p8, p7 = teacher(x)
-                w = config.teacher_weight
-                t8 = (1 - w) * t8 + w * p8.float()
-                s7 = p7.float() if p7 is not None and use_aux else None
+                p8, p7 = p8.float(), (p7.float() if p7 is not None else None)
             with autocast():
                 logits, logits7 = model.heads(x)
             logits, logits7 = logits.float(), (logits7.float() if logits7 is not None else None)
-            m8 = m8_all[idx].to(device)
-            loss = (_soft_ce(logits, t8, smoothing=config.label_smoothing) * m8).sum() / m8.sum().clamp(min=1)
-            if use_aux:
-                y = y7_all[idx].to(device)
-                l7 = torch.nn.functional.cross_entropy(logits7, y.clamp(min=0), reduction="none",
-                                                       label_smoothing=config.label_smoothing)
-                if s7 is not None:
-                    w = config.teacher_weight
-                    l7 = (1 - w) * l7 + w * _soft_ce(logits7, s7, smoothing=0.0)
-                m7 = (y >= 0).float()
-                loss = loss + config.fer2013_weight * (l7 * m7).sum() / m7.sum().clamp(min=1)
+            terms = dict(p8=p8, p7=p7, use_aux=use_aux, config=config)
+            loss = _batch_loss(logits, logits7, t8, m8, y, s7, **terms)
+            if mate is not None:  # mixup (Zhang et al. 2018): the loss against each face's targets, by its share
+                s7b = s7[mate] if s7 is not None else None
+                loss = lam * loss + (1 - lam) * _batch_loss(logits, logits7, t8[mate], m8[mate], y[mate], s7b, **terms)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -234,7 +257,8 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
         seconds = time.perf_counter() - t_start
         entry["seconds"] = round(seconds, 1)
         history.append(entry)
-        log(f"epoch {epoch + 1}/{epochs} loss {total / max(count, 1):.4f} {seconds:.0f}s")
+        val = f" val_accuracy {entry['val_accuracy']}" if entry.get("val_accuracy") is not None else ""
+        log(f"epoch {epoch + 1}/{epochs} loss {total / max(count, 1):.4f}{val} {seconds:.0f}s")
         done = epoch + 1 == epochs or out_of_time or (config.max_seconds > 0 and seconds > config.max_seconds)
         ckpt = {
             "format": MODEL_FORMAT, "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},

@@ -74,3 +74,47 @@ def test_an_online_teacher_scores_the_augmented_batches(npz, tmp_path, monkeypat
     ckpt = load_checkpoint(out)
     assert ckpt["config"]["teacher_online"] is True and ckpt["metrics"]["teacher"]["online"] is True
     assert seen == [(16, 1, 48, 48)] * 8  # every optimiser step of both epochs: 64 faces / 16 per batch x 2
+
+
+def test_mixup_blends_the_faces_the_teacher_and_the_student_see_and_is_reproducible(npz, tmp_path, monkeypatch):
+    teacher = tmp_path / "teacher.pt"
+    _train(npz, teacher, "--seed", "1")
+    from ml import train as train_module
+
+    real, seen = train_module.online_teacher, []
+
+    def recording(path, *, config):
+        fn, info = real(path, config=config)
+
+        def wrapped(x):
+            seen.append(x.clone())
+            return fn(x)
+        return wrapped, info
+
+    monkeypatch.setattr(train_module, "online_teacher", recording)
+    plain, runs = tmp_path / "plain.pt", []
+    _train(npz, plain, "--teacher", str(teacher), "--teacher-online", "true")
+    plain_batches = list(seen)
+    for k in range(2):
+        seen.clear()
+        out = tmp_path / f"mixup{k}.pt"
+        _train(npz, out, "--teacher", str(teacher), "--teacher-online", "true", "--mixup", "0.5")
+        runs.append((load_checkpoint(out), list(seen)))
+    (first, first_batches), (second, second_batches) = runs
+    assert first["config"]["mixup"] == 0.5
+    # The teacher sees blends of the same augmented faces: every pixel lies between two of that batch's faces.
+    for mixed, faces in zip(first_batches, plain_batches):
+        assert not np.allclose(mixed.numpy(), faces.numpy())
+        lo, hi = faces.amin(0, keepdim=True), faces.amax(0, keepdim=True)
+        assert bool(((mixed >= lo - 1e-6) & (mixed <= hi + 1e-6)).all())
+    # Seeded per step: the same run twice gives the same blends and the same weights.
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(first_batches, second_batches))
+    assert all(np.array_equal(first["weights"][k].numpy(), second["weights"][k].numpy()) for k in first["weights"])
+    assert first["metrics"]["history"][-1]["loss"] != load_checkpoint(plain)["metrics"]["history"][-1]["loss"]
+
+
+def test_a_negative_mixup_is_refused():
+    from ml.config import TrainConfig
+
+    with pytest.raises(ValueError, match="mixup"):
+        TrainConfig(mixup=-0.1)
