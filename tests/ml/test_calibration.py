@@ -75,7 +75,9 @@ def test_training_with_a_validation_split_stores_a_temperature_the_predictor_app
     cal = ckpt["calibration"]
     assert line["calibration"] == cal
     assert cal["n"] == 13 and cal["temperature"] > 0 and "temperature_fer2013" in cal
-    assert cal["prior_shift"]["tau"] in [t[0] for t in cal["prior_shift"]["tried"]]
+    # The fitted tau is suggested, not applied: the stored tau is 0 unless asked for (below).
+    assert cal["prior_shift"]["tau"] == 0.0
+    assert cal["prior_shift"]["suggested_tau"] in [t[0] for t in cal["prior_shift"]["tried"]]
     assert len(cal["prior_shift"]["log_prior"]) == 8
     assert cal["nll"][1] <= cal["nll"][0] + 1e-6  # the fit never makes the held-out loss worse
     assert ckpt["metrics"]["n_train"] == 39 and ckpt["metrics"]["history"][-1]["val_accuracy"] is not None
@@ -108,3 +110,22 @@ def test_a_model_trained_on_every_training_face_is_not_fitted_in_sample(npz, tmp
     with pytest.raises(ValueError, match="no held-out faces"):
         fit_checkpoint(str(out), npz=str(npz), threads=1)
 
+
+
+def test_the_suggested_logit_adjustment_is_applied_only_when_asked(npz, tmp_path, monkeypatch, capsys):
+    from ml import calibration
+
+    out = tmp_path / "cal.pt"
+    _train(npz, out, "--val-frac", "0.25")
+    # Whatever the tiny model's validation faces say, make tau 0.5 the macro-F1 choice.
+    monkeypatch.setattr(calibration, "fit_prior_shift", lambda probs, labels, log_prior: {
+        "tau": 0.5, "log_prior": [round(float(v), 5) for v in log_prior], "tried": [[0.0, 0.5, 0.2], [0.5, 0.5, 0.3]]})
+    suggested = fit_checkpoint(str(out), npz=str(npz), threads=1)
+    assert (suggested["prior_shift"]["tau"], suggested["prior_shift"]["suggested_tau"]) == (0.0, 0.5)
+    calibration.main(["--model", str(out), "--npz", str(npz), "--threads", "1", "--prior-shift", "apply"])
+    applied = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert applied["prior_shift"]["tau"] == 0.5 == load_checkpoint(out)["calibration"]["prior_shift"]["tau"]
+    calibration.main(["--model", str(out), "--npz", str(npz), "--threads", "1", "--no-prior-shift"])
+    assert "prior_shift" not in load_checkpoint(out)["calibration"]
+    with pytest.raises(ValueError, match="prior_shift must be"):
+        fit_checkpoint(str(out), npz=str(npz), threads=1, prior_shift="yes")
