@@ -41,6 +41,7 @@ VALIDATION_SEED = 20_261_201  # fixed, so members of different seeds hold out th
 T_RANGE = (0.05, 20.0)
 TAUS = tuple(round(0.1 * i, 1) for i in range(11))  # logit-adjustment strengths tried, 0 (none) .. 1 (balanced)
 ACCURACY_SLACK = 0.0025  # the adjustment may cost at most this much validation accuracy
+PRIOR_SHIFT_MODES = ("suggest", "apply", "off")  # what fit_checkpoint does with the suggested tau
 
 
 def validation_split(n: int, frac: float) -> np.ndarray:
@@ -163,9 +164,6 @@ def training_log_prior(votes: np.ndarray) -> np.ndarray:
     probs, keep = soft_labels(votes)
     prior = probs[keep].mean(0) if keep.any() else np.full(probs.shape[1], 1.0 / probs.shape[1])
     return np.log(np.maximum(prior, 1e-4))
-
-
-PRIOR_SHIFT_MODES = ("suggest", "apply", "off")
 
 
 def fit_checkpoint(ckpt_path: str, *, npz: str, threads: int = 2, prior_shift: str = "suggest") -> dict:

@@ -222,7 +222,7 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
             t8, s7 = t_all[idx].to(device), (soft7_all[idx].to(device) if soft7_all is not None else None)
             m8 = m8_all[idx].to(device)
             y = y7_all[idx].to(device)
-            lam, mate = 1.0, None
+            mate = None
             if config.mixup > 0:  # seeded per epoch and step, so a resumed run matches; the generator is untouched
                 mix_rng = np.random.default_rng([config.seed, epoch, step, 7])
                 lam = float(mix_rng.beta(config.mixup, config.mixup))

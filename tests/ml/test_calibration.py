@@ -111,7 +111,6 @@ def test_a_model_trained_on_every_training_face_is_not_fitted_in_sample(npz, tmp
         fit_checkpoint(str(out), npz=str(npz), threads=1)
 
 
-
 def test_the_suggested_logit_adjustment_is_applied_only_when_asked(npz, tmp_path, monkeypatch, capsys):
     from ml import calibration
 

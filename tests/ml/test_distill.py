@@ -16,6 +16,24 @@ def npz(tmp_path, faces):
     return write_npz(tmp_path / "tiny.npz", faces, ["Training"] * 64)
 
 
+def _record_teacher_batches(monkeypatch) -> list:
+    """Make every online teacher record the batches it scores; -> the list they are appended to."""
+    from ml import train as train_module
+
+    real, seen = train_module.online_teacher, []
+
+    def recording(path, *, config):
+        fn, info = real(path, config=config)
+
+        def wrapped(x):
+            seen.append(x.clone())
+            return fn(x)
+        return wrapped, info
+
+    monkeypatch.setattr(train_module, "online_teacher", recording)
+    return seen
+
+
 def test_a_student_learns_from_the_teacher_and_names_it(npz, tmp_path, capsys):
     teacher = tmp_path / "teacher.pt"
     _train(npz, teacher, "--seed", "1")
@@ -55,43 +73,19 @@ def test_a_teacher_weight_outside_zero_to_one_is_refused():
 def test_an_online_teacher_scores_the_augmented_batches(npz, tmp_path, monkeypatch):
     teacher = tmp_path / "teacher.pt"
     _train(npz, teacher, "--seed", "1")
-    seen = []
-    from ml import train as train_module
-
-    real = train_module.online_teacher
-
-    def counting(path, *, config):
-        fn, info = real(path, config=config)
-
-        def wrapped(x):
-            seen.append(tuple(x.shape))
-            return fn(x)
-        return wrapped, info
-
-    monkeypatch.setattr(train_module, "online_teacher", counting)
+    batches = _record_teacher_batches(monkeypatch)
     out = tmp_path / "online.pt"
     _train(npz, out, "--teacher", str(teacher), "--teacher-online", "true")
     ckpt = load_checkpoint(out)
     assert ckpt["config"]["teacher_online"] is True and ckpt["metrics"]["teacher"]["online"] is True
+    seen = [tuple(x.shape) for x in batches]
     assert seen == [(16, 1, 48, 48)] * 8  # every optimiser step of both epochs: 64 faces / 16 per batch x 2
 
 
 def test_mixup_blends_the_faces_the_teacher_and_the_student_see_and_is_reproducible(npz, tmp_path, monkeypatch):
     teacher = tmp_path / "teacher.pt"
     _train(npz, teacher, "--seed", "1")
-    from ml import train as train_module
-
-    real, seen = train_module.online_teacher, []
-
-    def recording(path, *, config):
-        fn, info = real(path, config=config)
-
-        def wrapped(x):
-            seen.append(x.clone())
-            return fn(x)
-        return wrapped, info
-
-    monkeypatch.setattr(train_module, "online_teacher", recording)
+    seen = _record_teacher_batches(monkeypatch)
     plain, runs = tmp_path / "plain.pt", []
     _train(npz, plain, "--teacher", str(teacher), "--teacher-online", "true")
     plain_batches = list(seen)
