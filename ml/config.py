@@ -67,6 +67,10 @@ class TrainConfig:
     # shuffled copy of itself and the loss is taken against both faces' targets by their shares; an online teacher
     # scores the blended faces ("function matching", Beyer et al. 2022). 0: off.
     mixup: float = 0.0
+    # > 0: logit-adjusted loss (Menon et al. 2021) on the FER+ head: the softmax is taken over logits + this x the log
+    # of the class shares of the training targets, so the raw logits, which inference uses, learn the rarer classes
+    # (contempt: about 0.6% of FER+ faces) as if the classes were balanced at 1. 0: off (plain cross-entropy).
+    logit_adjust: float = 0.0
     out: str = str(DEFAULT_WEIGHTS)
 
     def __post_init__(self) -> None:
@@ -80,6 +84,8 @@ class TrainConfig:
             raise ValueError(f"teacher_weight must lie in [0, 1], got {self.teacher_weight}")
         if self.mixup < 0:
             raise ValueError(f"mixup must be >= 0 (0 = off), got {self.mixup}")
+        if self.logit_adjust < 0:
+            raise ValueError(f"logit_adjust must be >= 0 (0 = off), got {self.logit_adjust}")
         if len(self.widths) != len(self.depths):
             raise ValueError("widths and depths must have the same length")
 

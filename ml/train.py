@@ -34,17 +34,20 @@ def _soft_ce(logits, target, *, smoothing: float):
     return -(target * F.log_softmax(logits, 1)).sum(1)
 
 
-def _batch_loss(logits, logits7, t8, m8, y7, s7, *, p8, p7, use_aux: bool, config: TrainConfig):
+def _batch_loss(logits, logits7, t8, m8, y7, s7, *, p8, p7, use_aux: bool, config: TrainConfig, log_prior=None):
     """One batch's loss: soft cross-entropy against the FER+ targets t8 over the rows m8 marks, plus
     config.fer2013_weight x the FER2013 head's cross-entropy on the labels y7 (-1: none). A teacher's
     probabilities (p8, p7; online distillation) or stored FER2013 probabilities s7 (offline) are mixed into
-    those targets with config.teacher_weight."""
+    those targets with config.teacher_weight. log_prior (8,): the training targets' log class shares, added to the
+    FER+ logits x config.logit_adjust before the softmax (the logit-adjusted loss)."""
     import torch
 
     w = config.teacher_weight
     if p8 is not None:
         t8 = (1 - w) * t8 + w * p8
         s7 = p7 if use_aux else None
+    if config.logit_adjust > 0:
+        logits = logits + config.logit_adjust * log_prior
     loss = (_soft_ce(logits, t8, smoothing=config.label_smoothing) * m8).sum() / m8.sum().clamp(min=1)
     if use_aux:
         l7 = torch.nn.functional.cross_entropy(logits7, y7.clamp(min=0), reduction="none",
@@ -158,6 +161,10 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
     y7_all = torch.from_numpy(y7[rows])
     soft7_all = None if fer2013_soft is None or not use_aux else torch.from_numpy(
         np.asarray(fer2013_soft, dtype=np.float32)[rows])
+    log_prior = None
+    if config.logit_adjust > 0:  # the class shares the FER+ head is trained on, floored as ml.calibration's
+        shares = t_all[m8_all > 0].mean(0) if bool((m8_all > 0).any()) else torch.full((t_all.shape[1],), 1 / t_all.shape[1])
+        log_prior = shares.clamp(min=1e-4).log().to(device)
     bs = min(config.batch_size, len(rows))
     steps = max(1, len(rows) // bs)  # drop the ragged last batch: BN dislikes tiny batches
     model = model.to(memory_format=torch.channels_last)
@@ -236,7 +243,7 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
             with autocast():
                 logits, logits7 = model.heads(x)
             logits, logits7 = logits.float(), (logits7.float() if logits7 is not None else None)
-            terms = dict(p8=p8, p7=p7, use_aux=use_aux, config=config)
+            terms = dict(p8=p8, p7=p7, use_aux=use_aux, config=config, log_prior=log_prior)
             loss = _batch_loss(logits, logits7, t8, m8, y, s7, **terms)
             if mate is not None:  # mixup (Zhang et al. 2018): the loss against each face's targets, by its share
                 s7b = s7[mate] if s7 is not None else None

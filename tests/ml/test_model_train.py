@@ -3,6 +3,7 @@ import copy
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from ml.config import CLASSES, TrainConfig
@@ -141,3 +142,32 @@ def test_tta_auto_follows_native_bf16(faces, tiny_config):
     for batch_size in (1, 3):
         chunked = Predictor(tiny_config.out, precision="fp32", tta=True).predict_proba(faces[0][:4], batch_size=batch_size)
         np.testing.assert_allclose(chunked, mirrored, atol=1e-5)
+
+
+def _rare_class_share(ckpt, images: np.ndarray) -> float:
+    """Mean raw (uncalibrated) probability of happiness against neutral, the two classes trained on, over images."""
+    model = build_model(TrainConfig.from_dict(ckpt["config"]))
+    model.load_state_dict(ckpt["weights"])
+    with torch.no_grad():
+        x = torch.from_numpy(images).unsqueeze(1).float().div(255)
+        return float(model.eval()(x)[:, :2].softmax(1)[:, 1].mean())
+
+
+def test_the_logit_adjusted_loss_gives_a_rare_class_more_of_the_raw_probability(tiny_config):
+    """56 neutral faces and 8 happy ones: trained with logit_adjust 1, the raw logits (what inference uses) lean
+    towards the rare class, on its faces and on the others; plain cross-entropy learns the 1-in-8 prior."""
+    rng = np.random.default_rng(3)
+    labels = (np.arange(64) % 8 == 0).astype(int)  # 1 = happiness, one face in eight
+    images = rng.integers(0, 60, size=(64, 48, 48)).astype(np.uint8)
+    images[labels == 1, 10:38, 10:38] += 150
+    votes = np.zeros((64, 10), dtype=np.uint8)
+    votes[np.arange(64), labels] = 10
+    faces = (images, votes, np.where(labels == 1, 3, 6))
+    config = dataclasses.replace(tiny_config, out="", epochs=4, fer2013_weight=0.0)
+    plain = _train(faces, config)
+    adjusted = _train(faces, dataclasses.replace(config, logit_adjust=1.0))
+    assert adjusted["config"]["logit_adjust"] == 1.0
+    for rows in (labels == 1, labels == 0):
+        assert _rare_class_share(adjusted, images[rows]) > _rare_class_share(plain, images[rows]) + 0.2
+    with pytest.raises(ValueError, match="logit_adjust"):
+        TrainConfig(logit_adjust=-0.5)
