@@ -16,6 +16,12 @@ probabilities feed Cleanlab, whose confident-learning thresholds are per class a
 precision@1000 0.871 -> 0.866) and PublicTest accuracy (0.864 -> 0.860) for a validation gain within noise.
 ``"apply"`` stores it.
 
+Then the rare classes (under ``RARE_SHARE`` of the training targets: disgust, fear and contempt) get a logit bias
+each (``fit_class_bias``, by default): chosen on the same validation faces, by coordinate ascent, for the best
+macro-F1 that keeps accuracy within ``ACCURACY_SLACK``. Contempt faces the model ranks a close second are what it
+rescues; a single tau moves every rare class by its prior at once and pays in accuracy where only one class needed
+moving (ml/MODEL_CARD.md has both on the same model). ``class_bias="off"`` leaves it out.
+
 The validation split is carved from Training by ``validation_split``: a fixed seed (not the member's), so every
 member trained with the same ``TrainConfig.val_frac`` holds out the same faces and an ensemble of them can be
 fitted on those faces too. A checkpoint trained on every Training face has no such faces, and fitting on PublicTest
@@ -25,8 +31,10 @@ The stored ``calibration`` dict: ``temperature`` (FER+ head), ``temperature_fer2
 validation faces with a FER+ majority, ``nll`` / ``ece`` against that majority before and after, and ``fitted_for`` (members and
 mirroring of the pass it was fitted on; other passes get the same temperature, and ``ml.evaluate`` measures them),
 and ``prior_shift`` (``tau`` applied, ``suggested_tau``, ``log_prior`` over the eight classes, and the validation
-accuracy and macro-F1 at each tau tried) where the logit adjustment was fitted. ``apply_calibration`` applies a
-stored dict; a file without one, or without ``prior_shift``, gives what it gave before.
+accuracy and macro-F1 at each tau tried) where the logit adjustment was fitted, and ``class_bias`` (``bias`` over
+the eight classes, the ``classes`` fitted, validation ``accuracy`` and ``macro_f1`` before and after).
+``apply_calibration`` applies a stored dict in that order (tau, biases, temperature); a file without one, or without
+``prior_shift`` or ``class_bias``, gives what it gave before.
 """
 from __future__ import annotations
 
@@ -42,6 +50,12 @@ T_RANGE = (0.05, 20.0)
 TAUS = tuple(round(0.1 * i, 1) for i in range(11))  # logit-adjustment strengths tried, 0 (none) .. 1 (balanced)
 ACCURACY_SLACK = 0.0025  # the adjustment may cost at most this much validation accuracy
 PRIOR_SHIFT_MODES = ("suggest", "apply", "off")  # what fit_checkpoint does with the suggested tau
+# Per-class logit biases (fit_class_bias): only for classes under this share of the training targets (disgust, fear
+# and contempt on FER+), each tried at these values, in this many rounds of coordinate ascent.
+RARE_SHARE = 0.05
+BIAS_GRID = tuple(0.25 * i for i in range(-8, 17))  # -2 .. 4
+BIAS_ROUNDS = 3
+CLASS_BIAS_MODES = ("apply", "off")
 
 
 def validation_split(n: int, frac: float) -> np.ndarray:
@@ -82,6 +96,9 @@ def apply_calibration(probs: np.ndarray, calibration: dict, *, head: str = "ferp
     shift = calibration.get("prior_shift") if head == "ferplus" else None
     if shift and shift.get("tau"):
         p = shift_prior(p, np.asarray(shift["log_prior"]), shift["tau"])
+    bias = calibration.get("class_bias") if head == "ferplus" else None
+    if bias and any(bias["bias"]):
+        p = _softmax(_log(p) + np.asarray(bias["bias"]))
     t = calibration.get("temperature" if head == "ferplus" else "temperature_fer2013")
     return p if t is None else apply_temperature(p, t)
 
@@ -98,6 +115,43 @@ def fit_prior_shift(probs: np.ndarray, labels: np.ndarray, log_prior: np.ndarray
     floor = tried[0][1] - ACCURACY_SLACK
     best = max((t for t in tried if t[1] >= floor), key=lambda t: (t[2], -t[0]))
     return {"tau": best[0], "log_prior": [round(float(v), 5) for v in log_prior], "tried": tried}
+
+
+def _accuracy_macro_f1(logp: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(accuracy, macro-F1 over the classes with support) of argmax(logp) against int labels."""
+    from ml.evaluate import confusion
+
+    cm = confusion(labels, logp.argmax(1), k=logp.shape[1])
+    tp, support, predicted = np.diag(cm), cm.sum(1), cm.sum(0)
+    f1 = 2 * tp / np.maximum(support + predicted, 1)
+    return float(tp.sum() / max(len(labels), 1)), float(f1[support > 0].mean())
+
+
+def fit_class_bias(probs: np.ndarray, labels: np.ndarray, log_prior: np.ndarray) -> dict:
+    """Per-class logit biases for the rare classes (training share < RARE_SHARE), fitted on (probs, labels): coordinate
+    ascent over BIAS_GRID for the best macro-F1 whose accuracy stays within ACCURACY_SLACK of the unbiased model's
+    (ties: the smaller bias). A contempt face the model ranks second is what a bias rescues; one scalar (tau) moves
+    every rare class at once and costs accuracy where one class needed it. The other classes keep bias 0: fitting all
+    eight on ~2,500 faces overfits them (ml/MODEL_CARD.md). -> {"bias": [K], "classes": [fitted class indices],
+    "accuracy": [before, after], "macro_f1": [before, after]} on these faces."""
+    logp = _log(probs)
+    labels = np.asarray(labels, dtype=np.int64)
+    rare = [int(k) for k in np.flatnonzero(np.exp(np.asarray(log_prior)) < RARE_SHARE)]
+    bias = np.zeros(logp.shape[1])
+    acc0, f0 = _accuracy_macro_f1(logp, labels)
+    for _ in range(BIAS_ROUNDS):
+        for k in rare:
+            best = None
+            for value in BIAS_GRID:
+                trial = bias.copy()
+                trial[k] = value
+                acc, f1 = _accuracy_macro_f1(logp + trial, labels)
+                if acc >= acc0 - ACCURACY_SLACK and (best is None or (f1, -abs(value)) > best[0]):
+                    best = ((f1, -abs(value)), value)
+            bias[k] = best[1] if best is not None else 0.0
+    acc1, f1 = _accuracy_macro_f1(logp + bias, labels)
+    return {"bias": [round(float(b), 4) for b in bias], "classes": rare,
+            "accuracy": [round(acc0, 4), round(acc1, 4)], "macro_f1": [round(f0, 4), round(f1, 4)]}
 
 
 def nll(probs: np.ndarray, targets: np.ndarray) -> float:
@@ -166,12 +220,16 @@ def training_log_prior(votes: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(prior, 1e-4))
 
 
-def fit_checkpoint(ckpt_path: str, *, npz: str, threads: int = 2, prior_shift: str = "suggest") -> dict:
-    """Fit the logit adjustment and the temperatures of the checkpoint at ckpt_path on its validation split, store
-    them there, return them. prior_shift: "suggest" (tau table and suggested tau stored, tau 0 applied), "apply"
-    (the suggested tau applied), "off" (the temperature alone)."""
+def fit_checkpoint(ckpt_path: str, *, npz: str, threads: int = 2, prior_shift: str = "suggest",
+                   class_bias: str = "apply") -> dict:
+    """Fit the logit adjustment, the rare classes' biases and the temperatures of the checkpoint at ckpt_path on its
+    validation split, store them there, return them. prior_shift: "suggest" (tau table and suggested tau stored, tau
+    0 applied), "apply" (the suggested tau applied), "off" (none fitted). class_bias: "apply" (fit_class_bias, after
+    the applied tau) or "off"."""
     if prior_shift not in PRIOR_SHIFT_MODES:
         raise ValueError(f"prior_shift must be one of {PRIOR_SHIFT_MODES}, got {prior_shift!r}")
+    if class_bias not in CLASS_BIAS_MODES:
+        raise ValueError(f"class_bias must be one of {CLASS_BIAS_MODES}, got {class_bias!r}")
     from ml.checkpoint import load_checkpoint, save_checkpoint
     from ml.evaluate import expected_calibration_error
     from ml.labels import majority_labels
@@ -193,10 +251,15 @@ def fit_checkpoint(ckpt_path: str, *, npz: str, threads: int = 2, prior_shift: s
         if prior_shift == "suggest":
             shift["tau"] = 0.0
         probs = shift_prior(probs, np.asarray(shift["log_prior"]), shift["tau"])
+    bias = None
+    if class_bias == "apply" and fit.votes is not None:
+        bias = fit_class_bias(probs[has_lab], lab[has_lab], training_log_prior(fit.votes))
+        probs = _softmax(_log(probs) + np.asarray(bias["bias"]))
     t8 = fit_temperature(probs[has_lab], lab[has_lab])
     cal = apply_temperature(probs, t8)
     out = {
         "temperature": t8, "n": int(has_lab.sum()), **({"prior_shift": shift} if shift else {}),
+        **({"class_bias": bias} if bias else {}),
         "nll": [round(nll(p[has_lab], lab[has_lab]), 4) for p in (probs, cal)],
         "ece": [round(expected_calibration_error(p[has_lab], lab[has_lab]), 4) for p in (probs, cal)],
         "fitted_for": {"members": predictor.members, "tta": predictor.tta, "precision": predictor.precision},
@@ -219,9 +282,13 @@ def main(argv: list[str] | None = None) -> None:
                         "off: fit the temperature alone")
     p.add_argument("--no-prior-shift", action="store_const", const="off", dest="prior_shift",
                    help="the same as --prior-shift off")
+    p.add_argument("--class-bias", choices=CLASS_BIAS_MODES, default="apply",
+                   help="apply (default): fit and apply logit biases for the rare classes (disgust, fear, contempt); "
+                        "off: none")
     args = p.parse_args(argv)
     try:
-        print(json.dumps(fit_checkpoint(args.model, npz=args.npz, threads=args.threads, prior_shift=args.prior_shift)))
+        print(json.dumps(fit_checkpoint(args.model, npz=args.npz, threads=args.threads, prior_shift=args.prior_shift,
+                                        class_bias=args.class_bias)))
     except ValueError as e:
         raise SystemExit(f"ml.calibration: {e}") from None
 

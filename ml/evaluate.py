@@ -141,7 +141,8 @@ def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None
     out["inference"] = {"cpu_tier": predictor.cpu_tier, "precision": predictor.precision, "tta": predictor.tta,
                         "members": predictor.members, "threads": threads, "batch_size": batch_size,
                         "temperature": predictor.calibration.get("temperature"),
-                        "prior_shift": (predictor.calibration.get("prior_shift") or {}).get("tau")}
+                        "prior_shift": (predictor.calibration.get("prior_shift") or {}).get("tau"),
+                        "class_bias": (predictor.calibration.get("class_bias") or {}).get("bias")}
     if plot and "confusion" in out:
         plot_confusion(np.array(out["confusion"]), plot, title=f"{predictor.path.name} on {out['split']}")
     return out

@@ -163,7 +163,8 @@ def train(images: np.ndarray, targets: np.ndarray, *, config: TrainConfig, keep:
         np.asarray(fer2013_soft, dtype=np.float32)[rows])
     log_prior = None
     if config.logit_adjust > 0:  # the class shares the FER+ head is trained on, floored as ml.calibration's
-        shares = t_all[m8_all > 0].mean(0) if bool((m8_all > 0).any()) else torch.full((t_all.shape[1],), 1 / t_all.shape[1])
+        kept = m8_all > 0
+        shares = t_all[kept].mean(0) if bool(kept.any()) else torch.full((t_all.shape[1],), 1 / t_all.shape[1])
         log_prior = shares.clamp(min=1e-4).log().to(device)
     bs = min(config.batch_size, len(rows))
     steps = max(1, len(rows) // bs)  # drop the ragged last batch: BN dislikes tiny batches

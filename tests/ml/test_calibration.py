@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from ml.calibration import (
-    apply_calibration, apply_temperature, fit_checkpoint, fit_prior_shift, fit_temperature, nll, shift_prior,
-    validation_split,
+    BIAS_GRID, RARE_SHARE, apply_calibration, apply_temperature, fit_checkpoint, fit_class_bias, fit_prior_shift,
+    fit_temperature, nll, shift_prior, validation_split,
 )
 from ml.checkpoint import load_checkpoint, save_checkpoint
 from ml.predict import Predictor
@@ -54,6 +54,30 @@ def test_the_logit_adjustment_finds_a_rare_class_the_raw_model_never_predicts():
     assert np.allclose(apply_calibration(probs, {}), probs)  # nothing stored: the raw probabilities
 
 
+def test_class_biases_rescue_the_rare_classes_the_model_ranks_second_and_leave_the_common_ones():
+    rng = np.random.default_rng(4)
+    n, k = 20_000, 4
+    prior = np.array([0.6, 0.36, 0.03, 0.01])
+    labels = rng.choice(k, size=n, p=prior)
+    signal = np.eye(k)[labels] * 2.0 + rng.normal(0, 1, size=(n, k))
+    probs = _softmax(signal + np.log(prior) * 1.2)  # a model leaning on the prior: classes 2 and 3 almost never win
+    assert (probs.argmax(1) >= 2).mean() < 0.002
+    fit = fit_class_bias(probs, labels, np.log(prior))
+    assert fit["classes"] == [2, 3] and fit["bias"][:2] == [0.0, 0.0]  # only classes under RARE_SHARE move
+    assert 0 < fit["bias"][2] < max(BIAS_GRID) and 0 < fit["bias"][3] < max(BIAS_GRID)
+    assert fit["macro_f1"][1] > fit["macro_f1"][0] + 0.05  # macro-F1 rose ...
+    assert fit["accuracy"][1] >= fit["accuracy"][0] - 0.0025  # ... and accuracy stayed
+    biased = _softmax(np.log(probs) + np.array(fit["bias"]))
+    recall = [float((biased.argmax(1)[labels == c] == c).mean()) for c in (2, 3)]
+    assert min(recall) > 0.3
+    cal = {"class_bias": fit, "temperature": 1.5, "temperature_fer2013": 0.8}
+    out = apply_calibration(probs, cal)
+    assert np.allclose(out, apply_temperature(biased, 1.5), atol=1e-5) and np.allclose(out.sum(1), 1, atol=1e-5)
+    assert np.allclose(apply_calibration(probs, cal, head="fer2013"), apply_temperature(probs, 0.8), atol=1e-6)
+    # No class under the share: nothing to fit.
+    assert fit_class_bias(probs, labels, np.log(np.full(k, 1 / k)))["bias"] == [0.0] * k
+
+
 def test_validation_split_is_the_same_faces_for_every_member():
     a, b = validation_split(1000, 0.1), validation_split(1000, 0.1)
     assert a.sum() == 100 and (a == b).all()
@@ -79,6 +103,9 @@ def test_training_with_a_validation_split_stores_a_temperature_the_predictor_app
     assert cal["prior_shift"]["tau"] == 0.0
     assert cal["prior_shift"]["suggested_tau"] in [t[0] for t in cal["prior_shift"]["tried"]]
     assert len(cal["prior_shift"]["log_prior"]) == 8
+    shares = np.exp(cal["prior_shift"]["log_prior"])
+    assert cal["class_bias"]["classes"] == [int(c) for c in np.flatnonzero(shares < RARE_SHARE)]
+    assert len(cal["class_bias"]["bias"]) == 8
     assert cal["nll"][1] <= cal["nll"][0] + 1e-6  # the fit never makes the held-out loss worse
     assert ckpt["metrics"]["n_train"] == 39 and ckpt["metrics"]["history"][-1]["val_accuracy"] is not None
 
@@ -91,6 +118,7 @@ def test_training_with_a_validation_split_stores_a_temperature_the_predictor_app
     assert raw_predictor.calibration == {}
     raw = raw_predictor.predict_both(faces)
     shifted = shift_prior(raw[0], np.array(cal["prior_shift"]["log_prior"]), cal["prior_shift"]["tau"])
+    shifted = _softmax(np.log(np.clip(shifted, 1e-12, None)) + np.array(cal["class_bias"]["bias"]))
     for c, r, t in ((calibrated[0], shifted, cal["temperature"]), (calibrated[1], raw[1], cal["temperature_fer2013"])):
         assert np.allclose(c.sum(1), 1, atol=1e-5)
         assert np.allclose(c, apply_temperature(r, t), atol=1e-5)
@@ -98,7 +126,8 @@ def test_training_with_a_validation_split_stores_a_temperature_the_predictor_app
             assert not np.allclose(c, r, atol=1e-4)
     # A lead may ask for another logit adjustment; 0 leaves the temperature alone.
     unshifted = Predictor(out, threads=1, prior_shift=0.0).predict_proba(faces)
-    assert np.allclose(unshifted, apply_temperature(raw[0], cal["temperature"]), atol=1e-5)
+    biased = _softmax(np.log(np.clip(raw[0], 1e-12, None)) + np.array(cal["class_bias"]["bias"]))
+    assert np.allclose(unshifted, apply_temperature(biased, cal["temperature"]), atol=1e-5)
     with pytest.raises(ValueError, match="no fitted logit adjustment"):
         Predictor(raw_path, threads=1, prior_shift=0.5)
 
@@ -128,3 +157,9 @@ def test_the_suggested_logit_adjustment_is_applied_only_when_asked(npz, tmp_path
     assert "prior_shift" not in load_checkpoint(out)["calibration"]
     with pytest.raises(ValueError, match="prior_shift must be"):
         fit_checkpoint(str(out), npz=str(npz), threads=1, prior_shift="yes")
+    # The rare classes' biases are fitted by default; --class-bias off leaves them out.
+    assert "class_bias" in fit_checkpoint(str(out), npz=str(npz), threads=1)
+    calibration.main(["--model", str(out), "--npz", str(npz), "--threads", "1", "--class-bias", "off"])
+    assert "class_bias" not in load_checkpoint(out)["calibration"]
+    with pytest.raises(ValueError, match="class_bias must be"):
+        fit_checkpoint(str(out), npz=str(npz), threads=1, class_bias="yes")
