@@ -140,7 +140,7 @@ def fit_class_bias(probs: np.ndarray, labels: np.ndarray, log_prior: np.ndarray)
     bias = np.zeros(logp.shape[1])
     acc0, f0 = _accuracy_macro_f1(logp, labels)
     for _ in range(BIAS_ROUNDS):
-        for k in rare:
+        for k in rare:  # the current biases always qualify (each step kept the floor), so best is never None
             best = None
             for value in BIAS_GRID:
                 trial = bias.copy()
@@ -148,7 +148,7 @@ def fit_class_bias(probs: np.ndarray, labels: np.ndarray, log_prior: np.ndarray)
                 acc, f1 = _accuracy_macro_f1(logp + trial, labels)
                 if acc >= acc0 - ACCURACY_SLACK and (best is None or (f1, -abs(value)) > best[0]):
                     best = ((f1, -abs(value)), value)
-            bias[k] = best[1] if best is not None else 0.0
+            bias[k] = best[1]
     acc1, f1 = _accuracy_macro_f1(logp + bias, labels)
     return {"bias": [round(float(b), 4) for b in bias], "classes": rare,
             "accuracy": [round(acc0, 4), round(acc1, 4)], "macro_f1": [round(f0, 4), round(f1, 4)]}
