@@ -98,7 +98,7 @@ def apply_calibration(probs: np.ndarray, calibration: dict, *, head: str = "ferp
         p = shift_prior(p, np.asarray(shift["log_prior"]), shift["tau"])
     bias = calibration.get("class_bias") if head == "ferplus" else None
     if bias and any(bias["bias"]):
-        p = _softmax(_log(p) + np.asarray(bias["bias"]))
+        p = add_class_bias(p, bias["bias"])
     t = calibration.get("temperature" if head == "ferplus" else "temperature_fer2013")
     return p if t is None else apply_temperature(p, t)
 
@@ -117,14 +117,17 @@ def fit_prior_shift(probs: np.ndarray, labels: np.ndarray, log_prior: np.ndarray
     return {"tau": best[0], "log_prior": [round(float(v), 5) for v in log_prior], "tried": tried}
 
 
+def add_class_bias(probs: np.ndarray, bias) -> np.ndarray:
+    """probs (N, K) -> softmax(log probs + bias), float32: each class's log-probability moved by its own bias."""
+    return _softmax(_log(probs) + np.asarray(bias))
+
+
 def _accuracy_macro_f1(logp: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """(accuracy, macro-F1 over the classes with support) of argmax(logp) against int labels."""
-    from ml.evaluate import confusion
+    """(accuracy, macro-F1) of argmax(logp) against int labels: score_labels' two figures, without its ECE."""
+    from ml.evaluate import confusion, macro_f1
 
     cm = confusion(labels, logp.argmax(1), k=logp.shape[1])
-    tp, support, predicted = np.diag(cm), cm.sum(1), cm.sum(0)
-    f1 = 2 * tp / np.maximum(support + predicted, 1)
-    return float(tp.sum() / max(len(labels), 1)), float(f1[support > 0].mean())
+    return float(np.trace(cm) / max(len(labels), 1)), macro_f1(cm)
 
 
 def fit_class_bias(probs: np.ndarray, labels: np.ndarray, log_prior: np.ndarray) -> dict:
@@ -254,7 +257,7 @@ def fit_checkpoint(ckpt_path: str, *, npz: str, threads: int = 2, prior_shift: s
     bias = None
     if class_bias == "apply" and fit.votes is not None:
         bias = fit_class_bias(probs[has_lab], lab[has_lab], training_log_prior(fit.votes))
-        probs = _softmax(_log(probs) + np.asarray(bias["bias"]))
+        probs = add_class_bias(probs, bias["bias"])
     t8 = fit_temperature(probs[has_lab], lab[has_lab])
     cal = apply_temperature(probs, t8)
     out = {

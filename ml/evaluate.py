@@ -52,6 +52,14 @@ def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, *, bins: i
     return float(ece)
 
 
+def macro_f1(cm: np.ndarray) -> float | None:
+    """Mean F1 over the classes with support (rows = truth) of a confusion matrix; None if none has any."""
+    tp, support, predicted = np.diag(cm), cm.sum(1), cm.sum(0)
+    if not (support > 0).any():
+        return None
+    return float((2 * tp / np.maximum(support + predicted, 1))[support > 0].mean())  # 2PR / (P + R)
+
+
 def score_labels(probs: np.ndarray, y_true: np.ndarray, *, classes=CLASSES) -> dict:
     """probs: (N, K) over classes, y_true: int (N,) -> accuracy, macro-F1 (over classes with support),
     per-class recall (None without support), top-label ECE and the confusion matrix (rows = truth)."""
@@ -59,15 +67,13 @@ def score_labels(probs: np.ndarray, y_true: np.ndarray, *, classes=CLASSES) -> d
     y = np.asarray(y_true, dtype=np.int64)
     pred = np.asarray(probs).argmax(1) if len(y) else np.zeros(0, dtype=np.int64)
     cm = confusion(y, pred, k=k)
-    support, predicted = cm.sum(1), cm.sum(0)
-    tp = np.diag(cm)
+    support, tp = cm.sum(1), np.diag(cm)
     recall = np.where(support > 0, tp / np.maximum(support, 1), np.nan)
-    precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
-    f1 = np.where(support > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), np.nan)
+    f1 = macro_f1(cm)
     return {
         "n": int(len(y)),
         "accuracy": round(float((pred == y).mean()), 4) if len(y) else None,
-        "macro_f1": round(float(np.nanmean(f1)), 4) if (support > 0).any() else None,
+        "macro_f1": None if f1 is None else round(f1, 4),
         "per_class_recall": {c: (None if np.isnan(r) else round(float(r), 4)) for c, r in zip(classes, recall)},
         "support": {c: int(n) for c, n in zip(classes, support)},
         "ece": round(expected_calibration_error(np.asarray(probs), y), 4) if len(y) else None,
