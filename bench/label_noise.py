@@ -9,6 +9,10 @@ label is wrong when it differs from the FER+ majority (ml.labels.majority_labels
 class with more than half of the votes once single votes are dropped; faces without one, or whose
 majority is unknown / not a face, are left out). Reports AUROC of (1 - label quality), precision in the
 top 500 and 1,000, and precision and recall of the flagged set. The last line is JSON.
+
+Two models' rankings differ by little, so whether one "drops" needs an interval, not two figures: run one
+with ``--save-scores a.npz`` and the other with ``--compare a.npz``, which adds the differences (this run
+minus a) with a paired bootstrap 95% interval over the faces (``ml.evaluate.ranking_difference``).
 """
 from __future__ import annotations
 
@@ -34,18 +38,29 @@ def fer2013_csv(path: Path, images: np.ndarray, labels: np.ndarray, usage: np.nd
             f.write(f"{int(label)},{' '.join(map(str, image.reshape(-1).tolist()))},{use}\n")
 
 
-def ranking_figures(wrong: np.ndarray, score: np.ndarray, flagged: np.ndarray) -> dict:
+def flag_figures(wrong: np.ndarray, score: np.ndarray, flagged: np.ndarray) -> dict:
     """wrong, flagged: bool (n,); score: float (n,), higher = more likely wrong."""
-    from sklearn.metrics import roc_auc_score
+    from ml.evaluate import ranking_figures
 
-    order = np.argsort(-score, kind="stable")
-    figures = {"auroc": round(float(roc_auc_score(wrong, score)), 4)}
-    for k in (500, 1000):
-        figures[f"precision_at_{k}"] = round(float(wrong[order[:k]].mean()), 4)
+    figures = {name: round(value, 4) for name, value in ranking_figures(wrong, score).items()}
     figures["flagged"] = int(flagged.sum())
     figures["recall_at_flagged"] = round(float(flagged[wrong].mean()), 4)
     figures["precision_at_flagged"] = round(float(wrong[flagged].mean()), 4) if flagged.any() else None
     return figures
+
+
+def compare_with(path: str, rows: np.ndarray, wrong: np.ndarray, score: np.ndarray) -> dict:
+    """This run's ranking against one saved by --save-scores (the baseline, a), on the faces both scored."""
+    from ml.evaluate import ranking_difference
+
+    saved = np.load(path)
+    common, mine, theirs = np.intersect1d(rows, saved["row"], return_indices=True)
+    if not len(common):
+        raise SystemExit(f"{path} holds none of this run's faces")
+    if not np.array_equal(wrong[mine], saved["wrong"][theirs]):
+        raise SystemExit(f"{path} was scored against other truth for the same faces")
+    return {"baseline": str(path), "baseline_model": str(saved["model"]),
+            **ranking_difference(wrong[mine], saved["score"][theirs], score[mine])}
 
 
 def main() -> None:
@@ -55,6 +70,9 @@ def main() -> None:
     parser.add_argument("--model", help="checkpoint (default: settings.FERLAB_MODEL_PATH, the shipped model)")
     parser.add_argument("--split", default="PublicTest")
     parser.add_argument("--limit", type=int, help="only the first N rows (a quick look)")
+    parser.add_argument("--save-scores", metavar="NPZ", help="write each face's ranking score, for a later --compare")
+    parser.add_argument("--compare", metavar="NPZ", help="a --save-scores file of another model: the differences in "
+                        "AUROC and precision@k, with a paired bootstrap 95%% interval")
     args = parser.parse_args()
     started = time.perf_counter()
     work = ROOT / "var" / "bench" / "label_noise"
@@ -106,7 +124,12 @@ def main() -> None:
     truth, keep = majority_labels(data["ferplus_votes"][rows][source_row])
     given = np.asarray(FER2013_TO_FERPLUS)[fer_labels[source_row]]
     wrong = (given != truth)[keep]
-    figures = ranking_figures(wrong, 1 - quality[keep], flagged[keep])
+    score = 1 - quality[keep]
+    figures = flag_figures(wrong, score, flagged[keep])
+    if args.save_scores:
+        np.savez(args.save_scores, row=rows[source_row][keep], score=score, wrong=wrong, model=run.model_version.name)
+    if args.compare:
+        figures["compare"] = compare_with(args.compare, rows[source_row][keep], wrong, score)
     print(json.dumps({
         "bench": "label_noise", "split": args.split, "faces": int(len(rows)), "items": len(results),
         "evaluated": int(keep.sum()), "wrong_share": round(float(wrong.mean()), 4), **figures,

@@ -81,6 +81,52 @@ def score_labels(probs: np.ndarray, y_true: np.ndarray, *, classes=CLASSES) -> d
     }
 
 
+def auroc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of score (higher = more likely positive) for the bool labels positive: the
+    Mann-Whitney statistic, tied scores counting half. NaN when either class is missing."""
+    positive = np.asarray(positive, dtype=bool)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if not n_pos or not n_neg:
+        return float("nan")
+    _, tie_group, counts = np.unique(np.asarray(score, dtype=float), return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2)[tie_group]  # 1-based, a tie's members share their mean rank
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def ranking_figures(positive: np.ndarray, score: np.ndarray, *, ks=(500, 1000)) -> dict:
+    """AUROC and precision in the top k of a ranking (score: higher = more likely positive; ties keep row order)."""
+    positive = np.asarray(positive, dtype=bool)
+    order = np.argsort(-np.asarray(score), kind="stable")
+    return {"auroc": auroc(positive, score), **{f"precision_at_{k}": float(positive[order[:k]].mean()) for k in ks}}
+
+
+def ranking_difference(positive: np.ndarray, score_a: np.ndarray, score_b: np.ndarray, *, ks=(500, 1000),
+                       n_boot: int = 2000, seed: int = 0) -> dict:
+    """How two rankings of the same faces compare: each of ranking_figures for a and b, b - a, and a paired
+    bootstrap 95% interval of b - a (faces drawn with replacement, both rankings scored on the same draw).
+    An interval that holds 0 says the two cannot be told apart on these faces."""
+    positive = np.asarray(positive, dtype=bool)
+    score_a, score_b = np.asarray(score_a, dtype=float), np.asarray(score_b, dtype=float)
+    if not len(positive) == len(score_a) == len(score_b):
+        raise ValueError("positive, score_a and score_b differ in length")
+    a, b = ranking_figures(positive, score_a, ks=ks), ranking_figures(positive, score_b, ks=ks)
+    rng = np.random.default_rng(seed)
+    draws = {name: np.empty(n_boot) for name in a}
+    for i in range(n_boot):
+        idx = rng.integers(0, len(positive), len(positive))
+        fa = ranking_figures(positive[idx], score_a[idx], ks=ks)
+        fb = ranking_figures(positive[idx], score_b[idx], ks=ks)
+        for name in a:
+            draws[name][i] = fb[name] - fa[name]
+    out = {"n": int(len(positive)), "n_boot": n_boot}
+    for name in a:
+        lo, hi = np.nanpercentile(draws[name], [2.5, 97.5])
+        out[name] = {"a": round(a[name], 4), "b": round(b[name], 4), "difference": round(b[name] - a[name], 4),
+                     "ci95": [round(float(lo), 4), round(float(hi), 4)]}
+    return out
+
+
 def metrics(probs: np.ndarray, probs7: np.ndarray, *, votes: np.ndarray | None,
             fer2013: np.ndarray | None) -> dict:
     """probs: (N, 8), probs7: (N, 7); votes: (N, 10) FER+ counts; fer2013: int (N,) 0..6."""

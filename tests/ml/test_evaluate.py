@@ -63,3 +63,38 @@ def test_metrics_by_hand():
     assert out["per_class_recall"]["happiness"] == 0.5 and out["per_class_recall"]["fear"] is None
     assert out["accuracy_fer2013"] == 0.5
     assert expected_calibration_error(probs[:3], np.array([0, 1, 1])) == pytest.approx(1 / 3)
+
+
+def test_auroc_is_the_mann_whitney_statistic_with_ties_counting_half():
+    from sklearn.metrics import roc_auc_score
+
+    from ml.evaluate import auroc
+
+    rng = np.random.default_rng(0)
+    positive = rng.random(400) < 0.3
+    score = np.round(rng.random(400) + positive * 0.4, 1)  # rounded: many ties
+    assert auroc(positive, score) == pytest.approx(roc_auc_score(positive, score), abs=1e-12)
+    assert auroc([True, False], [1.0, 0.0]) == 1.0 and auroc([True, False], [0.5, 0.5]) == 0.5
+    assert np.isnan(auroc([True, True], [0.1, 0.2]))
+
+
+def test_ranking_difference_tells_a_better_ranking_from_noise():
+    from ml.evaluate import ranking_difference
+
+    rng = np.random.default_rng(1)
+    positive = rng.random(3000) < 0.3
+    weak = positive * 0.5 + rng.normal(size=3000)
+    strong = positive * 1.5 + rng.normal(size=3000)
+    better = ranking_difference(positive, weak, strong, n_boot=300)
+    assert better["n"] == 3000 and better["auroc"]["b"] > better["auroc"]["a"]
+    lo, hi = better["auroc"]["ci95"]
+    assert 0 < lo <= better["auroc"]["difference"] <= hi  # clearly better: the interval leaves 0 out
+    assert better["precision_at_500"]["ci95"][0] > 0
+    # Two equally good rankings (the same signal, each with its own noise): the interval holds 0.
+    signal = positive * 1.5 + rng.normal(size=3000)
+    same = ranking_difference(positive, signal + rng.normal(scale=0.3, size=3000),
+                              signal + rng.normal(scale=0.3, size=3000), n_boot=300)
+    lo, hi = same["auroc"]["ci95"]
+    assert lo < 0 < hi and hi - lo < 0.02
+    with pytest.raises(ValueError):
+        ranking_difference(positive, weak, strong[:10])
