@@ -18,6 +18,10 @@ Rows: by default every row whose usage is not ``Training``; ``--split`` picks on
   the flags ask), including resizing and both heads; ``inference`` says which precision, TTA
   and number of members ran, on which kind of CPU (``cpu_tier``: fp32, bf16 or amx), and the
   temperature applied (``ml.calibration``; null: raw probabilities).
+* ``compare`` (with ``--compare``): two models on the same rows differ by a point or less, which one
+  standard error of each accuracy (0.6 point on 3,199 faces) cannot separate. Score one with
+  ``--save-predictions a.npz`` and the other with ``--compare a.npz``: accuracy and macro-F1 of both,
+  the difference (this run minus a) and its paired bootstrap 95% interval (``paired_difference``).
 """
 from __future__ import annotations
 
@@ -101,30 +105,52 @@ def ranking_figures(positive: np.ndarray, score: np.ndarray, *, ks=(500, 1000)) 
     return {"auroc": auroc(positive, score), **{f"precision_at_{k}": float(positive[order[:k]].mean()) for k in ks}}
 
 
-def ranking_difference(positive: np.ndarray, score_a: np.ndarray, score_b: np.ndarray, *, ks=(500, 1000),
-                       n_boot: int = 2000, seed: int = 0) -> dict:
-    """How two rankings of the same faces compare: each of ranking_figures for a and b, b - a, and a paired
-    bootstrap 95% interval of b - a (faces drawn with replacement, both rankings scored on the same draw).
-    An interval that holds 0 says the two cannot be told apart on these faces."""
-    positive = np.asarray(positive, dtype=bool)
-    score_a, score_b = np.asarray(score_a, dtype=float), np.asarray(score_b, dtype=float)
-    if not len(positive) == len(score_a) == len(score_b):
-        raise ValueError("positive, score_a and score_b differ in length")
-    a, b = ranking_figures(positive, score_a, ks=ks), ranking_figures(positive, score_b, ks=ks)
+def paired_difference(figures_a, figures_b, n: int, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Two models' figures on the same n faces, b - a, and a paired bootstrap 95% interval of b - a: faces are
+    drawn with replacement and both models are scored on the same draw, so what the faces share (how hard they
+    are) cancels. figures_a, figures_b: callables from row indices (int array) to {name: float}. An interval
+    that holds 0 says the two cannot be told apart on these faces."""
+    everything = np.arange(n)
+    a, b = figures_a(everything), figures_b(everything)
     rng = np.random.default_rng(seed)
     draws = {name: np.empty(n_boot) for name in a}
     for i in range(n_boot):
-        idx = rng.integers(0, len(positive), len(positive))
-        fa = ranking_figures(positive[idx], score_a[idx], ks=ks)
-        fb = ranking_figures(positive[idx], score_b[idx], ks=ks)
+        idx = rng.integers(0, n, n)
+        fa, fb = figures_a(idx), figures_b(idx)
         for name in a:
             draws[name][i] = fb[name] - fa[name]
-    out = {"n": int(len(positive)), "n_boot": n_boot}
+    out: dict = {"n": int(n), "n_boot": n_boot}
     for name in a:
         lo, hi = np.nanpercentile(draws[name], [2.5, 97.5])
         out[name] = {"a": round(a[name], 4), "b": round(b[name], 4), "difference": round(b[name] - a[name], 4),
                      "ci95": [round(float(lo), 4), round(float(hi), 4)]}
     return out
+
+
+def ranking_difference(positive: np.ndarray, score_a: np.ndarray, score_b: np.ndarray, *, ks=(500, 1000),
+                       n_boot: int = 2000, seed: int = 0) -> dict:
+    """paired_difference of two rankings of the same faces (ranking_figures: AUROC, precision@k)."""
+    positive = np.asarray(positive, dtype=bool)
+    score_a, score_b = np.asarray(score_a, dtype=float), np.asarray(score_b, dtype=float)
+    if not len(positive) == len(score_a) == len(score_b):
+        raise ValueError("positive, score_a and score_b differ in length")
+    return paired_difference(lambda i: ranking_figures(positive[i], score_a[i], ks=ks),
+                             lambda i: ranking_figures(positive[i], score_b[i], ks=ks),
+                             len(positive), n_boot=n_boot, seed=seed)
+
+
+def label_difference(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, k: int = K,
+                     n_boot: int = 2000, seed: int = 0) -> dict:
+    """paired_difference of two models' labels for the same faces: accuracy and macro-F1."""
+    y, pa, pb = (np.asarray(v, dtype=np.int64) for v in (y_true, pred_a, pred_b))
+    if not len(y) == len(pa) == len(pb):
+        raise ValueError("y_true, pred_a and pred_b differ in length")
+
+    def figures(pred):
+        return lambda i: {"accuracy": float((pred[i] == y[i]).mean()),
+                          "macro_f1": macro_f1(confusion(y[i], pred[i], k=k)) or 0.0}
+
+    return paired_difference(figures(pa), figures(pb), len(y), n_boot=n_boot, seed=seed)
 
 
 def metrics(probs: np.ndarray, probs7: np.ndarray, *, votes: np.ndarray | None,
@@ -175,8 +201,11 @@ def plot_confusion(cm: np.ndarray, path: str, *, title: str = "") -> None:
 
 def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None, plot: str | None = None,
                  tta: bool | None = None, threads: int = 2, batch_size: int = 256, precision: str = "auto",
-                 members: int | None = None, prior_shift: float | None = None) -> dict:
-    """Load rows and model, score, return the metrics dict (confusion included)."""
+                 members: int | None = None, prior_shift: float | None = None, save_predictions: str | None = None,
+                 compare: str | None = None) -> dict:
+    """Load rows and model, score, return the metrics dict (confusion included). save_predictions: write the
+    probabilities to this .npz; compare: such a file of another model on the same rows, whose accuracy and
+    macro-F1 this run's are compared with (``compare`` in the dict: paired_difference, this model as b)."""
     from ml.data import load_npz
     from ml.predict import Predictor
 
@@ -197,6 +226,30 @@ def evaluate_npz(npz: str, *, model: str | None = None, split: str | None = None
                         "class_bias": (predictor.calibration.get("class_bias") or {}).get("bias")}
     if plot and "confusion" in out:
         plot_confusion(np.array(out["confusion"]), plot, title=f"{predictor.path.name} on {out['split']}")
+    if save_predictions:
+        np.savez(save_predictions, probs=probs, probs7=probs7, split=out["split"], model=predictor.path.name,
+                 inference=json.dumps(out["inference"]))
+    if compare:
+        out["compare"] = compare_predictions(compare, data, probs, probs7, split=out["split"])
+    return out
+
+
+def compare_predictions(path: str, data, probs: np.ndarray, probs7: np.ndarray, *, split: str) -> dict:
+    """This run's labels against those saved by --save-predictions (the baseline, a) on the same rows."""
+    from ml.labels import majority_labels
+
+    saved = np.load(path)
+    if str(saved["split"]) != split or len(saved["probs"]) != len(probs):
+        raise SystemExit(f"{path} holds {len(saved['probs'])} rows of {saved['split']}, not {len(probs)} of {split}")
+    out: dict = {"baseline": str(path), "baseline_model": str(saved["model"]),
+                 "baseline_inference": json.loads(str(saved["inference"]))}
+    if data.votes is not None:
+        lab, keep = majority_labels(data.votes)
+        out["ferplus_majority"] = label_difference(lab[keep], saved["probs"][keep].argmax(1), probs[keep].argmax(1))
+    if data.fer2013 is not None:
+        f = np.asarray(data.fer2013)
+        ok = (f >= 0) & (f <= 6)
+        out["fer2013"] = label_difference(f[ok], saved["probs7"][ok].argmax(1), probs7[ok].argmax(1), k=7)
     return out
 
 
@@ -208,11 +261,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped weights)")
     p.add_argument("--split", default=None, help="usage value to score (default: every row not Training)")
     p.add_argument("--plot", default=None, help="write a confusion-matrix PNG here")
+    p.add_argument("--save-predictions", metavar="NPZ", help="write the probabilities, for a later --compare")
+    p.add_argument("--compare", metavar="NPZ", help="a --save-predictions file of another model on the same rows: "
+                   "the differences in accuracy and macro-F1, with a paired bootstrap 95%% interval")
     add_inference_arguments(p)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     out = evaluate_npz(args.npz, model=args.model, split=args.split, plot=args.plot, threads=args.threads,
-                       **predictor_options(args))
+                       save_predictions=args.save_predictions, compare=args.compare, **predictor_options(args))
     out.pop("confusion", None)  # in the plot; keeps the line readable
     print(json.dumps(out))
 

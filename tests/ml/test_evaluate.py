@@ -98,3 +98,34 @@ def test_ranking_difference_tells_a_better_ranking_from_noise():
     assert lo < 0 < hi and hi - lo < 0.02
     with pytest.raises(ValueError):
         ranking_difference(positive, weak, strong[:10])
+
+
+def test_label_difference_sees_a_paired_gain_that_two_separate_errors_would_call_noise():
+    from ml.evaluate import label_difference
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 8, 3000)
+    a = np.where(rng.random(3000) < 0.85, y, (y + 1) % 8)
+    b = a.copy()
+    fixed = np.flatnonzero(a != y)[:30]  # b gets 30 more faces right (1 point), and nothing else changes
+    b[fixed] = y[fixed]
+    out = label_difference(y, a, b, n_boot=500)
+    assert out["accuracy"]["difference"] == pytest.approx(0.01, abs=1e-4)
+    assert out["accuracy"]["ci95"][0] > 0  # one standard error of each accuracy is 0.65 point, yet this is clear
+    assert out["macro_f1"]["difference"] > 0
+
+
+def test_evaluate_compares_with_saved_predictions(npz, model, tmp_path, capsys):
+    saved = tmp_path / "a.npz"
+    main(["--npz", str(npz), "--model", str(model), "--threads", "1", "--save-predictions", str(saved)])
+    capsys.readouterr()
+    main(["--npz", str(npz), "--model", str(model), "--threads", "1", "--compare", str(saved)])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    compare = out["compare"]
+    assert compare["baseline_model"] == model.name and compare["baseline_inference"]["members"] == 1
+    same = compare["ferplus_majority"]["accuracy"]
+    assert same["a"] == same["b"] == out["accuracy_ferplus_majority"] and same["ci95"] == [0.0, 0.0]
+    assert compare["fer2013"]["accuracy"]["difference"] == 0
+    with pytest.raises(SystemExit, match="rows of"):  # another split's rows are not the same faces
+        main(["--npz", str(npz), "--model", str(model), "--threads", "1", "--split", "PublicTest",
+              "--compare", str(saved)])
