@@ -117,7 +117,8 @@ def main() -> None:
         raise SystemExit(f"quality run failed: {job.error}")
     run = QualityRun.objects.get(pk=job.result["quality_run"])
 
-    results = list(QualityItemResult.objects.filter(run=run).values_list("item__source_row", "label_quality", "label_issue"))
+    results = list(QualityItemResult.objects.filter(run=run)
+                   .values_list("item__source_row", "label_quality", "label_issue"))
     source_row = np.array([r[0] for r in results])
     quality = np.array([r[1] for r in results], dtype=float)
     flagged = np.array([r[2] for r in results], dtype=bool)
