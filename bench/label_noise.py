@@ -125,12 +125,12 @@ def main() -> None:
     truth, keep = majority_labels(data["ferplus_votes"][rows][source_row])
     given = np.asarray(FER2013_TO_FERPLUS)[fer_labels[source_row]]
     wrong = (given != truth)[keep]
-    score = 1 - quality[keep]
+    score, scored_rows = 1 - quality[keep], rows[source_row][keep]
     figures = flag_figures(wrong, score, flagged[keep])
     if args.save_scores:
-        np.savez(args.save_scores, row=rows[source_row][keep], score=score, wrong=wrong, model=run.model_version.name)
+        np.savez(args.save_scores, row=scored_rows, score=score, wrong=wrong, model=run.model_version.name)
     if args.compare:
-        figures["compare"] = compare_with(args.compare, rows[source_row][keep], wrong, score)
+        figures["compare"] = compare_with(args.compare, scored_rows, wrong, score)
     print(json.dumps({
         "bench": "label_noise", "split": args.split, "faces": int(len(rows)), "items": len(results),
         "evaluated": int(keep.sum()), "wrong_share": round(float(wrong.mean()), 4), **figures,

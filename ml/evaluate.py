@@ -153,6 +153,12 @@ def label_difference(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
     return paired_difference(figures(pa), figures(pb), len(y), n_boot=n_boot, seed=seed)
 
 
+def _fer2013_rows(fer2013: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The FER2013 labels and which rows carry one of the seven (the others are scored on FER+ only)."""
+    f = np.asarray(fer2013)
+    return f, (f >= 0) & (f <= 6)
+
+
 def metrics(probs: np.ndarray, probs7: np.ndarray, *, votes: np.ndarray | None,
             fer2013: np.ndarray | None) -> dict:
     """probs: (N, 8), probs7: (N, 7); votes: (N, 10) FER+ counts; fer2013: int (N,) 0..6."""
@@ -167,8 +173,7 @@ def metrics(probs: np.ndarray, probs7: np.ndarray, *, votes: np.ndarray | None,
             **{k: scored[k] for k in ("macro_f1", "per_class_recall", "ece", "confusion")},
         })
     if fer2013 is not None:
-        f = np.asarray(fer2013)
-        ok = (f >= 0) & (f <= 6)
+        f, ok = _fer2013_rows(fer2013)
         out["accuracy_fer2013"] = round(float((probs7[ok].argmax(1) == f[ok]).mean()), 4) if ok.any() else None
     return out
 
@@ -247,8 +252,7 @@ def compare_predictions(path: str, data, probs: np.ndarray, probs7: np.ndarray, 
         lab, keep = majority_labels(data.votes)
         out["ferplus_majority"] = label_difference(lab[keep], saved["probs"][keep].argmax(1), probs[keep].argmax(1))
     if data.fer2013 is not None:
-        f = np.asarray(data.fer2013)
-        ok = (f >= 0) & (f <= 6)
+        f, ok = _fer2013_rows(data.fer2013)
         out["fer2013"] = label_difference(f[ok], saved["probs7"][ok].argmax(1), probs7[ok].argmax(1), k=7)
     return out
 
