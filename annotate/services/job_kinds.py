@@ -33,7 +33,7 @@ class JobKindSpec:
 TRAIN_PARAMS = {
     "dataset_version": int, "targets": str, "start": str, "epochs": int, "lr": float, "batch_size": int,
     "weight_decay": float, "label_smoothing": float, "dropout": float, "augment": bool, "seed": int, "device": str,
-    "test_epoch_delay_seconds": float,
+    "test_pause_after_epoch": int,
 }
 
 JOB_KINDS: dict[str, JobKindSpec] = {

@@ -48,6 +48,7 @@ MIN_FACES_PER_CLASS = 10
 MIN_LEARNABLE_CLASSES = 2
 # Storage folder of the per-epoch checkpoint copies.
 TRAINING_STORAGE = "training"
+PAUSE_S = 60.0  # the longest a test-hook pause (the job parameter test_pause_after_epoch) waits
 
 _RECIPE = TrainConfig()
 DEFAULTS = {
@@ -327,7 +328,9 @@ def _train(*, job: Job) -> dict:
     job_progress(job=job, done=len(curves), total=params["epochs"],
                  stage=f"resumed at epoch {resume['epoch'] + 1}" if resume else f"training on {device}")
     job_report(job=job, result=report)
-    delay = float(params.get("test_epoch_delay_seconds") or 0)
+    # A test hook: the first attempt waits after this epoch (up to PAUSE_S, stopping at once on a cancel), so a
+    # test can kill or cancel the worker between two epochs without slowing every epoch down.
+    pause_after = int(params.get("test_pause_after_epoch") or 0) if job.attempts == 1 else 0
 
     def on_epoch(entry: dict, ckpt: dict) -> None:
         if ckpt["training_state"] is not None:  # the last epoch's weights become the model version instead
@@ -341,8 +344,11 @@ def _train(*, job: Job) -> dict:
         accuracy = entry.get("val_accuracy")
         job_progress(job=job, done=entry["epoch"], total=total,
                      stage=f"epoch {entry['epoch']}/{total}" + (f", validation accuracy {accuracy:.1%}" if accuracy is not None else ""))
-        if delay:
-            time.sleep(delay)
+        if entry["epoch"] == pause_after:
+            deadline = time.monotonic() + PAUSE_S
+            while time.monotonic() < deadline:
+                job_check(job=job)
+                time.sleep(0.05)
 
     started = time.monotonic()
     ckpt = train(images, chosen.train_targets, config=config, data_sha256=data_sha, resume=resume, progress=False,

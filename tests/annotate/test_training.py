@@ -169,7 +169,8 @@ def test_registry_compare_promote_and_roll_back(trained, api_client, monkeypatch
     assert face["a_label"] != face["b_label"] and api_client.get(face["image_url"]).status_code == 200
 
     monkeypatch.setattr(quality_inputs, "CROSSVAL_MIN_ITEMS", 50)
-    monkeypatch.setattr(quality_inputs, "CROSSVAL_BUDGET_S", 10.0)
+    monkeypatch.setattr(quality_inputs, "CROSSVAL_FOLDS", 2)
+    monkeypatch.setattr(quality_inputs, "CROSSVAL_BUDGET_S", 3.0)
     # The queue before: a quality run with the shipped model ordered it (every face wants more answers).
     Project.objects.filter(pk=project.pk).update(overlap_target=20)
     assert job_run_here(kind=JobKind.ANALYSE, project=project).status == JobStatus.SUCCEEDED

@@ -30,9 +30,10 @@ def _wait(job: Job, worker, *, until=(JobStatus.SUCCEEDED, JobStatus.FAILED, Job
     raise AssertionError(f"job {job.pk} is {job.status}/{job.stage!r}:\n{worker.log_path.read_text()[-4000:]}")
 
 
-def _slow_training(project, version, lead, *, epochs: int, delay: float) -> Job:
-    """A training whose epochs each end with a pause (a test hook), so a test can act between two of them."""
-    params = {"dataset_version": version.pk, **_options_check({"epochs": epochs, "batch_size": 32}), "test_epoch_delay_seconds": delay}
+def _paused_training(project, version, lead, *, epochs: int, pause_after: int) -> Job:
+    """A training whose first attempt waits after one epoch (a test hook), so a test can act between two epochs."""
+    params = {"dataset_version": version.pk, **_options_check({"epochs": epochs, "batch_size": 32}),
+              "test_pause_after_epoch": pause_after}
     with transaction.atomic():
         return job_enqueue(kind=JobKind.TRAIN, project=project, params=params, created_by=lead)
 
@@ -60,8 +61,8 @@ def test_a_worker_killed_mid_training_resumes_from_its_last_epoch(start_worker, 
     worker = start_worker("ml", name="train-kill")
     project, lead, _ = make_project(annotators=0)
     version = training_version(project, faces=200)
-    job = _slow_training(project, version, lead, epochs=4, delay=3.0)
-    job = _wait(job, worker, done=2)  # two epochs done and checkpointed; the third not yet
+    job = _paused_training(project, version, lead, epochs=4, pause_after=2)
+    job = _wait(job, worker, done=2)  # two epochs done and checkpointed; the third waits
     worker.kill(9)
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING and checkpoint_path(job).exists() and not ModelVersion.objects.exists()
@@ -86,7 +87,7 @@ def test_a_cancelled_training_leaves_no_model_version_and_no_file(start_worker, 
     worker = start_worker("ml", name="train-cancel")
     project, lead, _ = make_project(annotators=0)
     version = training_version(project, faces=200)
-    job = _slow_training(project, version, lead, epochs=5, delay=2.0)
+    job = _paused_training(project, version, lead, epochs=5, pause_after=1)
     job = _wait(job, worker, done=1)
     assert checkpoint_path(job).exists()
     job_cancel(job=job, cancelled_by=lead)
