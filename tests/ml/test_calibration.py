@@ -157,8 +157,14 @@ def test_the_suggested_logit_adjustment_is_applied_only_when_asked(npz, tmp_path
     assert "prior_shift" not in load_checkpoint(out)["calibration"]
     with pytest.raises(ValueError, match="prior_shift must be"):
         fit_checkpoint(str(out), npz=str(npz), threads=1, prior_shift="yes")
-    # The rare classes' biases are fitted by default; --class-bias off leaves them out.
-    assert "class_bias" in fit_checkpoint(str(out), npz=str(npz), threads=1)
+    # The rare classes' biases are fitted and recorded by default, not applied; --class-bias apply applies them;
+    # --class-bias off leaves them out.
+    suggested = fit_checkpoint(str(out), npz=str(npz), threads=1)["class_bias"]
+    assert suggested["bias"] == [0.0] * 8 and len(suggested["suggested_bias"]) == 8
+    calibration.main(["--model", str(out), "--npz", str(npz), "--threads", "1", "--class-bias", "apply"])
+    applied = load_checkpoint(out)["calibration"]["class_bias"]
+    assert any(applied["bias"]) and applied["bias"] == applied["suggested_bias"] == suggested["suggested_bias"]
+    capsys.readouterr()
     calibration.main(["--model", str(out), "--npz", str(npz), "--threads", "1", "--class-bias", "off"])
     assert "class_bias" not in load_checkpoint(out)["calibration"]
     with pytest.raises(ValueError, match="class_bias must be"):
