@@ -265,7 +265,8 @@ def fit_checkpoint(ckpt_path: str, *, npz: str, threads: int = 2, prior_shift: s
         bias["suggested_bias"] = bias["bias"]
         if class_bias == "suggest":
             bias["bias"] = [0.0] * len(bias["bias"])
-        probs = add_class_bias(probs, bias["bias"])
+        else:
+            probs = add_class_bias(probs, bias["bias"])
     t8 = fit_temperature(probs[has_lab], lab[has_lab])
     cal = apply_temperature(probs, t8)
     out = {

@@ -255,6 +255,15 @@ def job_progress(*, job: Job, done: int, total: int | None = None, stage: str | 
         _raise_why_stopped(job)
 
 
+def job_hold(*, job: Job, seconds: float, stage: str | None = None) -> None:
+    """A test hook's pause: hold the running job open for ``seconds`` at a progress point every 0.2 s, so a test
+    can kill the worker meanwhile, and stop at once (JobCancelled, JobLost) if it is cancelled or taken over."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job_progress(job=job, done=job.progress_done, stage=stage)
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+
 def job_report(*, job: Job, result: dict) -> None:
     """Publish a running job's partial result (a training's curves so far) for pages to read; stops like job_progress."""
     job.result = result

@@ -34,7 +34,7 @@ from annotate.models import (
 from annotate.selectors.activity_snapshot import activity_snapshot
 from annotate.selectors.audit_agreement import agreement_snapshot
 from annotate.services.images import item_images_load
-from annotate.services.jobs import job_enqueue, job_progress
+from annotate.services.jobs import job_enqueue, job_hold, job_progress
 from annotate.services.model_versions import model_version_for
 from annotate.services.prelabel import predictions_create
 from annotate.services.priorities import BOOSTED_PRIORITY
@@ -58,14 +58,6 @@ def _run_params(job: Job) -> dict:
         if key in job.params:
             params[key] = job.params[key]
     return params
-
-
-def _sleep_with_heartbeat(*, job: Job, seconds: float) -> None:
-    """Test hook (job.params["test_delay_seconds"], first attempt only): hold the run open so a test can kill the worker."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        job_progress(job=job, done=job.progress_done, stage="test delay")
-        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
 class _Stages:
@@ -134,7 +126,7 @@ def quality_run_execute(*, job: Job) -> dict:
         summary["dimensions"] = dimension_summary(dims, inputs=inputs, consensus=result.consensus)
     stages.done("summary")
     if job.params.get("test_delay_seconds") and job.attempts == 1:
-        _sleep_with_heartbeat(job=job, seconds=float(job.params["test_delay_seconds"]))
+        job_hold(job=job, seconds=float(job.params["test_delay_seconds"]), stage="test delay")
 
     job_progress(job=job, done=5, stage="writing results")
     run, created = _results_write(

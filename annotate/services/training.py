@@ -32,7 +32,9 @@ from annotate.models import (
     DatasetVersion, DatasetVersionItem, Item, Job, JobKind, JobStatus, ModelVersion, Project,
 )
 from annotate.services.images import item_images_load
-from annotate.services.jobs import DATABASE_ERRORS, JobCancelled, JobLost, job_check, job_enqueue, job_progress, job_report
+from annotate.services.jobs import (
+    DATABASE_ERRORS, JobCancelled, JobLost, job_check, job_enqueue, job_hold, job_progress, job_report,
+)
 from annotate.services.model_versions import file_sha256, model_version_active, model_version_local_path, storage_download
 from ml.config import CLASSES, TrainConfig
 
@@ -345,10 +347,7 @@ def _train(*, job: Job) -> dict:
         job_progress(job=job, done=entry["epoch"], total=total,
                      stage=f"epoch {entry['epoch']}/{total}" + (f", validation accuracy {accuracy:.1%}" if accuracy is not None else ""))
         if entry["epoch"] == pause_after:
-            deadline = time.monotonic() + PAUSE_S
-            while time.monotonic() < deadline:
-                job_check(job=job)
-                time.sleep(0.05)
+            job_hold(job=job, seconds=PAUSE_S)
 
     started = time.monotonic()
     ckpt = train(images, chosen.train_targets, config=config, data_sha256=data_sha, resume=resume, progress=False,
