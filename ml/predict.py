@@ -143,6 +143,13 @@ class _Heads:
         return mean_probs(out[::step]), (mean_probs(out[1::step]) if self.has_fer2013 else None)
 
 
+def _with_mirrored(x):
+    """(B, 1, H, W) -> (2B, 1, H, W) channels-last: the faces, then the same faces mirrored left-right."""
+    import torch
+
+    return torch.cat([x, x.flip(-1)]).contiguous(memory_format=torch.channels_last)
+
+
 class Predictor:
     """A loaded model in eval mode; safe to reuse for many batches (not for concurrent threads)."""
 
@@ -210,9 +217,7 @@ class Predictor:
         with torch.inference_mode():
             for i in range(0, len(x_all), step):
                 x = x_all[i:i + step]
-                if self.tta:
-                    x = torch.cat([x, x.flip(-1)])
-                x = x.contiguous(memory_format=torch.channels_last)
+                x = _with_mirrored(x) if self.tta else x.contiguous(memory_format=torch.channels_last)
                 a, b = self._heads(x)
                 if self.tta:
                     half = len(a) // 2
@@ -226,9 +231,13 @@ class Predictor:
 
     def raw_probabilities(self, x):
         """x: float tensor (B, 1, 48, 48) in [0, 1], channels-last -> the members' mean probabilities as tensors,
-        (B, 8) and (B, 7) or None without FER2013 heads: one forward, no mirroring, no calibration (what online
-        distillation, ml.train, feeds on)."""
-        return self._heads(x)
+        (B, 8) and (B, 7) or None without FER2013 heads: one forward (of 2B rows, the mirrored faces too, when this
+        predictor mirrors), no calibration (what online distillation, ml.train, feeds on)."""
+        if not self.tta:
+            return self._heads(x)
+        a, b = self._heads(_with_mirrored(x))
+        half = len(a) // 2
+        return (a[:half] + a[half:]) / 2, ((b[:half] + b[half:]) / 2 if b is not None else None)
 
     def _calibrated(self, probs: np.ndarray, head: str) -> np.ndarray:
         from ml.calibration import apply_calibration

@@ -328,8 +328,9 @@ def online_teacher(path: str, *, config: TrainConfig):
     from ml.model import native_bf16
 
     bf16 = config.precision == "bf16" or (config.precision == "auto" and native_bf16())
-    teacher = _teacher(path, tta=False, precision="bf16" if bf16 else "fp32", threads=config.threads)
-    return teacher.raw_probabilities, _teacher_record(teacher, online=True, precision=teacher.precision)
+    teacher = _teacher(path, tta=config.teacher_mirror, precision="bf16" if bf16 else "fp32", threads=config.threads)
+    return teacher.raw_probabilities, _teacher_record(teacher, online=True, precision=teacher.precision,
+                                                      mirrored=teacher.tta)
 
 
 def train_npz(path: str | Path, *, config: TrainConfig, usage: str = "Training", resume: bool = False,

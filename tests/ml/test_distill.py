@@ -82,6 +82,29 @@ def test_an_online_teacher_scores_the_augmented_batches(npz, tmp_path, monkeypat
     assert seen == [(16, 1, 48, 48)] * 8  # every optimiser step of both epochs: 64 faces / 16 per batch x 2
 
 
+def test_a_mirrored_online_teacher_gives_the_mean_of_each_face_and_its_mirror(npz, tmp_path):
+    import torch
+
+    from ml.config import TrainConfig
+    from ml.train import online_teacher
+
+    teacher = tmp_path / "teacher.pt"
+    _train(npz, teacher, "--seed", "1")
+    config = TrainConfig(teacher=str(teacher), teacher_online=True, precision="fp32", threads=1)
+    plain, _ = online_teacher(str(teacher), config=config)
+    mirrored, info = online_teacher(str(teacher), config=TrainConfig(**{**config.to_dict(), "teacher_mirror": True}))
+    assert info["teacher"]["mirrored"] is True
+    x = torch.from_numpy(np.load(npz)["images"][:16]).float().div(255)[:, None].contiguous(
+        memory_format=torch.channels_last)
+    a8, a7 = plain(x)
+    b8, b7 = plain(x.flip(-1).contiguous(memory_format=torch.channels_last))
+    m8, m7 = mirrored(x)
+    assert m8.shape == (16, 8) and m7.shape == (16, 7)
+    assert torch.allclose(m8, (a8 + b8) / 2, atol=1e-5) and torch.allclose(m7, (a7 + b7) / 2, atol=1e-5)
+    assert not torch.allclose(m8, a8, atol=1e-4)  # the mirrored faces moved the targets
+    assert torch.allclose(m8.sum(1), torch.ones(16), atol=1e-5)
+
+
 def test_mixup_blends_the_faces_the_teacher_and_the_student_see_and_is_reproducible(npz, tmp_path, monkeypatch):
     teacher = tmp_path / "teacher.pt"
     _train(npz, teacher, "--seed", "1")
