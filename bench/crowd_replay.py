@@ -264,14 +264,21 @@ def main() -> None:
     active_ranking = annotator_ranking(project, run, members=members, crowd=crowd, truth=truth)
 
     target = curves["fixed"][-1]["majority_vote"]
-    reached = [c["answers"] for c in curves["activelab"] if c["crowdlab"] >= target]
+    reached = [c for c in curves["activelab"] if c["crowdlab"] >= target]
     fixed_answers = curves["fixed"][-1]["answers"]
+    # The first step at the target decides answers_saved, and the steps are --batch faces apart, so a few faces
+    # either side of the target move it by a whole step: the margin says how close it was, and the mean agreement
+    # over every ActiveLab step (the same steps for any model) compares two models without a threshold.
+    margin = round((reached[0]["crowdlab"] - target) * len(truth)) if reached else None
+    reached = [c["answers"] for c in reached]
     print(json.dumps({
         "bench": "crowd_replay", "faces": n, "evaluated": len(truth), "annotators": len(crowd.kinds),
         "spammers": args.spammers, "biased": args.biased, "fixed": curves["fixed"], "activelab": curves["activelab"],
         "k3_majority_agreement": target, "k3_crowdlab_agreement": curves["fixed"][-1]["crowdlab"],
         "k3_answers": fixed_answers, "activelab_answers_to_match": reached[0] if reached else None,
         "answers_saved": round(1 - reached[0] / fixed_answers, 4) if reached else None,
+        "match_margin_faces": margin,
+        "activelab_mean_agreement": round(float(np.mean([c["crowdlab"] for c in curves["activelab"]])), 4),
         "goal_saved": 0.3, "goal_met": bool(reached and 1 - reached[0] / fixed_answers >= 0.3),
         "annotators_fixed_k3": fixed_ranking, "annotators_activelab": active_ranking,
         "probability_source": run.probability_source, "model": run.model_version.name,
