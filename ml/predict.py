@@ -217,12 +217,7 @@ class Predictor:
         with torch.inference_mode():
             for i in range(0, len(x_all), step):
                 x = x_all[i:i + step]
-                x = _with_mirrored(x) if self.tta else x.contiguous(memory_format=torch.channels_last)
-                a, b = self._heads(x)
-                if self.tta:
-                    half = len(a) // 2
-                    a = (a[:half] + a[half:]) / 2
-                    b = (b[:half] + b[half:]) / 2 if b is not None else None
+                a, b = self.raw_probabilities(x)
                 p8.append(a.numpy())
                 p7.append(b.numpy() if b is not None else ferplus_to_fer2013_probs(a.numpy()))
         if not p8:
@@ -230,11 +225,14 @@ class Predictor:
         return self._calibrated(np.concatenate(p8), "ferplus"), self._calibrated(np.concatenate(p7), "fer2013")
 
     def raw_probabilities(self, x):
-        """x: float tensor (B, 1, 48, 48) in [0, 1], channels-last -> the members' mean probabilities as tensors,
+        """x: float tensor (B, 1, 48, 48) in [0, 1] -> the members' mean probabilities as tensors,
         (B, 8) and (B, 7) or None without FER2013 heads: one forward (of 2B rows, the mirrored faces too, when this
-        predictor mirrors), no calibration (what online distillation, ml.train, feeds on)."""
+        predictor mirrors), no calibration (what predict_both calibrates and online distillation, ml.train, feeds
+        on)."""
+        import torch
+
         if not self.tta:
-            return self._heads(x)
+            return self._heads(x.contiguous(memory_format=torch.channels_last))
         a, b = self._heads(_with_mirrored(x))
         half = len(a) // 2
         return (a[:half] + a[half:]) / 2, ((b[:half] + b[half:]) / 2 if b is not None else None)
