@@ -143,13 +143,6 @@ class _Heads:
         return mean_probs(out[::step]), (mean_probs(out[1::step]) if self.has_fer2013 else None)
 
 
-def _with_mirrored(x):
-    """(B, 1, H, W) -> (2B, 1, H, W) channels-last: the faces, then the same faces mirrored left-right."""
-    import torch
-
-    return torch.cat([x, x.flip(-1)]).contiguous(memory_format=torch.channels_last)
-
-
 class Predictor:
     """A loaded model in eval mode; safe to reuse for many batches (not for concurrent threads)."""
 
@@ -233,7 +226,7 @@ class Predictor:
 
         if not self.tta:
             return self._heads(x.contiguous(memory_format=torch.channels_last))
-        a, b = self._heads(_with_mirrored(x))
+        a, b = self._heads(torch.cat([x, x.flip(-1)]).contiguous(memory_format=torch.channels_last))
         half = len(a) // 2
         return (a[:half] + a[half:]) / 2, ((b[:half] + b[half:]) / 2 if b is not None else None)
 
