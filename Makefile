@@ -23,12 +23,16 @@ chromium:
 demo: install
 	$(BIN)/python manage.py demo --serve
 
+# Two test processes (pytest-xdist), each file in one of them; TEST_PROCESSES=0 runs the suite in one process.
+TEST_PROCESSES ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
+
 test: install chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 # The same suite with neither PostgreSQL nor Redis: SQLite and in-process tasks.
 test-embedded: install chromium
-	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL -u CELERY_BROKER_URL $(PYTEST) $(PYTEST_ARGS)
 
 bench: install
 	@for script in $$(ls bench/*.py | grep -v "/_"); do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -1,4 +1,5 @@
 """Shared fixtures: users, projects, a temporary media folder, and a real Celery worker process."""
+import contextlib
 import os
 import socket
 import subprocess
@@ -142,12 +143,24 @@ def job_queues(transactional_db, settings):
 
     tag = uuid.uuid4().hex[:10]
     queues = {"default": f"ferlab-test-{tag}-default", "ml": f"ferlab-test-{tag}-ml"}
-    saved = {key: app.conf[key] for key in ("task_always_eager", "task_default_queue")}
-    app.conf.update(task_always_eager=False, task_default_queue=queues["default"])
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.FERLAB_JOB_QUEUES = queues
-    try:
+    with celery_conf_restored(app, ("task_always_eager", "task_default_queue")):
+        app.conf.update(task_always_eager=False, task_default_queue=queues["default"])
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+        settings.FERLAB_JOB_QUEUES = queues
         yield queues
+
+
+CELERY_TEST_KEYS = ("broker_url", "broker_read_url", "broker_write_url", "task_always_eager", "task_default_queue")
+
+
+@contextlib.contextmanager
+def celery_conf_restored(app, keys=CELERY_TEST_KEYS):
+    """Give the app's `keys` back the values they had on entry. Enter before changing Django's settings: a key not set
+    on app.conf reads through to them, so values saved after a test changed the settings (and written back) would pin
+    that test's broker and eager flag on the app for every later test in the process."""
+    saved = {key: app.conf[key] for key in keys}
+    try:
+        yield
     finally:
         app.conf.update(saved)
 

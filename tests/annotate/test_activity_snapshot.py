@@ -7,6 +7,7 @@ from django.db.models import Max
 from annotate.models import Annotation, QualityRun
 from annotate.selectors.activity_snapshot import activity_since_run, activity_snapshot
 from annotate.selectors.stats import annotator_activity
+from tests.annotate.db_support import postgres_only
 from tests.annotate.test_audit_api import api, audited  # noqa: F401  (audited: the fixture)
 
 pytestmark = pytest.mark.django_db
@@ -19,6 +20,7 @@ def _snapshot_run(project, run) -> QualityRun:
     return run
 
 
+@postgres_only("the run's activity snapshot is written only on PostgreSQL (activity_snapshot gives None elsewhere)")
 def test_snapshot_plus_answers_since_equals_a_full_recount(audited):  # noqa: F811
     project, _, people, items, run = audited
     run = _snapshot_run(project, run)

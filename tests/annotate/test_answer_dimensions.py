@@ -7,7 +7,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from annotate import fastpaths
 from annotate.exceptions import Conflict, ValidationFailed
 from annotate.models import Annotation, Assignment, AssignmentStatus, Item
 from annotate.services.annotations import annotation_correct, annotation_submit
@@ -48,12 +47,6 @@ def project_with(make_project, make_items, **options):
     make_items(project, 2)
     membership = project.memberships.select_related("project", "user").get(user=alice)
     return project, alice, assignments_lease(membership=membership, count=2).assignments
-
-
-@pytest.fixture(params=[True, False], ids=["fast path", "general path"])
-def path(request, monkeypatch):
-    monkeypatch.setattr(fastpaths, "enabled", lambda: request.param)
-    return request.param
 
 
 @pytest.mark.parametrize("options, fields, code", BAD)

@@ -18,15 +18,13 @@ from annotate.services.annotations import annotation_correct, annotation_submit
 from annotate.services.assignments import assignment_skip, assignments_lease
 from annotate.services.priorities import BOOSTED_PRIORITY
 from annotate.services.quality import _item_results_insert, _priorities_write
+from tests.annotate import db_support
 
 pytestmark = pytest.mark.django_db
 
 
-def postgres_only(test):
-    return pytest.mark.postgres(pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="compares the PostgreSQL fast paths with their ORM twins, so it needs PostgreSQL (the test database is not)",
-    )(test))
+postgres_only = db_support.postgres_only(
+    "compares the PostgreSQL fast paths with their ORM twins, so it needs PostgreSQL (the test database is not)")
 
 
 class _Undo(Exception):

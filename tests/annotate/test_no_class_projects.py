@@ -9,7 +9,6 @@ from xml.etree import ElementTree
 import pyarrow.parquet as pq
 import pytest
 
-from annotate import fastpaths
 from annotate.exceptions import Conflict, ValidationFailed
 from annotate.models import (
     Annotation, DatasetVersionItem, DimensionCheck, Export, Item, LabelSource, Project, QualityAnnotatorResult,
@@ -27,12 +26,6 @@ from tests.annotate.test_quality_dimensions import analyse  # noqa: F401  (the f
 pytestmark = pytest.mark.django_db
 
 DISFA = [1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26]
-
-
-@pytest.fixture(params=[True, False], ids=["fast path", "general path"])
-def path(request, monkeypatch):
-    monkeypatch.setattr(fastpaths, "enabled", lambda: request.param)
-    return request.param
 
 
 @pytest.mark.parametrize("body, code", [

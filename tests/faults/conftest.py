@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, WorkerProcess, process_stop
+from tests.conftest import ROOT, WorkerProcess, _database_url_for_worker, celery_conf_restored, process_stop
 from tests.faults import worker_settings
 from tests.faults.redis_server import REDIS_SERVER, RedisServer
 
@@ -108,8 +108,6 @@ class FaultStack:
 
 
 def _worker_database_url() -> str:
-    from tests.conftest import _database_url_for_worker
-
     return _database_url_for_worker()
 
 
@@ -134,25 +132,22 @@ def fault_stack(transactional_db, settings, redis_server, _media_root, tmp_path)
     from server.celery import app
 
     stack = FaultStack(redis=redis_server, media_root=_media_root, directory=tmp_path)
-    stack.saved_session_engine = settings.SESSION_ENGINE
-    settings.CELERY_BROKER_URL = stack.broker_url
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CACHES = {"default": {"BACKEND": "server.cache.PooledRedisCache", "LOCATION": stack.cache_url}}
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-    settings.FERLAB_JOB_QUEUES = {"default": "default", "ml": "ml"}
-    for name, value in SHORT_JOB_TIMES.items():
-        setattr(settings, name, value)
-    keys = ("broker_url", "broker_read_url", "broker_write_url", "task_always_eager")
-    saved = {key: app.conf.get(key) for key in keys}
-    saved_default_queue = app.conf.task_default_queue
-    _point_celery_at(app, stack.broker_url, eager=False)
-    app.conf.task_default_queue = "default"
-    try:
-        yield stack
-    finally:
-        stack.stop()
-        app.conf.update(saved, task_default_queue=saved_default_queue)
-        _drop_pools(app)
+    with celery_conf_restored(app):
+        stack.saved_session_engine = settings.SESSION_ENGINE
+        settings.CELERY_BROKER_URL = stack.broker_url
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+        settings.CACHES = {"default": {"BACKEND": "server.cache.PooledRedisCache", "LOCATION": stack.cache_url}}
+        settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+        settings.FERLAB_JOB_QUEUES = {"default": "default", "ml": "ml"}
+        for name, value in SHORT_JOB_TIMES.items():
+            setattr(settings, name, value)
+        _point_celery_at(app, stack.broker_url, eager=False)
+        app.conf.task_default_queue = "default"
+        try:
+            yield stack
+        finally:
+            stack.stop()
+    _drop_pools(app)
 
 
 def _reload_live_server_middleware(live_server) -> None:

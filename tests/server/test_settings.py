@@ -119,7 +119,7 @@ def test_the_compose_healthcheck_passes_under_the_production_defaults(tmp_path):
     ("django-insecure-" + "k3q9x7v2m5p8w1z4" * 3, "placeholder"),
     ("changeme-" + secrets.token_hex(30), "placeholder"),
     (secrets.token_urlsafe(20), "at least 50 characters"),
-])
+], ids=["one-character", "four-character-period", "ferlab-placeholder", "django-insecure", "changeme-prefix", "short"])
 def test_production_refuses_a_weak_secret_key(key, why):
     from server.settings.env import secret_key_weakness
 
