@@ -60,7 +60,8 @@ def main() -> None:
     x0 = torch.rand(args.batch, 1, 48, 48)
     t8 = torch.softmax(torch.randn(args.batch, 8), 1)
     y7 = torch.randint(0, 7, (args.batch,))
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
+    bf16 = args.precision == "bf16"
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     timing = dict(warmup=5, repeats=args.repeats)
     gen = torch.Generator().manual_seed(0)
     figures = {"augment": ms_per_call(lambda: augment(x0, generator=gen), **timing)}

@@ -219,7 +219,7 @@ def test_query_counts_do_not_grow_with_data(api_client, client, audited, django_
     client.force_login(lead)
     for path in LEAD_GETS:
         url = f"/api/projects/{project.pk}/" + path.format(user=people[0].pk, item=items[0].pk)
-        # Off PostgreSQL the annotators' activity has no run snapshot and is recounted: one query more, as many for any data.
+        # Off PostgreSQL the annotators' activity has no run snapshot and is recounted: one query more, for any data.
         with django_assert_max_num_queries(8 if connection.vendor == "postgresql" or path != "annotators/" else 9):
             assert api_client.get(url).status_code == 200, url
     with django_assert_max_num_queries(8):

@@ -8,7 +8,7 @@ from tests.annotate.test_issue_sources import facets, issues, mixed  # noqa: F40
 pytestmark = pytest.mark.django_db
 
 # Off PostgreSQL every count is exact (estimates.count_results), so these have nothing to estimate there.
-SAMPLED = postgres_only("the estimates sample blocks with PostgreSQL's TABLESAMPLE and stop a walk with its statement_timeout")
+SAMPLED = postgres_only("the estimates sample with PostgreSQL's TABLESAMPLE and stop a walk with its statement_timeout")
 
 
 def _walk_by_key(client, project, limit, **params):

@@ -96,7 +96,7 @@ class FaultStack:
         return worker.start()
 
     def start_beat(self) -> BeatProcess:
-        beat = BeatProcess(env={**os.environ, **self.env, "DATABASE_URL": _worker_database_url(),
+        beat = BeatProcess(env={**os.environ, **self.env, "DATABASE_URL": _database_url_for_worker(),
                                 "FERLAB_MEDIA_ROOT": self.media_root}, directory=self.directory,
                            name=uuid.uuid4().hex[:6])
         self.processes.append(beat)
@@ -105,10 +105,6 @@ class FaultStack:
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
-
-
-def _worker_database_url() -> str:
-    return _database_url_for_worker()
 
 
 def _point_celery_at(app, url: str | None, *, eager: bool) -> None:
