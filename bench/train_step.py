@@ -1,7 +1,7 @@
 """Where one training step of the expression model goes on this CPU, in milliseconds.
 
 Run ``python bench/train_step.py [--threads 2] [--batch 128] [--precision fp32|bf16] [--compile]``; the last line is
-JSON. One SGD step of the shipped architecture on a batch of random faces with soft targets, timed after warm-up
+JSON. One SGD step of the shipped architecture on a batch of random faces with soft targets and ml.train's loss, timed after warm-up
 steps: the augmentation, the forward pass alone, and forward + backward + update in the channels-last layout
 ml.train uses and in NCHW; ``--compile`` also times the step under ``torch.compile`` (inductor, which costs a
 compile of about a minute first). ``gflops_per_s`` counts the conv multiply-adds (2 FLOPs each, the backward twice
@@ -47,6 +47,7 @@ def main() -> None:
     from ml.augment import augment
     from ml.config import TrainConfig
     from ml.model import build_model
+    from ml.train import _batch_loss
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
@@ -60,15 +61,17 @@ def main() -> None:
     x0 = torch.rand(args.batch, 1, 48, 48)
     t8 = torch.softmax(torch.randn(args.batch, 8), 1)
     y7 = torch.randint(0, 7, (args.batch,))
+    m8 = torch.ones(args.batch)
+    config = TrainConfig()
     bf16 = args.precision == "bf16"
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     timing = dict(warmup=5, repeats=args.repeats)
     gen = torch.Generator().manual_seed(0)
     figures = {"augment": ms_per_call(lambda: augment(x0, generator=gen), **timing)}
-    macs = conv_macs(build_model(TrainConfig()))
+    macs = conv_macs(build_model(config))
 
     def stepper(layout, compiled: bool):
-        model = build_model(TrainConfig()).to(memory_format=layout)
+        model = build_model(config).to(memory_format=layout)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
         heads = torch.compile(model.heads) if compiled else model.heads
         x = x0.contiguous(memory_format=layout)
@@ -80,8 +83,8 @@ def main() -> None:
         def step():
             with autocast():
                 logits, logits7 = heads(x)
-            loss = -(t8 * torch.log_softmax(logits.float(), 1)).sum(1).mean()
-            loss = loss + torch.nn.functional.cross_entropy(logits7.float(), y7)
+            loss = _batch_loss(logits.float(), logits7.float(), t8, m8, y7, None, p8=None, p7=None, use_aux=True,
+                               config=config)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -95,7 +98,7 @@ def main() -> None:
         _, compiled_step = stepper(torch.channels_last, compiled=True)
         t0 = time.perf_counter()
         compiled_step()
-        figures["compile_seconds"] = (time.perf_counter() - t0)
+        figures["compile_seconds"] = time.perf_counter() - t0
         figures["step_compiled"] = ms_per_call(compiled_step, **timing)
     for name, value in figures.items():
         print(f"{name:24s} {value:8.1f} {'s' if name.endswith('seconds') else 'ms'}", flush=True)
